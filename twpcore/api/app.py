@@ -1,0 +1,110 @@
+"""Building the aiohttp application: routes, middleware, OpenAPI document, lifecycle."""
+
+from __future__ import annotations
+
+import re
+import weakref
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+import twpcore
+from twpcore.api.core import KERNEL, OPENAPI, WEBSOCKETS, Route, error_middleware, guard
+from twpcore.api.resources import RESOURCES, make_handlers
+from twpcore.api.routes import kernel_routes
+
+
+def all_routes(kernel: Any) -> list[Route]:
+    routes: list[Route] = []
+    for res in RESOURCES.values():
+        routes += make_handlers(res)
+    routes += kernel_routes()
+    routes += getattr(kernel, "extra_routes", [])
+    return routes
+
+
+def openapi(routes: list[Route]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the routes actually served."""
+    paths: dict[str, Any] = {}
+    error = {"$ref": "#/components/schemas/Error"}
+    for r in routes:
+        op: dict[str, Any] = {
+            "summary": r.summary or r.path,
+            "operationId": f"{r.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', r.path.removeprefix('/api/v1/')).strip('_')}",
+            "tags": [r.tag],
+            "responses": {
+                "200": {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "400": {"description": "bad request", "content": {"application/json": {"schema": error}}},
+            },
+        }
+        if r.access != "public":
+            op["security"] = [{"bearer": []}]
+            op["responses"]["401"] = {"description": "missing, expired or revoked token", "content": {"application/json": {"schema": error}}}
+            op["responses"]["403"] = {"description": "not allowed for this caller", "content": {"application/json": {"schema": error}}}
+        else:
+            op["security"] = []
+        op["x-twp-access"] = r.access
+        if r.plugin:
+            op["x-twp-plugin"] = r.plugin
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in re.findall(r"{(\w+)}", r.path)]
+        params += [{"name": n, "in": "query", "required": False, "schema": {"type": typ}, "description": d} for n, typ, d in r.query]
+        if params:
+            op["parameters"] = params
+        if r.body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": r.body}}}
+        if "{" in r.path:
+            op["responses"]["404"] = {"description": "not found (or in a company you may not see)", "content": {"application/json": {"schema": error}}}
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "TWP API", "version": twpcore.__version__,
+                 "description": "Telephony gateway API. Errors are JSON objects {error, detail, field}."},
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "token from POST /api/v1/auth/login or /api/v1/auth/admin-login"}},
+            "schemas": {"Error": {"type": "object", "required": ["error", "detail"], "properties": {
+                "error": {"type": "string"}, "detail": {"type": "string"}, "field": {"type": ["string", "null"]}}}},
+        },
+    }
+
+
+def create_app(kernel: Any, *, manage_kernel: bool = True) -> web.Application:
+    """The aiohttp application serving ``/api/v1``; starts and stops the kernel with it."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=kernel.config.http.max_request_bytes)
+    app[KERNEL] = kernel
+    app[WEBSOCKETS] = weakref.WeakSet()
+    routes = all_routes(kernel) + list(kernel.routes)
+    seen: set[tuple[str, str]] = set()
+    for r in routes:
+        key = (r.method, r.path)
+        if key in seen:
+            if r.plugin:
+                kernel.plugins.fail(r.plugin, "twp_register_routes", ValueError(f"route {r.method} {r.path} is already taken"))
+                continue
+            raise RuntimeError(f"duplicate kernel route {key}")
+        seen.add(key)
+        app.router.add_route(r.method, r.path, guard(r))
+    served = [r for r in routes if (r.method, r.path) in seen]
+    document = openapi(served)
+    app[OPENAPI] = document
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    async def index(request: web.Request) -> web.Response:
+        return web.json_response({"name": "TWP", "version": twpcore.__version__, "api": "/api/v1", "openapi": "/api/v1/openapi.json"})
+
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
+    app.router.add_get("/", index)
+
+    if manage_kernel:
+        async def lifecycle(app: web.Application):
+            await kernel.start()
+            yield
+            for ws in list(app[WEBSOCKETS]):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+            await kernel.stop()
+
+        app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,405 @@
+"""Kernel endpoints beyond plain CRUD: login, the caller's own view, relations, parameters, system."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import WSMsgType, web
+
+from twpcore import rights
+from twpcore.api.core import KERNEL, PRINCIPAL, WEBSOCKETS, ApiError, Route, bad_request, not_found, path_int, principal, read_json
+from twpcore.api.resources import RESOURCES, _quota_check, audit, fetch_managed, require_managed
+from twpcore.auth import now, issue_token, revoke_all, revoke_token, run_chain, verify_password
+from twpcore.events import visible_to
+from twpcore.kinds import Kind, LoginAttempt
+from twpcore.store import schema as t
+
+log = logging.getLogger(__name__)
+
+
+def _login_fields(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    login = data.get("login")
+    password = data.get("password")
+    domain = data.get("domain")
+    if not isinstance(login, str) or not login.strip() or len(login) > 200:
+        raise bad_request("login: a user name of 1-200 characters is required", "login")
+    if password is not None and (not isinstance(password, str) or len(password) > 1024):
+        raise bad_request("password: expected a string of at most 1024 characters", "password")
+    if domain is not None and not isinstance(domain, str):
+        raise bad_request('domain: expected "Company/Domain" or a domain name', "domain")
+    return login.strip(), password, domain
+
+
+def find_user(conn: sa.Connection, login: str, domain: str | None) -> dict[str, Any] | None:
+    """The user with this login; ``domain`` ("Company/Domain" or "Domain") picks one when the login is in several domains."""
+    sel = (sa.select(t.users, t.domains.c.company_id, t.domains.c.name.label("domain_name"), t.companies.c.name.label("company_name"))
+           .join(t.domains, t.domains.c.id == t.users.c.domain_id).join(t.companies, t.companies.c.id == t.domains.c.company_id)
+           .where(t.users.c.login == login))
+    if domain:
+        company, _, dname = domain.rpartition("/")
+        sel = sel.where(t.domains.c.name == dname)
+        if company:
+            sel = sel.where(t.companies.c.name == company)
+    rows = conn.execute(sel.limit(2)).all()
+    if len(rows) > 1:
+        raise ApiError(409, "ambiguous_login", f'login "{login}" exists in several domains; add "domain": "Company/Domain" to the request', "domain")
+    return dict(rows[0]._mapping) if rows else None
+
+
+async def login(request: web.Request) -> web.Response:
+    """User login through the auth chain (``AuthMethods`` parameter)."""
+    kernel = request.app[KERNEL]
+    login_name, password, domain = _login_fields(await read_json(request))
+    store = kernel.store
+    user = await store.run(find_user, login_name, domain)
+    chain = "TWS"
+    if user is not None:
+        chain = (await store.run(kernel.parameters.resolve_one, user["id"], "AuthMethods")).value
+    attempt = LoginAttempt(login_name, password, user, request.remote or "", request.headers)
+    result = await run_chain(kernel.instances.ready(Kind.AUTH_METHOD), chain, attempt)  # type: ignore[arg-type]
+    if not result.accepted:
+        await store.run(lambda c: audit_login(c, login_name, user, False, request.remote or "", result.method, result.reason))
+        raise ApiError(401, "login_failed", result.reason or "invalid login or password")
+    if not user["enabled"]:
+        raise ApiError(403, "user_disabled", f"user {login_name} is disabled; ask an administrator to enable the account")
+
+    def issue(conn: sa.Connection) -> dict[str, Any]:
+        token, expires = issue_token(conn, "user", user["id"], kernel.config.auth.token_lifetime, request.remote or "", result.method or "")
+        audit_login(conn, login_name, user, True, request.remote or "", result.method, "")
+        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(), "method": result.method,
+                "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]}}
+
+    return web.json_response(await store.run(issue))
+
+
+def audit_login(conn: sa.Connection, login_name: str, user: dict | None, ok: bool, source: str, method: str | None, reason: str) -> None:
+    conn.execute(sa.insert(t.audit_log).values(
+        at=now(), actor=f"user:{login_name}"[:220], action="login" if ok else "login_failed",
+        object_type="user", object_id=str(user["id"]) if user else "", company_id=user["company_id"] if user else None,
+        source=source[:64], detail={"method": method, "reason": reason}))
+
+
+async def admin_login(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    data = await read_json(request)
+    login_name, password, _ = _login_fields(data)
+    if password is None:
+        raise bad_request("password is required", "password")
+
+    def run(conn: sa.Connection) -> dict[str, Any] | None:
+        row = conn.execute(sa.select(t.admins).where(t.admins.c.login == login_name)).one_or_none()
+        ok = row is not None and row.enabled and verify_password(row.password_hash, password)
+        conn.execute(sa.insert(t.audit_log).values(at=now(), actor=f"admin:{login_name}"[:220],
+                                                   action="admin_login" if ok else "admin_login_failed", source=(request.remote or "")[:64]))
+        if not ok:
+            return None
+        token, expires = issue_token(conn, "admin", row.id, kernel.config.auth.admin_token_lifetime, request.remote or "", "admin")
+        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(), "admin": {"id": row.id, "login": row.login, "super_user": row.super_user}}
+
+    out = await kernel.store.run(run)
+    if out is None:
+        raise ApiError(401, "login_failed", "invalid admin login or password")
+    return web.json_response(out)
+
+
+async def logout(request: web.Request) -> web.Response:
+    who = principal(request)
+    await request.app[KERNEL].store.run(revoke_token, who.token_id)
+    return web.Response(status=204)
+
+
+async def me(request: web.Request) -> web.Response:
+    who = principal(request)
+    if who.is_admin:
+        return web.json_response(who.as_json())
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        u = conn.execute(sa.select(t.users).where(t.users.c.id == who.id)).one()
+        groups = conn.execute(sa.select(t.groups.c.id, t.groups.c.name).join(t.group_members, t.group_members.c.group_id == t.groups.c.id)
+                              .where(t.group_members.c.user_id == who.id).order_by(t.groups.c.priority, t.groups.c.id)).all()
+        devices = conn.execute(sa.select(t.devices.c.id, t.devices.c.number, t.devices.c.protocol).where(t.devices.c.user_id == who.id)).all()
+        return {**who.as_json(), "first_name": u.first_name, "last_name": u.last_name, "email": u.email, "mobile": u.mobile,
+                "culture": u.culture, "groups": [dict(g._mapping) for g in groups], "devices": [dict(d._mapping) for d in devices],
+                "applications": rights.granted_applications(conn, who.id)}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+def _resolved_json(kernel: Any, resolved: dict[str, Any], expert: bool) -> list[dict[str, Any]]:
+    out = []
+    for name, r in sorted(resolved.items()):
+        d = kernel.parameters.definitions[name]
+        if d.expert and not expert:
+            continue
+        out.append({"name": name, "value": "***" if d.secret else r.value, "source": r.source, "application": d.application, "expert": d.expert})
+    return out
+
+
+async def my_parameters(request: web.Request) -> web.Response:
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    resolved = await kernel.store.run(kernel.parameters.resolve, who.id)
+    return web.json_response({"items": _resolved_json(kernel, resolved, True)})
+
+
+async def user_parameters(request: web.Request) -> web.Response:
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    ident = path_int(request)
+
+    def run(conn: sa.Connection) -> Any:
+        require_managed(conn, who, "users", ident, "id")
+        return kernel.parameters.resolve(conn, ident)
+
+    resolved = await kernel.store.run(run)
+    return web.json_response({"items": _resolved_json(kernel, resolved, request.query.get("expert") == "true")})
+
+
+async def parameter_definitions(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    expert = request.query.get("expert") == "true"
+    app = request.query.get("application")
+    q = request.query.get("q", "").lower()
+    items = [d.as_json() for d in sorted(kernel.parameters.definitions.values(), key=lambda d: (d.application, d.name))
+             if (expert or not d.expert) and (not app or d.application == app) and (not q or q in d.name.lower())]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+def _membership_routes(base: str, parent: str, child: str, table: sa.Table, parent_col: str, child_col: str, same_domain: bool, quota: bool) -> list[Route]:
+    """GET/POST/DELETE routes for a many-to-many relation such as group members."""
+    pres, cres = RESOURCES[parent], RESOURCES[child]
+
+    async def list_members(request: web.Request) -> web.Response:
+        who, ident = principal(request), path_int(request)
+
+        def run(conn: sa.Connection) -> dict[str, Any]:
+            fetch_managed(conn, pres, who, ident)
+            rows = conn.execute(sa.select(cres.table).join(table, table.c[child_col] == cres.table.c.id).where(table.c[parent_col] == ident).order_by(cres.table.c.id)).all()
+            from twpcore.api.resources import row_out
+
+            return {"items": [row_out(cres, r) for r in rows], "total": len(rows)}
+
+        return web.json_response(await request.app[KERNEL].store.run(run))
+
+    async def add_member(request: web.Request) -> web.Response:
+        who, ident = principal(request), path_int(request)
+        data = await read_json(request)
+        member = data.get(child_col)
+        if not isinstance(member, int) or isinstance(member, bool):
+            raise bad_request(f"{child_col}: an integer id is required", child_col)
+
+        def run(conn: sa.Connection) -> None:
+            p = fetch_managed(conn, pres, who, ident)
+            c = fetch_managed(conn, cres, who, member)
+            if same_domain and p.domain_id != c.domain_id:
+                raise ApiError(422, "other_domain", f"{cres.singular} {member} is in domain {c.domain_id}, {pres.singular} {ident} in domain {p.domain_id}; members must be in the same domain", child_col)
+            exists = conn.execute(sa.select(table).where(table.c[parent_col] == ident, table.c[child_col] == member)).first()
+            if exists is None:
+                conn.execute(sa.insert(table).values({parent_col: ident, child_col: member}))
+            if quota:
+                _quota_check(conn, p._company_id)
+            audit(conn, who, "add_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
+
+        await request.app[KERNEL].store.run(run)
+        return web.Response(status=204)
+
+    async def remove_member(request: web.Request) -> web.Response:
+        who, ident = principal(request), path_int(request)
+        member = path_int(request, "member")
+
+        def run(conn: sa.Connection) -> None:
+            p = fetch_managed(conn, pres, who, ident)
+            n = conn.execute(sa.delete(table).where(table.c[parent_col] == ident, table.c[child_col] == member)).rowcount
+            if not n:
+                raise not_found(f"{cres.singular} member", member)
+            audit(conn, who, "remove_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
+
+        await request.app[KERNEL].store.run(run)
+        return web.Response(status=204)
+
+    body = {"type": "object", "required": [child_col], "properties": {child_col: {"type": "integer"}}}
+    return [
+        Route("GET", base, list_members, "admin", f"List the {cres.name} of a {pres.singular}", pres.name),
+        Route("POST", base, add_member, "admin", f"Add a {cres.singular} to a {pres.singular}", pres.name, body=body),
+        Route("DELETE", base + "/{member}", remove_member, "admin", f"Remove a {cres.singular} from a {pres.singular}", pres.name),
+    ]
+
+
+async def admin_companies(request: web.Request) -> web.Response:
+    """Set the companies a limited admin manages (guide 10.1)."""
+    who, ident = principal(request), path_int(request)
+    if not who.super_user:
+        raise ApiError(403, "forbidden", "only super users manage admin accounts")
+    data = await read_json(request)
+    companies = data.get("companies")
+    if not isinstance(companies, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in companies):
+        raise bad_request("companies: a list of company ids is required", "companies")
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        fetch_managed(conn, RESOURCES["admins"], who, ident)
+        for c in companies:
+            require_managed(conn, who, "companies", c, "companies")
+        conn.execute(sa.delete(t.admin_companies).where(t.admin_companies.c.admin_id == ident))
+        for c in sorted(set(companies)):
+            conn.execute(sa.insert(t.admin_companies).values(admin_id=ident, company_id=c))
+        audit(conn, who, "set_companies", "admin", ident, None, request.remote or "", {"companies": sorted(set(companies))})
+        return {"id": ident, "companies": sorted(set(companies))}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def get_admin_companies(request: web.Request) -> web.Response:
+    who, ident = principal(request), path_int(request)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        fetch_managed(conn, RESOURCES["admins"], who, ident)
+        return {"id": ident, "companies": sorted(conn.execute(sa.select(t.admin_companies.c.company_id).where(t.admin_companies.c.admin_id == ident)).scalars())}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def quotas(request: web.Request) -> web.Response:
+    who, ident = principal(request), path_int(request)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        require_managed(conn, who, "companies", ident, "id")
+        return {"items": rights.usage(conn, ident)}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def set_quota(request: web.Request) -> web.Response:
+    """Set (or with ``seats: null`` remove) a company's seat quota for one application."""
+    who, ident = principal(request), path_int(request)
+    app = request.match_info["application"]
+    if app not in rights.APPLICATIONS:
+        raise ApiError(404, "not_found", f'application "{app}" is unknown; use one of {", ".join(rights.APPLICATIONS)}')
+    if not who.super_user:
+        raise ApiError(403, "forbidden", "only super users set license quotas")
+    data = await read_json(request)
+    seats = data.get("seats", ...)
+    if seats is not None and (not isinstance(seats, int) or isinstance(seats, bool) or seats < 0):
+        raise bad_request("seats: a whole number >= 0, or null for no quota, is required", "seats")
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        require_managed(conn, who, "companies", ident, "id")
+        q = t.application_quotas
+        conn.execute(sa.delete(q).where(q.c.company_id == ident, q.c.application == app))
+        if seats is not None:
+            conn.execute(sa.insert(q).values(company_id=ident, application=app, seats=seats))
+            used = rights.seats_used(conn, ident, app)
+            if used > seats:
+                raise ApiError(409, "quota_exceeded", f"application {app}: {used} seats are already granted, more than the quota of {seats}; revoke grants first", "seats")
+        audit(conn, who, "set_quota", "company", ident, ident, request.remote or "", {"application": app, "seats": seats})
+        return {"application": app, "seats": seats, "used": rights.seats_used(conn, ident, app)}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def revoke_user_tokens(request: web.Request) -> web.Response:
+    who, ident = principal(request), path_int(request)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        company = require_managed(conn, who, "users", ident, "id")
+        n = revoke_all(conn, "user", ident)
+        audit(conn, who, "revoke_tokens", "user", ident, company, request.remote or "", {"revoked": n})
+        return {"revoked": n}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    who = principal(request)
+    from twpcore.api.core import query_int
+
+    limit = query_int(request, "limit", 100, lo=1, hi=1000)
+    offset = query_int(request, "offset", 0)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        a = t.audit_log
+        sel = sa.select(a)
+        if not who.super_user:
+            sel = sel.where(a.c.company_id.in_(sorted(who.companies) or [-1]))
+        total = conn.execute(sa.select(sa.func.count()).select_from(sel.subquery())).scalar_one()
+        rows = conn.execute(sel.order_by(a.c.id.desc()).limit(limit).offset(offset)).all()
+        return {"items": [{**dict(r._mapping), "at": r.at.isoformat()} for r in rows], "total": total, "limit": limit, "offset": offset}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def health(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    who = request.get(PRINCIPAL)
+    body = kernel.health(detailed=bool(who and who.is_admin))
+    return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+async def plugins(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    return web.json_response({"plugins": kernel.plugins.as_json(), "instances": kernel.instances.as_json()})
+
+
+async def events_ws(request: web.Request) -> web.StreamResponse:
+    """Live events the caller may see; ``system.resync`` when it fell behind."""
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    sub = kernel.events.subscribe(lambda e: e.type == "system.resync" or visible_to(who, e), name=f"ws {who.type}:{who.login}", queue_size=500)
+    request.app[WEBSOCKETS].add(ws)
+    await ws.send_json({"type": "system.hello", "data": {"principal": who.as_json()}})
+
+    async def pump() -> None:
+        while True:
+            event = await sub.get()
+            if who.expires_at is not None and now() >= who.expires_at:
+                await ws.close(code=4001, message=b"token expired")
+                return
+            await ws.send_json(event.as_json())
+
+    task = asyncio.get_running_loop().create_task(pump())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str("pong")
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        task.cancel()
+        kernel.events.unsubscribe(sub)
+        request.app[WEBSOCKETS].discard(ws)
+    return ws
+
+
+def kernel_routes() -> list[Route]:
+    login_body = {"type": "object", "required": ["login"], "properties": {
+        "login": {"type": "string"}, "password": {"type": "string", "writeOnly": True}, "domain": {"type": "string", "description": "Company/Domain when the login exists in several domains"}}}
+    routes = [
+        Route("POST", "/api/v1/auth/login", login, "public", "Log a user in through the auth chain", "auth", body=login_body),
+        Route("POST", "/api/v1/auth/admin-login", admin_login, "public", "Log an administrator in", "auth", body=login_body),
+        Route("POST", "/api/v1/auth/logout", logout, "any", "Revoke the caller's token", "auth"),
+        Route("GET", "/api/v1/me", me, "any", "Who am I: profile, groups, devices, applications", "auth"),
+        Route("GET", "/api/v1/me/parameters", my_parameters, "user", "The caller's resolved parameters", "parameters"),
+        Route("GET", "/api/v1/parameters", parameter_definitions, "admin", "Parameter definitions (expert ones with ?expert=true)", "parameters",
+              query=(("expert", "boolean", "include expert parameters"), ("application", "string", "Server, Caller, System..."), ("q", "string", "name contains"))),
+        Route("GET", "/api/v1/users/{id}/parameters", user_parameters, "admin", "A user's resolved parameters and where each value comes from", "parameters"),
+        Route("POST", "/api/v1/users/{id}/revoke-tokens", revoke_user_tokens, "admin", "Revoke every token of a user", "users"),
+        Route("GET", "/api/v1/admins/{id}/companies", get_admin_companies, "admin", "Companies a limited admin manages", "admins"),
+        Route("PUT", "/api/v1/admins/{id}/companies", admin_companies, "admin", "Set the companies a limited admin manages", "admins",
+              body={"type": "object", "required": ["companies"], "properties": {"companies": {"type": "array", "items": {"type": "integer"}}}}),
+        Route("GET", "/api/v1/companies/{id}/quotas", quotas, "admin", "Application seat quotas and usage", "companies"),
+        Route("PUT", "/api/v1/companies/{id}/quotas/{application}", set_quota, "admin", "Set an application's seat quota", "companies",
+              body={"type": "object", "required": ["seats"], "properties": {"seats": {"type": ["integer", "null"], "minimum": 0}}}),
+        Route("GET", "/api/v1/audit", audit_log, "admin", "Audit log of logins and admin actions", "audit",
+              query=(("limit", "integer", "page size"), ("offset", "integer", "items to skip"))),
+        Route("GET", "/api/v1/health", health, "public", "Health: status for everyone, plugin and instance details for admins", "system"),
+        Route("GET", "/api/v1/plugins", plugins, "admin", "Plugins and configured instances with their states", "system"),
+        Route("GET", "/api/v1/events", events_ws, "any", "WebSocket of live events filtered by the caller's rights", "events"),
+    ]
+    routes += _membership_routes("/api/v1/groups/{id}/members", "groups", "users", t.group_members, "group_id", "user_id", True, True)
+    routes += _membership_routes("/api/v1/intercom-groups/{id}/devices", "intercom_groups", "devices", t.intercom_group_devices, "intercom_group_id", "device_id", True, False)
+    return routes
+

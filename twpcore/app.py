@@ -1,0 +1,166 @@
+"""The kernel: ties config, plugins, store, parameters, instances and events together.
+
+``Kernel.build(config)`` loads plugins and checks the config without touching the
+network; ``await kernel.start()`` opens and migrates the store and starts instances;
+``create_app(kernel)`` returns the aiohttp application that serves ``/api/v1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Iterable
+
+import attrs
+import sqlalchemy as sa
+
+from twpcore.config import Config, InstanceSpec
+from twpcore.events import EventBus, run_observers
+from twpcore.instances import InstanceManager
+from twpcore.kinds import Kind
+from twpcore.parameters import ParameterDefinition, ParameterRegistry
+from twpcore.plugins import PluginManager, RegistrationError
+from twpcore.store import Store
+from twpcore.store import schema as t
+
+log = logging.getLogger(__name__)
+
+
+class Kernel:
+    """Everything a running TWP server holds.  Passed explicitly; there are no globals."""
+
+    def __init__(self, config: Config, plugins: PluginManager):
+        self.config = config
+        self.plugins = plugins
+        self.parameters = ParameterRegistry()
+        self.events = EventBus()
+        self.instances = InstanceManager(self)
+        self.routes: list[Any] = []
+        self.store: Store | None = None
+        self.started_at: float | None = None
+        self.ready = False
+        self.warnings: list[str] = []
+        self._tasks: list[asyncio.Task] = []
+
+    # -- building ----------------------------------------------------------------
+    @classmethod
+    def build(cls, config: Config, *, extra_plugins: Iterable[tuple[str, Any]] = (), allowlist: Iterable[str] | None = None) -> Kernel:
+        """Load plugins, collect what they register and check every instance's config."""
+        pm = PluginManager(disabled=config.disabled_plugins, allowlist=allowlist)
+        pm.load()
+        for name, obj in extra_plugins:
+            pm.register_plugin(obj, name)
+        kernel = cls(config, pm)
+        pm.register_types()
+        kernel._collect_parameters()
+        kernel._collect_routes()
+        kernel.instances.load(kernel.instance_specs())
+        return kernel
+
+    def instance_specs(self) -> list[InstanceSpec]:
+        specs = list(self.config.instances)
+        auth_types = self.plugins.types[Kind.AUTH_METHOD]
+        for name in sorted(set(auth_types) | set(self.config.auth.methods)):
+            specs.append(InstanceSpec(Kind.AUTH_METHOD, name, name, f"auth.methods.{name}", options=self.config.auth.methods.get(name, {})))
+        return specs
+
+    def _collect_parameters(self) -> None:
+        def check(plugin: str, call: tuple) -> ParameterDefinition:
+            args, kw = call
+            if len(args) != 1 or kw or not isinstance(args[0], ParameterDefinition):
+                raise RegistrationError(f"register() takes one ParameterDefinition, got {args!r}")
+            return args[0]
+
+        for plugin, definition in self.plugins.collect("twp_register_parameters", check):
+            try:
+                self.parameters.add(definition)
+            except (ValueError, TypeError) as exc:
+                self.plugins.fail(plugin, "twp_register_parameters", exc)
+        if "AuthMethods" in self.parameters.definitions:
+            d = self.parameters.definitions["AuthMethods"]
+            self.parameters.definitions["AuthMethods"] = attrs.evolve(d, choices=tuple(sorted(self.plugins.types[Kind.AUTH_METHOD])))
+
+    def _collect_routes(self) -> None:
+        from twpcore.api.core import check_plugin_route
+
+        for plugin, route in self.plugins.collect("twp_register_routes", lambda p, call: check_plugin_route(p, call)):
+            self.routes.append(route)
+
+    def config_problems(self) -> list[str]:
+        """Every instance problem found by ``build`` (unknown types, bad options)."""
+        return [i.reason or "" for i in self.instances.instances.values() if i.state in ("config_error", "not_installed")]
+
+    # -- running -----------------------------------------------------------------
+    async def start(self, *, store: Store | None = None) -> None:
+        t0 = time.perf_counter()
+        self.store = store or Store(self.config.storage.url)
+        await asyncio.get_running_loop().run_in_executor(self.store.executor, self.store.upgrade)
+        if self.config.demo.seed:
+            from twpcore.demo import seed_if_empty
+
+            await self.store.run(seed_if_empty)
+        await self._check_none_auth()
+        self._tasks.append(asyncio.get_running_loop().create_task(run_observers(self.events, self.plugins, self)))
+        await self.instances.start_all()
+        await self.plugins.acall_each("twp_startup", app=self)
+        self.started_at = time.time()
+        self.ready = True
+        log.info("TWP kernel ready in %.2f s (%d plugins, %d instances)", time.perf_counter() - t0, len(self.plugins.records), len(self.instances.instances))
+
+    async def _check_none_auth(self) -> None:
+        assert self.store is not None
+
+        def uses_none(conn: sa.Connection) -> list[str]:
+            pv = t.parameter_values
+            rows = conn.execute(sa.select(pv.c.scope, pv.c.scope_id, pv.c.value).where(pv.c.name == "AuthMethods")).all()
+            return [f"{r.scope} {r.scope_id}" for r in rows if "None" in r.value.split("|")]
+
+        where = await self.store.run(uses_none)
+        self.warnings = [w for w in self.warnings if not w.startswith("The None auth method")]
+        if where:
+            msg = f"The None auth method (log in with a user name only) is enabled for: {', '.join(where)}"
+            self.warnings.append(msg)
+            log.warning("SECURITY: %s", msg)
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.plugins.acall_each("twp_shutdown", app=self)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.instances.close_all()
+        if self.store is not None:
+            self.store.close()
+
+    def health(self, detailed: bool) -> dict[str, Any]:
+        records = list(self.plugins.records.values())
+        instances = list(self.instances.instances.values())
+        bad_plugins = [r for r in records if r.state not in ("loaded", "disabled")]
+        bad_instances = [i for i in instances if i.state not in ("ready", "disabled")]
+        status = "ok" if self.ready and not bad_plugins and not bad_instances else ("starting" if not self.ready else "degraded")
+        out: dict[str, Any] = {
+            "status": status,
+            "ready": self.ready,
+            "uptime": round(time.time() - self.started_at, 1) if self.started_at else 0,
+            "plugins": {"total": len(records), "failed": len(bad_plugins)},
+            "instances": {"total": len(instances), "not_ready": len(bad_instances)},
+        }
+        if detailed:
+            out["plugins"]["items"] = self.plugins.as_json()
+            out["instances"]["items"] = self.instances.as_json()
+            out["warnings"] = list(self.warnings)
+            out["events"] = {"published": self.events.published, "subscribers": len(self.events.subscriptions)}
+        return out
+
+
+def check_config(config: Config) -> list[str]:
+    """Everything wrong with a parsed config, once plugins are loaded (for ``twp config check``)."""
+    kernel = Kernel.build(config)
+    problems = kernel.config_problems()
+    try:
+        Store(config.storage.url).close()
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"{config.source}: {exc}")
+    return problems
+

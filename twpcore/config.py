@@ -1,0 +1,243 @@
+"""The server configuration file (``twp.toml``): its schema, loading and checking.
+
+Kernel sections are attrs classes checked by ``twpcore.schema``.  Instance tables
+(``[pbx.links.<name>]``, ``[directories.<name>]``, ``[sms.providers.<name>]``,
+``[auth.methods.<Name>]``) keep their plugin-specific options raw here; the kernel
+checks them against the plugin type's ``Config`` class once plugins are loaded
+(``twpcore.app.check_instances``), so one file can be fully checked by ``twp config check``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from twpcore.kinds import Kind
+from twpcore.schema import ConfigErrors, ConfigProblem, Duration, join, setting, show, structure
+
+SECRET_KEY = re.compile(r"(passw|secret|token|api[_-]?key|private[_-]?key|credential|^key$|_key$)", re.I)
+
+
+@attrs.frozen
+class StorageConfig:
+    url: str = setting("sqlite:///var/twp.db", help="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db")
+    backup_dir: str = setting("var/backups", help="where `twp backup` writes when given no file")
+
+
+@attrs.frozen
+class HttpConfig:
+    host: str = setting("127.0.0.1", help="address to listen on")
+    port: int = setting(8080, min=1, max=65535, help="TCP port to listen on")
+    public_url: str | None = setting(None, help="URL printed for people and used in links")
+    max_request_bytes: int = setting(1_048_576, min=1024, help="largest accepted request body")
+
+
+@attrs.frozen
+class LimitsConfig:
+    companies: int = setting(50, min=1, help="maximum number of companies (prerequisites: 50)")
+    domains_per_company: int = setting(50, min=1, help="maximum domains in one company (prerequisites: 50)")
+    users_per_domain: int = setting(0, min=0, help="maximum users in one domain; 0 means no limit (500 recommended)")
+
+
+@attrs.frozen
+class AuthConfig:
+    token_lifetime: Duration = setting(Duration(8 * 3600), min=60, help="how long a login token stays valid")
+    admin_token_lifetime: Duration = setting(Duration(3600), min=60, help="how long an admin token stays valid")
+    methods: dict[str, dict[str, Any]] = setting(factory=dict, help="options per auth method: [auth.methods.<Name>]")
+
+
+@attrs.frozen
+class LoggingConfig:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting("INFO", help="log level")
+
+
+@attrs.frozen
+class DemoConfig:
+    seed: bool = setting(False, help="create the demo company, domain, users and groups when the store is empty")
+
+
+@attrs.frozen
+class InstanceSpec:
+    """One configured plugin instance, as written in the config file."""
+
+    kind: Kind
+    name: str
+    type_name: str
+    path: str
+    """Key path of the table, for error messages (``pbx.links.paris``)."""
+    enabled: bool = True
+    company: str | None = None
+    domain: str | None = None
+    options: dict[str, Any] = attrs.field(factory=dict)
+    """Plugin-specific keys, checked against the type's ``Config`` class."""
+
+
+# Which table configures which kind, and the key that names the plugin type.
+INSTANCE_TABLES: dict[Kind, tuple[tuple[str, ...], str]] = {
+    Kind.PBX_DRIVER: (("pbx", "links"), "driver"),
+    Kind.DIRECTORY_CONNECTOR: (("directories",), "connector"),
+    Kind.SMS_PROVIDER: (("sms", "providers"), "provider"),
+}
+COMMON_INSTANCE_KEYS = ("enabled", "company", "domain")
+
+
+@attrs.frozen
+class Config:
+    """The whole, checked configuration."""
+
+    source: str = "<defaults>"
+    storage: StorageConfig = attrs.field(factory=StorageConfig)
+    http: HttpConfig = attrs.field(factory=HttpConfig)
+    limits: LimitsConfig = attrs.field(factory=LimitsConfig)
+    auth: AuthConfig = attrs.field(factory=AuthConfig)
+    logging: LoggingConfig = attrs.field(factory=LoggingConfig)
+    demo: DemoConfig = attrs.field(factory=DemoConfig)
+    disabled_plugins: tuple[str, ...] = ()
+    plugin_options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    instances: tuple[InstanceSpec, ...] = ()
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> Config:
+        return parse(data, source)
+
+    def instances_of(self, kind: Kind) -> list[InstanceSpec]:
+        return [i for i in self.instances if i.kind == kind]
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as a plain dict with every secret replaced by ``***``."""
+        return redact(self.raw)
+
+
+SECTIONS = {
+    "storage": StorageConfig,
+    "http": HttpConfig,
+    "limits": LimitsConfig,
+    "logging": LoggingConfig,
+    "demo": DemoConfig,
+}
+TOP_LEVEL = (*SECTIONS, "auth", "plugins", "pbx", "directories", "sms")
+
+
+def load(path: str | Path) -> Config:
+    """Read and check a TOML config file; raise ``ConfigErrors`` naming the file and keys."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigErrors([ConfigProblem(source, "", "file not found; pass --config with the path of your twp.toml")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigErrors([ConfigProblem(source, "", f"cannot be read: {exc}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigErrors([ConfigProblem(source, "", f"is not valid TOML: {exc}; fix the syntax at that place")]) from None
+    return parse(data, source)
+
+
+def parse(data: dict[str, Any], source: str) -> Config:
+    problems: list[ConfigProblem] = []
+    kwargs: dict[str, Any] = {"source": source, "raw": data}
+    for key in data:
+        if key not in TOP_LEVEL:
+            import difflib
+
+            close = difflib.get_close_matches(key, TOP_LEVEL, n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            problems.append(ConfigProblem(source, key, f"unknown section{hint}; known sections: {', '.join(TOP_LEVEL)}"))
+    for name, cls in SECTIONS.items():
+        kwargs[name] = _section(cls, data.get(name, {}), source, name, problems)
+    auth_raw = data.get("auth", {})
+    kwargs["auth"] = _section(AuthConfig, auth_raw, source, "auth", problems)
+    if isinstance(auth_raw, dict) and isinstance(auth_raw.get("methods"), dict):
+        for mname, table in auth_raw["methods"].items():
+            if not isinstance(table, dict):
+                problems.append(ConfigProblem(source, join("auth.methods", mname), f"expected a table, got {show(table)}"))
+    plugins = data.get("plugins", {})
+    if not isinstance(plugins, dict):
+        problems.append(ConfigProblem(source, "plugins", f"expected a table, got {show(plugins)}"))
+        plugins = {}
+    disabled = plugins.get("disabled", [])
+    if not isinstance(disabled, list) or not all(isinstance(x, str) for x in disabled):
+        problems.append(ConfigProblem(source, "plugins.disabled", f"expected an array of plugin names, got {show(disabled)}"))
+        disabled = []
+    kwargs["disabled_plugins"] = tuple(disabled)
+    options = {}
+    for key, value in plugins.items():
+        if key == "disabled":
+            continue
+        if not isinstance(value, dict):
+            problems.append(ConfigProblem(source, join("plugins", key), f"expected a table of options for plugin {key!r}, got {show(value)}"))
+        else:
+            options[key] = value
+    kwargs["plugin_options"] = options
+    kwargs["instances"] = tuple(_instances(data, source, problems))
+    if problems:
+        raise ConfigErrors(problems)
+    return Config(**kwargs)
+
+
+def _section(cls: type, value: Any, source: str, path: str, problems: list[ConfigProblem]) -> Any:
+    try:
+        return structure(cls, value, source=source, path=path)
+    except ConfigErrors as exc:
+        problems.extend(exc.problems)
+        return cls()
+
+
+def _instances(data: dict[str, Any], source: str, problems: list[ConfigProblem]) -> list[InstanceSpec]:
+    specs: list[InstanceSpec] = []
+    for kind, (keys, type_key) in INSTANCE_TABLES.items():
+        table: Any = data
+        path = ""
+        for k in keys:
+            if not isinstance(table, dict):
+                break
+            path = join(path, k)
+            table = table.get(k, {})
+        if not isinstance(table, dict):
+            problems.append(ConfigProblem(source, path, f"expected a table of {kind.label} instances, got {show(table)}"))
+            continue
+        if len(keys) > 1 and isinstance(data.get(keys[0]), dict):
+            extra = set(data[keys[0]]) - {keys[1]}
+            for k in sorted(extra):
+                problems.append(ConfigProblem(source, join(keys[0], k), f"unknown key; {kind.label} instances go under [{path}.<name>]"))
+        for name, body in table.items():
+            ipath = join(path, name)
+            if not isinstance(body, dict):
+                problems.append(ConfigProblem(source, ipath, f"expected a table, got {show(body)}"))
+                continue
+            type_name = body.get(type_key)
+            if not isinstance(type_name, str) or not type_name:
+                problems.append(ConfigProblem(source, join(ipath, type_key), f"is required: the {kind.label} type that serves this instance, got {show(type_name) if type_name is not None else 'nothing'}"))
+                continue
+            enabled = body.get("enabled", True)
+            if not isinstance(enabled, bool):
+                problems.append(ConfigProblem(source, join(ipath, "enabled"), f"expected true or false, got {show(enabled)}"))
+                continue
+            bad = False
+            for k in ("company", "domain"):
+                if k in body and not isinstance(body[k], str):
+                    problems.append(ConfigProblem(source, join(ipath, k), f"expected a string ({k} name), got {show(body[k])}"))
+                    bad = True
+            if bad:
+                continue
+            options = {k: v for k, v in body.items() if k not in (type_key, *COMMON_INSTANCE_KEYS)}
+            specs.append(InstanceSpec(kind, name, type_name, ipath, enabled, body.get("company"), body.get("domain"), options))
+    return specs
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Replace secret-looking values (by key name, or ``{env=...}`` tables) with ``***``."""
+    if isinstance(value, dict):
+        if set(value) == {"env"}:
+            return {"env": value["env"]}
+        return {k: ("***" if SECRET_KEY.search(k) and not isinstance(v, dict) and v not in (None, "") else redact(v, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    return value

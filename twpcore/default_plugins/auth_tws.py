@@ -1,0 +1,32 @@
+"""The ``TWS`` auth method: a local password checked against its argon2 hash (guide 6.4)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from twpcore.auth import verify_password
+from twpcore.hookspecs import hookimpl
+from twpcore.kinds import AuthMethod, AuthResult, LoginAttempt
+
+
+class TwsPassword(AuthMethod):
+    type_name = "TWS"
+    capabilities = frozenset({"password"})
+    description = "Local password set by the administrator, stored as an argon2 hash."
+
+    async def authenticate(self, attempt: LoginAttempt) -> AuthResult:
+        if attempt.password is None:
+            return AuthResult.passes("no password in the request")
+        if attempt.user is None:
+            return AuthResult.reject("invalid login or password")
+        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, attempt.user.get("password_hash"), attempt.password)
+        if not ok:
+            if not attempt.user.get("password_hash"):
+                return AuthResult.reject("no TWP password is set for this user; ask an administrator to set one")
+            return AuthResult.reject("invalid login or password")
+        return AuthResult.accept(attempt.user)
+
+
+@hookimpl
+def twp_register_auth_methods(register):
+    register(TwsPassword)

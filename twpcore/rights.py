@@ -1,0 +1,233 @@
+"""Authorizations (guide 7.4): who may use which application, directory, calendar, queue...
+
+A grant joins a *subject* (a user, a group, a phone queue or an intercom group) to an
+*object*.  The object is written as a reference:
+
+============== ======================== =========================== ===================
+object_type    object_ref               meaning                     across domains
+============== ======================== =========================== ===================
+application    ``Caller``               may run the application     company-wide
+directory      ``directory:<id>``       may search the directory    yes (7.4.2)
+calendar       ``user:<id>``/``group:`` may see their calendar      yes (7.4.3)
+intercom_group ``intercom_group:<id>``  sees the devices' presence  yes (7.4.4)
+phone_queue    ``phone_queue:<id>``     sees the queue's calls      no (7.4.5)
+call_log       ``user:<id>``/``group:`` sees their call logs        no (7.4.6)
+statistics     ``user:<id>``            see below                   no
+records        ``user:<id>``            see below                   no
+============== ======================== =========================== ===================
+
+Statistics and records go the other way (7.4): the object is the *viewer* user and the
+subjects are the users or groups whose statistics that viewer may see.
+
+Companies never share anything.  Each application grant consumes one seat per distinct
+enabled user it reaches; a company's quota for an application (when set) cannot be
+exceeded by a grant, a group membership or enabling a user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from twpcore.store import schema as t
+
+APPLICATIONS = ("Caller", "Alerter", "Stats", "StatsAdmin", "Rules", "SoftPhone", "Toolkit", "Internet", "Mail", "VideoShare", "SmartAttendant")
+
+OBJECT_TYPES: dict[str, dict[str, Any]] = {
+    "application": {"refs": (), "shareable": True, "guide": "7.4.1"},
+    "directory": {"refs": ("directory",), "shareable": True, "guide": "7.4.2"},
+    "calendar": {"refs": ("user", "group"), "shareable": True, "guide": "7.4.3"},
+    "intercom_group": {"refs": ("intercom_group",), "shareable": True, "guide": "7.4.4"},
+    "phone_queue": {"refs": ("phone_queue",), "shareable": False, "guide": "7.4.5"},
+    "call_log": {"refs": ("user", "group"), "shareable": False, "guide": "7.4.6"},
+    "statistics": {"refs": ("user",), "shareable": False, "guide": "7.4"},
+    "records": {"refs": ("user",), "shareable": False, "guide": "7.4"},
+}
+SUBJECT_TYPES = ("user", "group", "phone_queue", "intercom_group")
+REF_TABLES = {
+    "user": t.users, "group": t.groups, "directory": t.directories,
+    "intercom_group": t.intercom_groups, "phone_queue": t.phone_queues,
+}
+PLURAL = {"phone_queue": "phone queues", "call_log": "call logs", "statistics": "statistics", "records": "records"}
+
+
+class RightsError(Exception):
+    """A grant is refused; ``status`` is the HTTP status to answer, ``field`` the faulty field."""
+
+    def __init__(self, message: str, status: int = 422, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+def parse_ref(object_type: str, object_ref: str) -> tuple[str, int | str]:
+    """Split ``user:5`` into ("user", 5); an application ref is its name."""
+    if object_type not in OBJECT_TYPES:
+        raise RightsError(f'object_type "{object_type}" is unknown; use one of {", ".join(OBJECT_TYPES)}', field="object_type")
+    if object_type == "application":
+        if object_ref not in APPLICATIONS:
+            raise RightsError(f'application "{object_ref}" is unknown; use one of {", ".join(APPLICATIONS)}', field="object_ref")
+        return "application", object_ref
+    kind, _, num = str(object_ref).partition(":")
+    allowed = OBJECT_TYPES[object_type]["refs"]
+    if kind not in allowed or not num.isdigit():
+        forms = " or ".join(f'"{k}:<id>"' for k in allowed)
+        raise RightsError(f'object_ref "{object_ref}" does not fit object_type {object_type}; write {forms}', field="object_ref")
+    return kind, int(num)
+
+
+def _row_domain(conn: sa.Connection, kind: str, ident: int, field: str) -> sa.Row:
+    table = REF_TABLES[kind]
+    row = conn.execute(
+        sa.select(table.c.id, table.c.domain_id, t.domains.c.company_id, t.domains.c.name.label("domain_name"))
+        .join(t.domains, t.domains.c.id == table.c.domain_id).where(table.c.id == ident)
+    ).one_or_none()
+    if row is None:
+        raise RightsError(f"{kind.replace('_', ' ')} {ident} not found", status=404, field=field)
+    return row
+
+
+def check_grant(conn: sa.Connection, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a new grant against guide 7.4; return the row to insert (with derived domains)."""
+    object_type = data.get("object_type")
+    object_ref = data.get("object_ref")
+    subject_type = data.get("subject_type")
+    subject_id = data.get("subject_id")
+    if subject_type not in SUBJECT_TYPES:
+        raise RightsError(f'subject_type "{subject_type}" is unknown; use one of {", ".join(SUBJECT_TYPES)}', field="subject_type")
+    if not isinstance(subject_id, int):
+        raise RightsError("subject_id must be an integer id", field="subject_id")
+    if not isinstance(object_type, str) or not isinstance(object_ref, str):
+        raise RightsError("object_type and object_ref are required strings", field="object_ref")
+    kind, ident = parse_ref(object_type, object_ref)
+    subject = _row_domain(conn, subject_type, subject_id, "subject_id")
+    object_domain_id = None
+    if kind != "application":
+        obj = _row_domain(conn, kind, int(ident), "object_ref")
+        if obj.company_id != subject.company_id:
+            # Another company's object is invisible: answer as if it did not exist.
+            raise RightsError(f"{kind.replace('_', ' ')} {ident} not found", status=404, field="object_ref")
+        if not OBJECT_TYPES[object_type]["shareable"] and obj.domain_id != subject.domain_id:
+            raise RightsError(
+                f"{PLURAL.get(object_type, object_type)} can't be shared between domains (guide {OBJECT_TYPES[object_type]['guide']}): "
+                f"the object is in domain {obj.domain_name}, the subject in domain {subject.domain_name}",
+                status=422, field="subject_id")
+        object_domain_id = obj.domain_id
+        if object_type in ("statistics", "records") and obj.id == subject.id and subject_type == "user":
+            pass  # seeing one's own statistics is allowed and harmless
+    return {
+        "company_id": subject.company_id,
+        "object_type": object_type,
+        "object_ref": object_ref if kind == "application" else f"{kind}:{ident}",
+        "object_domain_id": object_domain_id,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "subject_domain_id": subject.domain_id,
+    }
+
+
+def _users_of_subjects(subjects: sa.Select) -> sa.Select:
+    """Users reached by grants (direct user grants and group members)."""
+    a = subjects.subquery()
+    direct = sa.select(a.c.subject_id.label("user_id")).where(a.c.subject_type == "user")
+    via_group = (
+        sa.select(t.group_members.c.user_id)
+        .join(a, sa.and_(a.c.subject_type == "group", a.c.subject_id == t.group_members.c.group_id))
+    )
+    return sa.union(direct, via_group)
+
+
+def seats_used(conn: sa.Connection, company_id: int, application: str) -> int:
+    grants = sa.select(t.authorizations.c.subject_type, t.authorizations.c.subject_id).where(
+        t.authorizations.c.company_id == company_id,
+        t.authorizations.c.object_type == "application",
+        t.authorizations.c.object_ref == application,
+    )
+    reached = _users_of_subjects(grants).subquery()
+    return conn.execute(
+        sa.select(sa.func.count(sa.distinct(t.users.c.id)))
+        .join(reached, reached.c.user_id == t.users.c.id)
+        .where(t.users.c.enabled.is_(True))
+    ).scalar_one()
+
+
+def usage(conn: sa.Connection, company_id: int) -> list[dict[str, Any]]:
+    quotas = {r.application: r.seats for r in conn.execute(
+        sa.select(t.application_quotas).where(t.application_quotas.c.company_id == company_id))}
+    return [
+        {"application": app, "seats": quotas.get(app), "used": seats_used(conn, company_id, app)}
+        for app in APPLICATIONS
+    ]
+
+
+def enforce_quotas(conn: sa.Connection, company_id: int) -> None:
+    """Raise ``RightsError`` (409) if any application of the company uses more seats than its quota."""
+    company = conn.execute(sa.select(t.companies.c.name).where(t.companies.c.id == company_id)).scalar_one_or_none()
+    for row in conn.execute(sa.select(t.application_quotas).where(t.application_quotas.c.company_id == company_id)):
+        used = seats_used(conn, company_id, row.application)
+        if used > row.seats:
+            raise RightsError(
+                f"application {row.application}: this change needs {used} seats but company {company} has a quota of "
+                f"{row.seats} (guide 7.4.1); raise the quota or grant fewer users", status=409, field="seats")
+
+
+def subjects_of_user(conn: sa.Connection, user_id: int) -> list[tuple[str, int]]:
+    """The subjects a user acts as: itself and its groups."""
+    groups = conn.execute(sa.select(t.group_members.c.group_id).where(t.group_members.c.user_id == user_id)).scalars()
+    return [("user", user_id), *(("group", g) for g in groups)]
+
+
+def _subject_clause(subjects: list[tuple[str, int]]) -> sa.ColumnElement[bool]:
+    a = t.authorizations
+    return sa.or_(*(sa.and_(a.c.subject_type == k, a.c.subject_id == i) for k, i in subjects))
+
+
+def user_can(conn: sa.Connection, user_id: int, object_type: str, object_ref: str) -> bool:
+    """May this user reach the object?  (Not for statistics/records: see ``can_view_statistics``.)"""
+    if object_type in ("statistics", "records"):
+        raise ValueError("use can_view_statistics for statistics and records")
+    kind, ident = parse_ref(object_type, object_ref)
+    refs = [object_ref]
+    if kind == "user" and object_type in ("calendar", "call_log"):
+        groups = conn.execute(sa.select(t.group_members.c.group_id).where(t.group_members.c.user_id == ident)).scalars()
+        refs += [f"group:{g}" for g in groups]
+    a = t.authorizations
+    hit = conn.execute(
+        sa.select(a.c.id).where(a.c.object_type == object_type, a.c.object_ref.in_(refs), _subject_clause(subjects_of_user(conn, user_id))).limit(1)
+    ).first()
+    if hit is None:
+        return False
+    if object_type == "application":
+        return bool(conn.execute(sa.select(t.users.c.enabled).where(t.users.c.id == user_id)).scalar_one_or_none())
+    return True
+
+
+def can_view_statistics(conn: sa.Connection, viewer_id: int, target_user_id: int, object_type: str = "statistics") -> bool:
+    """Guide 7.4's reverse rule: the viewer is the object, the viewed users are the subjects."""
+    if viewer_id == target_user_id:
+        return True
+    a = t.authorizations
+    return conn.execute(
+        sa.select(a.c.id).where(a.c.object_type == object_type, a.c.object_ref == f"user:{viewer_id}",
+                               _subject_clause(subjects_of_user(conn, target_user_id))).limit(1)
+    ).first() is not None
+
+
+def granted_applications(conn: sa.Connection, user_id: int) -> list[str]:
+    a = t.authorizations
+    enabled = conn.execute(sa.select(t.users.c.enabled).where(t.users.c.id == user_id)).scalar_one_or_none()
+    if not enabled:
+        return []
+    rows = conn.execute(
+        sa.select(a.c.object_ref).distinct().where(a.c.object_type == "application", _subject_clause(subjects_of_user(conn, user_id)))
+    ).scalars()
+    return sorted(rows)
+
+
+def visible_objects(conn: sa.Connection, user_id: int, object_type: str) -> list[str]:
+    """Object refs of one type that the user may reach (directories it may search...)."""
+    a = t.authorizations
+    return sorted(conn.execute(
+        sa.select(a.c.object_ref).distinct().where(a.c.object_type == object_type, _subject_clause(subjects_of_user(conn, user_id)))
+    ).scalars())

@@ -1,0 +1,309 @@
+"""Turning TOML tables into typed attrs objects, with errors a person can act on.
+
+Config schemas are plain attrs classes.  ``setting()`` declares a field with its
+default, bounds and help; ``structure()`` checks a table against the class and returns
+an instance, or raises ``ConfigErrors`` listing every problem as
+``<file>: <key.path>: expected <what>, got <value>`` with a hint where one helps.
+
+Supported field types: ``str``, ``int``, ``float``, ``bool``, ``Secret``, ``Duration``,
+``Literal[...]``, ``X | None``, ``list[X]``, ``dict[str, X]`` and nested attrs classes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from typing import Any, Literal, Union
+
+import attrs
+
+MISSING = attrs.NOTHING
+
+
+class Secret:
+    """A secret value: the real text is only reachable through ``reveal()``.
+
+    In TOML a secret is written either as a string or, better, as ``{ env = "VAR" }``
+    so the value stays out of the file.  ``repr`` and ``str`` never show it.
+    """
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "inline"):
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class Duration(float):
+    """A duration in seconds; TOML may say ``90``, ``"90s"``, ``"15m"``, ``"8h"`` or ``"2d"``."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str = "",
+    min: float | None = None,
+    max: float | None = None,
+    factory: Any = None,
+    secret: bool = False,
+) -> Any:
+    """Declare a config field: default (or required), help text and numeric bounds."""
+    meta = {"help": help, "min": min, "max": max, "secret": secret}
+    if factory is not None:
+        return attrs.field(factory=factory, metadata=meta)
+    return attrs.field(default=default, metadata=meta)
+
+
+@attrs.frozen
+class ConfigProblem:
+    """One problem in a config file."""
+
+    source: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
+
+
+class ConfigErrors(Exception):
+    """One or more config problems; ``str()`` lists them one per line."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def show(value: Any) -> str:
+    """Render a received value for an error message, short and quoted like TOML."""
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return '"' + text.replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        key = '"' + key + '"'
+    return f"{path}.{key}" if path else key
+
+
+class _Structurer:
+    def __init__(self, source: str):
+        self.source = source
+        self.problems: list[ConfigProblem] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.source, path, message))
+
+    def structure(self, tp: Any, value: Any, path: str, meta: dict | None = None) -> Any:
+        meta = meta or {}
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin in (Union, types.UnionType):
+            non_none = [a for a in args if a is not type(None)]
+            if value is None:
+                return None
+            if len(non_none) == 1:
+                return self.structure(non_none[0], value, path, meta)
+            for alt in non_none:
+                probe = _Structurer(self.source)
+                result = probe.structure(alt, value, path, meta)
+                if not probe.problems:
+                    return result
+            self.fail(path, f"expected {' or '.join(describe(a) for a in non_none)}, got {show(value)}")
+            return None
+        if origin is Literal:
+            if value in args:
+                return value
+            choices = ", ".join(show(a) for a in args)
+            hint = ""
+            if isinstance(value, str):
+                close = difflib.get_close_matches(value, [str(a) for a in args], n=1)
+                if close:
+                    hint = f' (did you mean "{close[0]}"?)'
+            self.fail(path, f"expected one of {choices}, got {show(value)}{hint}")
+            return None
+        if origin in (list, tuple, frozenset, set):
+            if not isinstance(value, list):
+                self.fail(path, f"expected an array, got {show(value)}")
+                return None
+            item_tp = args[0] if args else Any
+            items = [self.structure(item_tp, v, join(path, i)) for i, v in enumerate(value)]
+            return tuple(items) if origin is tuple else (frozenset(items) if origin is frozenset else items)
+        if origin is dict:
+            if not isinstance(value, dict):
+                self.fail(path, f"expected a table, got {show(value)}")
+                return None
+            val_tp = args[1] if len(args) == 2 else Any
+            return {k: self.structure(val_tp, v, join(path, k)) for k, v in value.items()}
+        if tp is Any:
+            return value
+        if attrs.has(tp):
+            return self.structure_class(tp, value, path)
+        if tp is Secret:
+            return self.secret(value, path)
+        if tp is Duration:
+            return self.duration(value, path, meta)
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            self.fail(path, f"expected true or false, got {show(value)}")
+            return None
+        if tp is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return self.bounded(value, path, meta, "an integer")
+            self.fail(path, f"expected {describe_bounded('an integer', meta)}, got {show(value)}")
+            return None
+        if tp is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return self.bounded(float(value), path, meta, "a number")
+            self.fail(path, f"expected {describe_bounded('a number', meta)}, got {show(value)}")
+            return None
+        if tp is str:
+            if isinstance(value, str):
+                return value
+            self.fail(path, f"expected a string, got {show(value)}")
+            return None
+        raise TypeError(f"config schema field {path} has an unsupported type {tp!r}")
+
+    def bounded(self, value: float, path: str, meta: dict, what: str) -> Any:
+        lo, hi = meta.get("min"), meta.get("max")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            self.fail(path, f"expected {describe_bounded(what, meta)}, got {show(value)}")
+            return None
+        return value
+
+    def duration(self, value: Any, path: str, meta: dict) -> Duration | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and (m := _DURATION.match(value)):
+            seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        else:
+            self.fail(path, f'expected a duration such as 30, "30s", "15m" or "8h", got {show(value)}')
+            return None
+        result = self.bounded(seconds, path, meta, "a duration in seconds")
+        return None if result is None else Duration(result)
+
+    def secret(self, value: Any, path: str) -> Secret | None:
+        if isinstance(value, str):
+            return Secret(value)
+        if isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str):
+            var = value["env"]
+            if var not in os.environ:
+                self.fail(path, f'environment variable "{var}" is not set; export it or write the secret inline')
+                return None
+            return Secret(os.environ[var], source=f"env:{var}")
+        self.fail(path, f'expected a string or {{ env = "VARIABLE" }}, got {show(value)}')
+        return None
+
+    def structure_class(self, cls: type, value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            self.fail(path, f"expected a table, got {show(value)}")
+            return None
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in attrs.fields(cls)}
+        known = {f.alias if f.alias else f.name: f for f in fields.values()}
+        kwargs: dict[str, Any] = {}
+        for key in value:
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                allowed = ", ".join(sorted(known)) or "none"
+                self.fail(join(path, key), f"unknown key{hint}; allowed keys here: {allowed}")
+        for key, field in known.items():
+            if key in value:
+                kwargs[field.name] = self.structure(hints.get(field.name, Any), value[key], join(path, key), dict(field.metadata))
+            elif field.default is MISSING:
+                help_text = field.metadata.get("help")
+                self.fail(join(path, key), "is required" + (f": {help_text}" if help_text else ""))
+        if any(p.path.startswith(path) for p in self.problems):
+            return None
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            self.fail(path, str(exc))
+            return None
+
+
+def describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(show(a) for a in typing.get_args(tp))
+    if origin in (list, tuple, frozenset, set):
+        return "an array"
+    if origin is dict or attrs.has(tp):
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            Secret: "a secret", Duration: "a duration"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def describe_bounded(what: str, meta: dict) -> str:
+    lo, hi = meta.get("min"), meta.get("max")
+    fmt = lambda x: str(int(x)) if float(x).is_integer() else str(x)  # noqa: E731
+    if lo is not None and hi is not None:
+        return f"{what} {fmt(lo)}-{fmt(hi)}"
+    if lo is not None:
+        return f"{what} >= {fmt(lo)}"
+    if hi is not None:
+        return f"{what} <= {fmt(hi)}"
+    return what
+
+
+def structure(cls: type, value: Any, *, source: str = "", path: str = "") -> Any:
+    """Check ``value`` against the attrs class ``cls``; return an instance or raise ``ConfigErrors``."""
+    s = _Structurer(source)
+    result = s.structure_class(cls, value, path)
+    if s.problems:
+        raise ConfigErrors(s.problems)
+    return result
+
+
+def field_docs(cls: type) -> list[dict[str, Any]]:
+    """Describe a schema's fields (name, type, default, help) for docs, the CLI and the API."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in attrs.fields(cls):
+        default = None if f.default is MISSING else f.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+        out.append(
+            {
+                "name": f.alias or f.name,
+                "type": describe_bounded(describe(hints.get(f.name, Any)), dict(f.metadata)),
+                "required": f.default is MISSING,
+                "default": "***" if isinstance(default, Secret) else default,
+                "help": f.metadata.get("help", ""),
+            }
+        )
+    return out

@@ -1,0 +1,130 @@
+"""The store: one SQLAlchemy engine, Alembic migrations, and a thread pool for blocking calls.
+
+SQLite (the default, under ``var/``) and PostgreSQL are both supported through the same
+Core queries.  Database calls are blocking, so code on the event loop goes through
+``await store.run(fn, *args)``, where ``fn`` receives a connection inside a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from twpcore.store import schema
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message says which database and what to do."""
+
+
+def redact_url(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "<invalid url>"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class Store:
+    """The kernel's database handle."""
+
+    def __init__(self, url: str, *, workers: int = 4):
+        self.url = url
+        try:
+            parsed = sa.engine.make_url(url)
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(f'storage.url: "{url}" is not a database URL ({exc}); use sqlite:///var/twp.db or postgresql+psycopg://user@host/db') from None
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"future": True}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False}
+        elif self.dialect == "postgresql":
+            kwargs.update(pool_pre_ping=True, pool_size=workers, max_overflow=workers)
+        try:
+            self.engine = sa.create_engine(url, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(f"storage.url: cannot use {redact_url(url)}: {exc}") from None
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twp-store")
+
+    # -- lifecycle ---------------------------------------------------------------
+    def alembic_config(self, connection: sa.Connection | None = None) -> AlembicConfig:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", MIGRATIONS)
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        if connection is not None:
+            cfg.attributes["connection"] = connection
+        return cfg
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Apply every pending migration; return (revision before, revision after)."""
+        try:
+            before = self.current_revision()
+            with self.engine.begin() as conn:
+                command.upgrade(self.alembic_config(conn), "head")
+            after = self.current_revision()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the store {redact_url(self.url)}: {exc.orig}; check storage.url and that the database server runs") from None
+        if before != after:
+            log.info("store %s migrated from %s to %s", redact_url(self.url), before, after)
+        return before, after
+
+    def check_ready(self) -> None:
+        """Raise ``StoreError`` unless the database is reachable and fully migrated."""
+        try:
+            current = self.current_revision()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the store {redact_url(self.url)}: {exc.orig}") from None
+        head = self.head_revision()
+        if current != head:
+            raise StoreError(f"the store {redact_url(self.url)} is at revision {current}, the code expects {head}; run `twp db upgrade`")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
+
+    # -- running -----------------------------------------------------------------
+    def transaction(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction, in the calling thread."""
+        with self.engine.begin() as conn:
+            return fn(conn, *args, **kwargs)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction on the store's thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(self.transaction, fn, *args, **kwargs))
+
+
+__all__ = ["Store", "StoreError", "schema", "redact_url"]
