@@ -16,6 +16,7 @@ import attrs
 import sqlalchemy as sa
 
 from twpcore.config import Config, InstanceSpec
+from twpcore.dialing import DialingPlans
 from twpcore.events import EventBus, run_observers
 from twpcore.instances import InstanceManager
 from twpcore.kinds import Kind
@@ -35,6 +36,7 @@ class Kernel:
         self.plugins = plugins
         self.parameters = ParameterRegistry()
         self.events = EventBus()
+        self.dialing_plans = DialingPlans()
         self.instances = InstanceManager(self)
         self.routes: list[Any] = []
         self.store: Store | None = None

@@ -227,6 +227,39 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dialplan_test(args: argparse.Namespace) -> int:
+    from twpcore.dialing import DialingPlans, test_number
+    from twpcore.store import schema as t
+
+    config = load_config(args.config)
+    store = open_store(config, upgrade=False)
+    company, _, name = args.domain.rpartition("/")
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        sel = sa.select(t.domains.c.id).join(t.companies, t.companies.c.id == t.domains.c.company_id).where(t.domains.c.name == name)
+        if company:
+            sel = sel.where(t.companies.c.name == company)
+        ids = conn.execute(sel.limit(2)).scalars().all()
+        if not ids:
+            raise SystemExit(f"twp: domain {args.domain!r} does not exist")
+        if len(ids) > 1:
+            raise SystemExit(f"twp: several companies have a domain {name!r}; write --domain Company/{name}")
+        return test_number(DialingPlans().get(conn, ids[0]), args.number, "received" if args.received else "dial")
+
+    result = store.transaction(run)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    rule = result["rule"]
+    print(f"{result['input']!r} -> {result['output']!r}")
+    fired = "none" if rule is None else "priority {priority}: {pattern!r} -> {value!r}".format(**rule)
+    print(f"rule: {fired}")
+    for step in result["steps"]:
+        print(f"  - {step}")
+    print(f"canonical keys: {', '.join(result['canonical_keys']) or 'none'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twp", description="TWP telephony gateway")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG}, or $TWP_CONFIG)")
@@ -257,6 +290,13 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backup", help="write a consistent online backup")
     b.add_argument("file", nargs="?")
     b.set_defaults(func=cmd_backup)
+    dp = sub.add_parser("dialplan", help="dialing plans (guide 5)").add_subparsers(dest="sub", required=True)
+    dt_ = dp.add_parser("test", help="show what a domain's dialing plan makes of a number, and which rule fired")
+    dt_.add_argument("--domain", required=True, help="Domain, or Company/Domain")
+    dt_.add_argument("--received", action="store_true", help="apply the reverse transformation (received numbers)")
+    dt_.add_argument("--json", action="store_true")
+    dt_.add_argument("number")
+    dt_.set_defaults(func=cmd_dialplan_test)
     r = sub.add_parser("restore", help="replace the store's content with a backup")
     r.add_argument("file")
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")

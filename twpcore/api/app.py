@@ -11,6 +11,7 @@ from aiohttp import WSCloseCode, web
 import twpcore
 from twpcore.api.core import KERNEL, OPENAPI, WEBSOCKETS, Route, error_middleware, guard
 from twpcore.api.resources import RESOURCES, make_handlers
+from twpcore.api.dialplan import dialplan_routes
 from twpcore.api.routes import kernel_routes
 
 
@@ -19,6 +20,7 @@ def all_routes(kernel: Any) -> list[Route]:
     for res in RESOURCES.values():
         routes += make_handlers(res)
     routes += kernel_routes()
+    routes += dialplan_routes()
     routes += getattr(kernel, "extra_routes", [])
     return routes
 
