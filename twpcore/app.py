@@ -8,6 +8,7 @@ network; ``await kernel.start()`` opens and migrates the store and starts instan
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from typing import Any, Iterable
@@ -17,7 +18,8 @@ import sqlalchemy as sa
 
 from twpcore.config import Config, InstanceSpec
 from twpcore.dialing import DialingPlans
-from twpcore.events import EventBus, run_observers
+from twpcore.telephony.service import TelephonyService
+from twpcore.events import EventBus, run_observers, subscribe_observers
 from twpcore.instances import InstanceManager
 from twpcore.kinds import Kind
 from twpcore.parameters import ParameterDefinition, ParameterRegistry
@@ -37,6 +39,7 @@ class Kernel:
         self.parameters = ParameterRegistry()
         self.events = EventBus()
         self.dialing_plans = DialingPlans()
+        self.telephony = TelephonyService(self)
         self.instances = InstanceManager(self)
         self.routes: list[Any] = []
         self.store: Store | None = None
@@ -55,8 +58,12 @@ class Kernel:
             pm.register_plugin(obj, name)
         kernel = cls(config, pm)
         pm.register_types()
-        kernel._collect_parameters()
-        kernel._collect_routes()
+        parameters = pm.collect("twp_register_parameters", _check_parameter)
+        routes = pm.collect("twp_register_routes", _check_route)
+        # Only now, when every registration hook has run: a plugin that failed in any of
+        # them keeps nothing it registered (its types were dropped when it failed).
+        kernel._add_parameters(parameters)
+        kernel._add_routes(routes)
         kernel.instances.load(kernel.instance_specs())
         return kernel
 
@@ -67,26 +74,37 @@ class Kernel:
             specs.append(InstanceSpec(Kind.AUTH_METHOD, name, name, f"auth.methods.{name}", options=self.config.auth.methods.get(name, {})))
         return specs
 
-    def _collect_parameters(self) -> None:
-        def check(plugin: str, call: tuple) -> ParameterDefinition:
-            args, kw = call
-            if len(args) != 1 or kw or not isinstance(args[0], ParameterDefinition):
-                raise RegistrationError(f"register() takes one ParameterDefinition, got {args!r}")
-            return args[0]
-
-        for plugin, definition in self.plugins.collect("twp_register_parameters", check):
-            try:
-                self.parameters.add(definition)
-            except (ValueError, TypeError) as exc:
-                self.plugins.fail(plugin, "twp_register_parameters", exc)
+    def _add_parameters(self, registered: list[tuple[str, ParameterDefinition]]) -> None:
+        owners: dict[str, str] = {}
+        for plugin, definition in registered:
+            if not self.plugins.active(plugin):
+                continue
+            if definition.name in owners and self.parameters.definitions[definition.name] != definition:
+                self.plugins.fail(plugin, "twp_register_parameters", RegistrationError(
+                    f"parameter {definition.name} is already defined by plugin {owners[definition.name]}; rename yours"))
+                continue
+            self.parameters.add(definition)
+            owners.setdefault(definition.name, plugin)
         if "AuthMethods" in self.parameters.definitions:
             d = self.parameters.definitions["AuthMethods"]
             self.parameters.definitions["AuthMethods"] = attrs.evolve(d, choices=tuple(sorted(self.plugins.types[Kind.AUTH_METHOD])))
 
-    def _collect_routes(self) -> None:
-        from twpcore.api.core import check_plugin_route
+    def _add_routes(self, registered: list[tuple[str, Any]]) -> None:
+        from twpcore.api.app import all_routes
 
-        for plugin, route in self.plugins.collect("twp_register_routes", lambda p, call: check_plugin_route(p, call)):
+        taken: dict[tuple[str, str], str | None] = {(r.method, r.path): None for r in all_routes(self)}
+        taken[("GET", "/api/v1/openapi.json")] = None
+        for plugin, route in registered:
+            if not self.plugins.active(plugin):
+                continue
+            key = (route.method, route.path)
+            if key in taken:
+                owner = taken[key]
+                self.plugins.fail(plugin, "twp_register_routes", RegistrationError(
+                    f"route {route.method} {route.path} is already served by {'the kernel' if owner is None else 'plugin ' + owner}; "
+                    "choose another path (plugin routes belong under /api/v1/<plugin-name>/)"))
+                continue
+            taken[key] = plugin
             self.routes.append(route)
 
     def config_problems(self) -> list[str]:
@@ -103,9 +121,14 @@ class Kernel:
 
             await self.store.run(seed_if_empty)
         await self._check_none_auth()
-        self._tasks.append(asyncio.get_running_loop().create_task(run_observers(self.events, self.plugins, self)))
+        # Subscribe before instances start so their first events are kept, but deliver
+        # only once every plugin's twp_startup has run: no observer sees an event first.
+        observers = subscribe_observers(self.events)
+        self.telephony.bind_drivers()
+        await self.telephony.start()
         await self.instances.start_all()
-        await self.plugins.acall_each("twp_startup", app=self)
+        await self.plugins.startup(self)
+        self._tasks.append(asyncio.get_running_loop().create_task(run_observers(observers, self.events, self.plugins, self)))
         self.started_at = time.time()
         self.ready = True
         log.info("TWP kernel ready in %.2f s (%d plugins, %d instances)", time.perf_counter() - t0, len(self.plugins.records), len(self.instances.instances))
@@ -127,10 +150,13 @@ class Kernel:
 
     async def stop(self) -> None:
         self.ready = False
-        await self.plugins.acall_each("twp_shutdown", app=self)
+        # Observers stop first: no plugin receives an event after its twp_shutdown.
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.plugins.shutdown(self)
+        await self.telephony.stop()
         await self.instances.close_all()
         if self.store is not None:
             self.store.close()
@@ -154,6 +180,24 @@ class Kernel:
             out["warnings"] = list(self.warnings)
             out["events"] = {"published": self.events.published, "subscribers": len(self.events.subscriptions)}
         return out
+
+
+def _check_parameter(plugin: str, call: tuple) -> ParameterDefinition:
+    args, kw = call
+    if len(args) != 1 or kw or not isinstance(args[0], ParameterDefinition):
+        raise RegistrationError(f"register() takes one twpcore.parameters.ParameterDefinition, got {args!r} {kw!r}")
+    ParameterRegistry([args[0]])  # its name and default must be valid on their own
+    return args[0]
+
+
+def _check_route(plugin: str, call: tuple) -> Any:
+    from twpcore.api.core import check_plugin_route
+
+    route = check_plugin_route(plugin, call)
+    handler = route.handler
+    if not (inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))):
+        raise RegistrationError(f"route {route.method} {route.path}: the handler must be an async function taking the request, got {handler!r}")
+    return route
 
 
 def check_config(config: Config) -> list[str]:

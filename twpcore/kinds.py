@@ -111,11 +111,121 @@ AUTH_CAPABILITIES = frozenset({"password", "negotiate", "username_only"})
 SMS_CAPABILITIES = frozenset({"gsm7", "ucs2", "concatenation", "delivery_receipts"})
 
 
+class NotSupported(Exception):
+    """The driver (or its PBX) cannot do this operation; the API answers 501 naming both."""
+
+    def __init__(self, driver: str, operation: str):
+        super().__init__(f'the {driver} driver does not support "{operation}"')
+        self.driver, self.operation = driver, operation
+
+
 class PbxDriver(PluginType):
-    """A PBX driver: speaks one PBX family's CTI protocol for a ``[pbx.links.<name>]`` instance."""
+    """A PBX driver: speaks one PBX family's CTI protocol for a ``[pbx.links.<name>]`` instance.
+
+    The kernel decides which devices the link monitors (guide 4.1) and calls the
+    operations below; the driver reports what happens with ``self.emit(PbxEvent)`` and
+    the link's ups and downs with ``self.link_up()`` / ``self.link_down(reason)``.
+    Every operation the driver does not override raises ``NotSupported``; declare the
+    ones it does in ``capabilities``.  Call operations name the device acting and the
+    PBX's call id of that device's connection.
+    """
 
     kind = Kind.PBX_DRIVER
     vocabulary: ClassVar[frozenset[str]] = PBX_CAPABILITIES
+
+    #: Maximum number of devices this link may monitor (guide 4.1); drivers read it from config.
+    capacity: int = 0
+    #: Sites ("1.*", "2.1") whose devices this link monitors first (guide 4.1); empty: any.
+    sites: tuple[str, ...] = ()
+    _sink: Any = None
+
+    def bind(self, sink: Any) -> None:
+        """Called by the kernel before ``setup``: where events and link changes go."""
+        self._sink = sink
+
+    def emit(self, event: Any) -> None:
+        """Report a normalized ``twpcore.telephony.events.PbxEvent``."""
+        if self._sink is not None:
+            self._sink.on_event(self, event)
+
+    def link_up(self) -> None:
+        """Report that the link (re)connected: the kernel re-monitors devices and reconciles calls."""
+        if self._sink is not None:
+            self._sink.on_link_up(self)
+
+    def link_down(self, reason: str) -> None:
+        """Report that the link is lost; the driver keeps trying to reconnect."""
+        if self._sink is not None:
+            self._sink.on_link_down(self, reason)
+
+    @property
+    def connected(self) -> bool:
+        return False
+
+    def _unsupported(self, operation: str) -> Any:
+        raise NotSupported(self.type_name, operation)
+
+    async def monitor(self, device: str) -> None:
+        self._unsupported("monitor")
+
+    async def stop_monitor(self, device: str) -> None:
+        self._unsupported("monitor")
+
+    async def snapshot(self, device: str) -> list[Any]:
+        """The calls in progress at the device (``CallSnapshot`` values)."""
+        return self._unsupported("snapshot")
+
+    async def make_call(self, device: str, number: str) -> str:
+        """Call ``number`` from ``device``; return the new call id."""
+        return self._unsupported("make_call")
+
+    async def answer(self, device: str, call_id: str) -> None:
+        self._unsupported("answer")
+
+    async def hang_up(self, device: str, call_id: str) -> None:
+        self._unsupported("hang_up")
+
+    async def hold(self, device: str, call_id: str) -> None:
+        self._unsupported("hold")
+
+    async def retrieve(self, device: str, call_id: str) -> None:
+        self._unsupported("retrieve")
+
+    async def consultation_call(self, device: str, call_id: str, number: str) -> str:
+        """Hold ``call_id`` and call ``number``; return the consultation call id."""
+        return self._unsupported("consultation_call")
+
+    async def alternate(self, device: str, held_call_id: str, active_call_id: str) -> None:
+        self._unsupported("alternate")
+
+    async def reconnect(self, device: str, held_call_id: str, active_call_id: str) -> None:
+        self._unsupported("reconnect")
+
+    async def transfer(self, device: str, held_call_id: str, active_call_id: str) -> None:
+        self._unsupported("transfer")
+
+    async def single_step_transfer(self, device: str, call_id: str, number: str) -> None:
+        self._unsupported("single_step_transfer")
+
+    async def conference(self, device: str, held_call_id: str, active_call_id: str) -> None:
+        self._unsupported("conference")
+
+    async def deflect(self, device: str, call_id: str, number: str) -> None:
+        self._unsupported("deflect")
+
+    async def dtmf(self, device: str, call_id: str, digits: str) -> None:
+        self._unsupported("dtmf")
+
+    async def set_forwarding(self, device: str, forward_type: str, number: str | None) -> None:
+        """Switch forwarding of ``forward_type`` (immediate, busy, no_answer) to ``number``, or off with None."""
+        self._unsupported("forwarding")
+
+    async def set_do_not_disturb(self, device: str, on: bool) -> None:
+        self._unsupported("do_not_disturb")
+
+    async def subscribers(self) -> list[dict[str, Any]]:
+        """The PBX's subscriber list (number, name) for users import (issue 6)."""
+        return self._unsupported("subscribers")
 
 
 class DirectoryConnector(PluginType):

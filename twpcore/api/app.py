@@ -13,10 +13,12 @@ from twpcore.api.core import KERNEL, OPENAPI, WEBSOCKETS, Route, error_middlewar
 from twpcore.api.resources import RESOURCES, make_handlers
 from twpcore.api.dialplan import dialplan_routes
 from twpcore.api.routes import kernel_routes
+from twpcore.api.telephony import telephony_routes
 
 
 def all_routes(kernel: Any) -> list[Route]:
-    routes: list[Route] = []
+    # Fixed paths first: /api/v1/devices/states must win over /api/v1/devices/{id}.
+    routes: list[Route] = telephony_routes()
     for res in RESOURCES.values():
         routes += make_handlers(res)
     routes += kernel_routes()
@@ -35,7 +37,8 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
             "operationId": f"{r.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', r.path.removeprefix('/api/v1/')).strip('_')}",
             "tags": [r.tag],
             "responses": {
-                "200": {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                str(r.status): {"description": "no content"} if r.status == 204 else
+                {"description": "created" if r.status == 201 else "success", "content": {"application/json": {"schema": {"type": "object"}}}},
                 "400": {"description": "bad request", "content": {"application/json": {"schema": error}}},
             },
         }
@@ -48,7 +51,8 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
         op["x-twp-access"] = r.access
         if r.plugin:
             op["x-twp-plugin"] = r.plugin
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in re.findall(r"{(\w+)}", r.path)]
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "integer" if n in ("id", "member") else "string"}}
+                  for n in re.findall(r"{(\w+)}", r.path)]
         params += [{"name": n, "in": "query", "required": False, "schema": {"type": typ}, "description": d} for n, typ, d in r.query]
         if params:
             op["parameters"] = params

@@ -55,7 +55,7 @@ class Field:
         return self.column or self.name
 
     def schema(self) -> dict[str, Any]:
-        s: dict[str, Any] = {"type": self.type}
+        s: dict[str, Any] = {"type": [self.type, "null"] if self.secret else self.type}
         if self.description:
             s["description"] = self.description
         if self.max_length:
@@ -68,6 +68,9 @@ class Field:
             s["pattern"] = self.pattern
         if self.secret:
             s["writeOnly"] = True
+            s["description"] = (self.description + "; " if self.description else "") + "null clears it"
+        if self.ref:
+            s["x-twp-ref"] = self.ref
         return s
 
 
@@ -368,10 +371,10 @@ def make_handlers(res: Resource) -> list[Route]:
     routes = [
         Route("GET", base, list_items, "admin", f"List {res.name}", tag, query=paging + filters),
         Route("GET", base + "/{id}", get_item, "admin", f"Read one {res.singular}", tag),
-        Route("DELETE", base + "/{id}", delete_item, "admin", f"Delete a {res.singular}", tag),
+        Route("DELETE", base + "/{id}", delete_item, "admin", f"Delete a {res.singular}", tag, status=204),
     ]
     if res.creatable:
-        routes.append(Route("POST", base, create_item, "admin", f"Create a {res.singular}", tag, body=res.input_schema(True)))
+        routes.append(Route("POST", base, create_item, "admin", f"Create a {res.singular}", tag, body=res.input_schema(True), status=201))
     if res.updatable:
         routes.append(Route("PATCH", base + "/{id}", update_item, "admin", f"Change a {res.singular}", tag, body=res.input_schema(False)))
     return routes
@@ -472,6 +475,8 @@ _add(Resource("devices", "device", t.devices, (
     Field("ip", max_length=64),
     Field("media_protocol", max_length=32),
     Field("video", "boolean"),
+    Field("site", max_length=32, pattern=r"[0-9A-Za-z]+(\.[0-9A-Za-z]+)?", pattern_hint='site.cluster such as "1.1"', filter=True,
+          description="site.cluster of the device, for PBX link allocation (guide 4.1)"),
 ), "domain", "device numbers are unique within a domain", before_write=_device_domain))
 _add(Resource("groups", "group", t.groups, (
     Field("domain_id", "integer", required=True, create_only=True, ref="domains", filter=True),

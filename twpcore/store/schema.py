@@ -81,6 +81,7 @@ devices = sa.Table(
     sa.Column("media_protocol", sa.String(32), nullable=False, server_default=""),
     sa.Column("video", sa.Boolean, nullable=False, server_default=sa.false()),
     _created(),
+    sa.Column("site", sa.String(32), nullable=False, server_default=""),
     sa.UniqueConstraint("domain_id", "number", name="uq_devices_domain_number"),
 )
 

@@ -1,0 +1,1 @@
+"""Telephony: normalized PBX events, the call model, supervision across links, call control."""

@@ -1,0 +1,347 @@
+"""The telephony service: links, supervision, the call model, call control.
+
+It binds itself to every PBX driver instance as its event sink, decides which link
+supervises which device (``supervision.allocate``), re-monitors and reconciles after a
+link comes back, turns model changes into bus events addressed to the device's owner,
+and runs call-control requests through the right driver with the dialing plan applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from twpcore.events import Event
+from twpcore.kinds import Kind, NotSupported, PbxDriver
+from twpcore.store import schema as t
+from twpcore.telephony.events import PbxEvent
+from twpcore.telephony.model import CallModel, Change
+from twpcore.telephony.supervision import DeviceSlot, LinkSlot, allocate
+
+log = logging.getLogger(__name__)
+
+
+class TelephonyError(Exception):
+    """A call-control request cannot be carried out; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, error: str, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.field = status, error, detail, field
+
+
+@attrs.define(eq=False)
+class Link:
+    """One configured PBX link as the service sees it."""
+
+    name: str
+    driver: PbxDriver
+    company: str | None
+    domain: str | None
+    domain_id: int | None = None
+    company_id: int | None = None
+    connected: bool = False
+    since: float = attrs.field(factory=time.time)
+    last_error: str | None = None
+    devices: set[str] = attrs.field(factory=set)
+    monitored: set[str] = attrs.field(factory=set)
+    resync: asyncio.Task | None = None
+
+
+@attrs.define(eq=False)
+class Device:
+    id: int
+    number: str
+    domain_id: int
+    company_id: int
+    user_id: int | None
+    site: str | None
+    link: str | None = None
+    reason: str | None = None
+    """Why the device is not supervised, when it is not."""
+
+
+class TelephonyService:
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.models: dict[int, CallModel] = {}
+        """One call model per domain: device numbers are only unique within a domain."""
+        self.links: dict[str, Link] = {}
+        self.devices: dict[tuple[int, str], Device] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    def model(self, domain_id: int) -> CallModel:
+        model = self.models.get(domain_id)
+        if model is None:
+            model = self.models[domain_id] = CallModel()
+        return model
+
+    # -- start-up --------------------------------------------------------------------
+    def bind_drivers(self) -> None:
+        """Become the sink of every PBX driver instance (before their ``setup`` runs)."""
+        for (kind, name), inst in self.kernel.instances.instances.items():
+            if kind == Kind.PBX_DRIVER and inst.obj is not None:
+                driver: PbxDriver = inst.obj  # type: ignore[assignment]
+                driver.bind(self)
+                self.links[name] = Link(name, driver, inst.spec.company, inst.spec.domain)
+
+    async def start(self) -> None:
+        await self.kernel.store.run(self._resolve_domains)
+        await self.refresh()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._watch_admin_changes()))
+
+    def _resolve_domains(self, conn: sa.Connection) -> None:
+        for link in self.links.values():
+            if not link.domain:
+                link.last_error = f"pbx.links.{link.name}: no domain; add company = \"…\" and domain = \"…\" to say whose devices it supervises"
+                continue
+            sel = sa.select(t.domains.c.id, t.domains.c.company_id).join(t.companies, t.companies.c.id == t.domains.c.company_id).where(t.domains.c.name == link.domain)
+            if link.company:
+                sel = sel.where(t.companies.c.name == link.company)
+            rows = conn.execute(sel.limit(2)).all()
+            if len(rows) != 1:
+                link.last_error = (f"pbx.links.{link.name}: domain {link.domain!r}" + (f" of company {link.company!r}" if link.company else "")
+                                   + (" does not exist; create it or fix the config" if not rows else " exists in several companies; add company = \"…\""))
+                log.error("%s", link.last_error)
+                continue
+            link.domain_id, link.company_id = rows[0].id, rows[0].company_id
+
+    async def refresh(self, domain_ids: set[int] | None = None) -> None:
+        """(Re)load devices of the linked domains and (re)allocate them to links."""
+        domains = {l.domain_id for l in self.links.values() if l.domain_id is not None}
+        if domain_ids is not None:
+            domains &= domain_ids
+        if not domains:
+            return
+        rows = await self.kernel.store.run(lambda c: c.execute(
+            sa.select(t.devices.c.id, t.devices.c.number, t.devices.c.domain_id, t.devices.c.user_id, t.devices.c.site, t.domains.c.company_id)
+            .join(t.domains, t.domains.c.id == t.devices.c.domain_id).where(t.devices.c.domain_id.in_(sorted(domains))).order_by(t.devices.c.id)).all())
+        for domain_id in domains:
+            fresh = {r.number: r for r in rows if r.domain_id == domain_id}
+            for key in [k for k in self.devices if k[0] == domain_id and k[1] not in fresh]:
+                await self._unsupervise(self.devices.pop(key), "device deleted")
+            links = [l for l in self.links.values() if l.domain_id == domain_id]
+            slots = [LinkSlot(l.name, max(0, l.driver.capacity), tuple(l.driver.sites)) for l in links]
+            current = {}
+            for number, r in fresh.items():
+                dev = self.devices.get((domain_id, number))
+                if dev is None:
+                    dev = Device(r.id, number, domain_id, r.company_id, r.user_id, r.site or None)
+                    self.devices[(domain_id, number)] = dev
+                dev.user_id, dev.site = r.user_id, r.site or None
+                if dev.link:
+                    current[number] = dev.link
+            result = allocate([DeviceSlot(n, fresh[n].site or None) for n in fresh], slots, current)
+            for number, link_name in result.items():
+                dev = self.devices[(domain_id, number)]
+                if dev.link and dev.link != link_name:
+                    await self._unsupervise(dev, "moved to another link")
+                dev.link = link_name
+                dev.reason = None if link_name else "every PBX link of the domain is at capacity (guide 4.1); raise a link's capacity or add a link"
+                if link_name:
+                    self.links[link_name].devices.add(number)
+            for link in links:
+                if link.connected:
+                    self._schedule_resync(link)
+
+    async def _unsupervise(self, dev: Device, why: str) -> None:
+        if dev.link and dev.link in self.links:
+            link = self.links[dev.link]
+            link.devices.discard(dev.number)
+            if dev.number in link.monitored:
+                link.monitored.discard(dev.number)
+                try:
+                    await link.driver.stop_monitor(dev.number)
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("stop monitoring %s on %s: %s", dev.number, link.name, exc)
+        self._publish(dev, self.model(dev.domain_id).forget(dev.number))
+        dev.link = None
+        dev.reason = why
+
+    async def _watch_admin_changes(self) -> None:
+        sub = self.kernel.events.subscribe(lambda e: e.type.startswith("admin.device."), name="telephony")
+        try:
+            while True:
+                event = await sub.get()
+                if event.domain_id is not None or event.type == "system.resync":
+                    await self.refresh(None if event.domain_id is None else {event.domain_id})
+        finally:
+            self.kernel.events.unsubscribe(sub)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for link in self.links.values():
+            if link.resync:
+                link.resync.cancel()
+        await asyncio.gather(*self._tasks, *(l.resync for l in self.links.values() if l.resync), return_exceptions=True)
+
+    # -- the driver sink ---------------------------------------------------------------
+    def _link_of(self, driver: PbxDriver) -> Link | None:
+        return self.links.get(driver.name)
+
+    def on_link_up(self, driver: PbxDriver) -> None:
+        link = self._link_of(driver)
+        if link is None:
+            return
+        link.connected, link.since, link.last_error = True, time.time(), None
+        link.monitored.clear()
+        log.info("PBX link %s up", link.name)
+        self.kernel.events.publish(Event("link.up", {"link": link.name}, link.company_id, link.domain_id))
+        self._schedule_resync(link)
+
+    def on_link_down(self, driver: PbxDriver, reason: str) -> None:
+        link = self._link_of(driver)
+        if link is None:
+            return
+        link.connected, link.since, link.last_error = False, time.time(), reason
+        link.monitored.clear()
+        if link.resync:
+            link.resync.cancel()
+        log.warning("PBX link %s down: %s", link.name, reason)
+        self.kernel.events.publish(Event("link.down", {"link": link.name, "reason": reason}, link.company_id, link.domain_id))
+
+    def _schedule_resync(self, link: Link) -> None:
+        if link.resync and not link.resync.done():
+            link.resync.cancel()
+        link.resync = asyncio.get_running_loop().create_task(self._resync(link))
+
+    async def _resync(self, link: Link) -> None:
+        """Monitor every device of the link not yet monitored, then reconcile its calls."""
+        for number in sorted(link.devices - link.monitored):
+            if not link.connected:
+                return
+            dev = self.devices.get((link.domain_id, number)) if link.domain_id is not None else None
+            try:
+                await link.driver.monitor(number)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                if dev:
+                    dev.reason = f"monitor refused by the PBX: {exc}"
+                log.warning("link %s: cannot monitor %s: %s", link.name, number, exc)
+                continue
+            link.monitored.add(number)
+            if dev:
+                dev.reason = None
+            if "snapshot" in link.driver.capabilities:
+                try:
+                    snapshot = await link.driver.snapshot(number)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("link %s: snapshot of %s failed: %s", link.name, number, exc)
+                    continue
+                if dev:
+                    self._publish(dev, self.model(dev.domain_id).reconcile(number, snapshot))
+
+    def on_event(self, driver: PbxDriver, event: PbxEvent) -> None:
+        link = self._link_of(driver)
+        if link is None or link.domain_id is None:
+            return
+        dev = self.devices.get((link.domain_id, event.device))
+        if dev is None:
+            log.debug("link %s: event for unknown device %s ignored", link.name, event.device)
+            return
+        try:
+            changes = self.model(link.domain_id).apply(attrs.evolve(event, link=link.name))
+        except Exception:  # noqa: BLE001 - a bad event must never stop the link
+            log.exception("link %s: event %s for %s could not be applied", link.name, event.type, event.device)
+            return
+        self._publish(dev, changes)
+
+    def _publish(self, dev: Device, changes: list[Change]) -> None:
+        users = frozenset({dev.user_id}) if dev.user_id else frozenset()
+        for change in changes:
+            data = {"device": change.device, "link": dev.link, **change.data}
+            self.kernel.events.publish(Event(change.type, data, dev.company_id, dev.domain_id, users))
+
+    # -- call control ------------------------------------------------------------------
+    def device_for(self, who: Any, number: str | None, domain_id: int | None, user_devices: list[tuple[int, str]]) -> Device:
+        """The device a request acts on: one of the user's own, or (admins) any device of a managed company."""
+        if who.is_admin:
+            if number is None or domain_id is None:
+                raise TelephonyError(400, "bad_request", "administrators name the device: give device and domain_id", "device")
+            dev = self.devices.get((domain_id, number))
+            if dev is None or not who.manages(dev.company_id):
+                raise TelephonyError(404, "not_found", f"device {number} is not supervised in domain {domain_id} (unknown, or no PBX link serves the domain)", "device")
+            return dev
+        if not user_devices:
+            raise TelephonyError(409, "no_device", "you have no device; ask an administrator to give you one", "device")
+        if number is None:
+            domain, number = user_devices[0][0], user_devices[0][1]
+        else:
+            match = [d for d in user_devices if d[1] == number]
+            if not match:
+                raise TelephonyError(403, "forbidden", f"device {number} is not yours", "device")
+            domain = match[0][0]
+        dev = self.devices.get((domain, number))
+        if dev is None:
+            raise TelephonyError(409, "not_supervised", f"device {number} is not supervised: no PBX link serves its domain", "device")
+        return dev
+
+    def link_for(self, dev: Device, operation: str) -> Link:
+        if dev.link is None:
+            raise TelephonyError(409, "not_supervised", f"device {dev.number} is not supervised: {dev.reason or 'no link'}", "device")
+        link = self.links[dev.link]
+        if operation not in link.driver.capabilities:
+            raise TelephonyError(501, "not_supported", f'the {link.driver.type_name} driver of link {link.name} does not support "{operation}"')
+        if not link.connected:
+            raise TelephonyError(503, "link_down", f"PBX link {link.name} is down ({link.last_error or 'connecting'}); retry when it is back")
+        return link
+
+    async def run(self, dev: Device, operation: str, method: str, *args: Any) -> Any:
+        link = self.link_for(dev, operation)
+        try:
+            return await getattr(link.driver, method)(dev.number, *args)
+        except NotSupported as exc:
+            raise TelephonyError(501, "not_supported", f"{exc} (link {link.name})") from None
+        except TelephonyError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            status = getattr(exc, "status", None) or getattr(exc, "http_status", None)
+            if isinstance(status, int) and 400 <= status < 600:
+                raise TelephonyError(status, "pbx_error", f"the PBX refused {operation} on device {dev.number}: {exc}") from None
+            if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+                raise TelephonyError(504, "pbx_timeout", f"the PBX did not answer {operation} for device {dev.number} in time") from None
+            raise TelephonyError(502, "pbx_error", f"{operation} on device {dev.number} failed: {type(exc).__name__}: {exc}") from None
+
+    # -- states (guide 10.4, 10.5) -----------------------------------------------------
+    def links_json(self, who: Any) -> list[dict[str, Any]]:
+        out = []
+        for link in self.links.values():
+            if link.company_id is not None and not who.manages(link.company_id):
+                continue
+            if link.company_id is None and not who.super_user:
+                continue
+            cfg = link.driver.config
+            out.append({
+                "name": link.name, "driver": link.driver.type_name, "host": getattr(cfg, "host", None), "port": getattr(cfg, "port", None),
+                "connected": link.connected, "current": len(link.devices), "monitored": len(link.monitored), "count": link.driver.capacity,
+                "site": ",".join(link.driver.sites), "domain": link.domain, "domain_id": link.domain_id, "since": link.since,
+                "last_error": link.last_error, "capabilities": sorted(link.driver.capabilities),
+            })
+        return out
+
+    def devices_json(self, who: Any, lo: str | None, hi: str | None) -> list[dict[str, Any]]:
+        def key(n: str) -> tuple[int, str]:
+            return (len(n), n)
+
+        out = []
+        for (domain_id, number), dev in sorted(self.devices.items(), key=lambda kv: (kv[0][0], key(kv[0][1]))):
+            if not who.manages(dev.company_id):
+                continue
+            if (lo and key(number) < key(lo)) or (hi and key(number) > key(hi)):
+                continue
+            link = self.links.get(dev.link) if dev.link else None
+            supervised = bool(link and link.connected and number in link.monitored)
+            out.append({
+                "device": number, "domain_id": domain_id, "user_id": dev.user_id, "site": dev.site, "provider": dev.link,
+                "state": "Connected" if supervised else "Disconnected", "type": "CTI", "reason": None if supervised else (dev.reason or (link.last_error if link else None)),
+                "presence": self.model(domain_id).presence.get(number, "idle"), "calls": len(self.model(domain_id).calls.get(number, {})),
+            })
+        return out
