@@ -24,8 +24,8 @@ from twpcore.csta.codec import (
     MessageKind,
     SnapshotItem,
     build,
-    device_text,
     connection_of,
+    device_text,
 )
 from twpcore.csta.errors import (
     CodecError,

@@ -240,7 +240,7 @@ class Message:
     text, booleans ``"true"``/``"false"``, a ``Connection`` its ``callID``/``deviceID``
     children, and ``None`` values are dropped; so ``decode(encode(m)) == m``.
     """
-    kind: MessageKind = attrs.field()
+    kind: MessageKind = attrs.field(converter=MessageKind)
     """Request, response, event or error; derived from the name unless given."""
     namespace: str | None = attrs.field(default=None, eq=False)
     """Namespace URI the message was received in (None when built or namespace-less)."""

@@ -111,8 +111,9 @@ class CstaError(CstaBaseError):
         operation: str | None = None,
         subject: str | None = None,
     ) -> None:
-        status, _ = describe_error(category, value)
-        super().__init__(message, http_status=status if http_status is None else http_status)
+        if http_status is None:
+            http_status = describe_error(category, value)[0]
+        super().__init__(message, http_status=http_status)
         self.category = category
         self.value = value
         self.operation = operation
@@ -247,7 +248,7 @@ _SPECIFIC: dict[str, tuple[int, str]] = {
 _CATEGORY_DEFAULT: dict[str, tuple[int, str]] = {
     "operation": (502, "the PBX refused the request"),
     "security": (403, "the PBX refused the request for security reasons"),
-    "stateIncompatibility": (409, "not possible in the current state of the call or device{subject}"),
+    "stateIncompatibility": (409, "not possible in the current state of{subject_or_device}"),
     "systemResourceAvailability": (503, "a PBX resource is unavailable; try again later"),
     "subscribedResourceAvailability": (503, "a subscribed PBX limit is reached"),
     "performanceManagement": (503, "the PBX is overloaded; try again later"),
@@ -270,6 +271,7 @@ def describe_error(category: str, value: str, *, subject: str | None = None) -> 
         subject=sub,
         subject_or_device=sub or " the device",
         subject_or_device_cap=subject or "the device",
+        value=value,
     )
     return status, text
 
@@ -291,7 +293,7 @@ def _lookup(category: str, value: str) -> tuple[int, str]:
         if value.startswith("requestIncompatibleWith"):
             return 501, "this operation is not possible on{subject_or_device} with this PBX"
         if value.endswith("NotSupported"):
-            return 501, f"a parameter of this operation is not supported by the PBX ({value})"
+            return 501, "a parameter of this operation is not supported by the PBX ({value})"
         if value.endswith("DeviceID"):
             return _DEVICE_UNKNOWN
         if value.endswith("OutOfRange") or value.startswith("invalid") or value in (
@@ -300,14 +302,14 @@ def _lookup(category: str, value: str) -> tuple[int, str]:
             "notDifferentDevices",
             "notSameDevice",
         ):
-            return 400, f"the PBX rejected a parameter of this operation ({value})"
+            return 400, "the PBX rejected a parameter of this operation ({value})"
     if category == "systemResourceAvailability":
         if value.endswith("OutOfService"):
             return 503, "{subject_or_device_cap} or a PBX resource is out of service"
         if value.endswith("Busy"):
             return 503, "a PBX resource is busy; try again in a moment"
         if value.endswith("Exceeded") or value.endswith("CannotBeSatisfied"):
-            return 503, f"a PBX limit is reached ({value})"
+            return 503, "a PBX limit is reached ({value})"
     if category in _CATEGORY_DEFAULT:
         return _CATEGORY_DEFAULT[category]
     return 502, "the PBX refused the request"

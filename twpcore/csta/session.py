@@ -67,9 +67,9 @@ from twpcore.csta.framing import Frame, Framing
 
 log = logging.getLogger(__name__)
 
-EventCallback = Callable[[Message], "Awaitable[None] | None"]
-LinkLostCallback = Callable[[str], "Awaitable[None] | None"]
-PduCallback = Callable[[str, "int | None", bytes], None]
+EventCallback = Callable[[Message], Awaitable[None] | None]
+LinkLostCallback = Callable[[str], Awaitable[None] | None]
+PduCallback = Callable[[str, int | None, bytes], None]
 
 FIRST_INVOKE_ID = 1
 LAST_INVOKE_ID = 9998
@@ -234,7 +234,11 @@ class CstaClient:
             raise CstaLinkError(f"{host}:{port}: no TCP connection within {connect_timeout:g} s") from None
         except OSError as exc:
             raise CstaLinkError(f"{host}:{port}: cannot connect ({exc.strerror or exc})") from None
-        client = cls(reader, writer, framing=framing, **kwargs)
+        try:
+            client = cls(reader, writer, framing=framing, **kwargs)
+        except BaseException:
+            writer.close()
+            raise
         client.start()
         return client
 
