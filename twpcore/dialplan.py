@@ -264,7 +264,7 @@ class Rule:
     pattern: str
     """What to look for at the start of the number: a prefix, a ``[regular expression]`` (guide syntax) or a PBX pattern."""
     value: str
-    """What replaces the matched part: digits, ``+ # *``, placeholders ``[-Name-]``, captures ``$1`` / ``${1}`` / ``${name}``, ``$0`` (the whole match), ``$$`` (a dollar)."""
+    """What replaces the matched part: digits, ``+ # *``, placeholders ``[-Name-]``, captures ``$1`` / ``${1}`` / ``${name}``, ``$0`` (the whole match); spaces are ignored."""
     syntax: str = "guide"
     """``guide`` (prefix, or regular expression in square brackets, guide 5.1 / 5.3) or ``pbx`` (``X Z N [1-5] . !``, matched against the whole number)."""
     _parsed: _Parsed = attrs.field(init=False, repr=False, eq=False, hash=False)
@@ -588,11 +588,12 @@ def _clean_output(text: str) -> str:
 class _Compiled:
     """A rule bound to the settings: its regex and its value, ready to apply."""
 
-    __slots__ = ("rule", "regex", "source", "value", "constant", "places_external", "on_bracketed", "mergeable")
+    __slots__ = ("rule", "description", "regex", "source", "value", "constant", "places_external", "on_bracketed", "mergeable")
 
     def __init__(self, rule: Rule, settings: DialingPlanSettings):
         parsed = rule._parsed
         self.rule = rule
+        self.description = rule.description
         if parsed.kind == "prefix":
             literal = "".join(
                 settings.placeholder(p.name) if isinstance(p, _Placeholder) else p for p in parsed.pattern
@@ -782,7 +783,7 @@ class DialingPlan:
         compiled, match, base, subject = found
         end = match.end(base)
         output = _clean_output(compiled.replacement(match, base) + subject[end:])
-        steps.append(f"{compiled.rule.description} matched {subject[:end]!r}: {output!r}")
+        steps.append(f"{compiled.description} matched {subject[:end]!r}: {output!r}")
         if clean[0] == "+":
             if compiled.places_external:
                 steps.append("the number started with '+'; the rule's value places the external prefix itself")
