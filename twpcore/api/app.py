@@ -11,6 +11,7 @@ from aiohttp import WSCloseCode, web
 import twpcore
 from twpcore.api.core import KERNEL, OPENAPI, WEBSOCKETS, Route, error_middleware, guard
 from twpcore.api.resources import RESOURCES, make_handlers
+from twpcore.api.callback import callback_routes, install_limiters
 from twpcore.api.dialplan import dialplan_routes
 from twpcore.api.routes import kernel_routes
 from twpcore.api.telephony import telephony_routes
@@ -23,6 +24,7 @@ def all_routes(kernel: Any) -> list[Route]:
         routes += make_handlers(res)
     routes += kernel_routes()
     routes += dialplan_routes()
+    routes += callback_routes()
     routes += getattr(kernel, "extra_routes", [])
     return routes
 
@@ -79,6 +81,7 @@ def create_app(kernel: Any, *, manage_kernel: bool = True) -> web.Application:
     """The aiohttp application serving ``/api/v1``; starts and stops the kernel with it."""
     app = web.Application(middlewares=[error_middleware], client_max_size=kernel.config.http.max_request_bytes)
     app[KERNEL] = kernel
+    install_limiters(app)
     app[WEBSOCKETS] = weakref.WeakSet()
     routes = all_routes(kernel) + list(kernel.routes)
     seen: set[tuple[str, str]] = set()

@@ -96,6 +96,8 @@ class TelephonyService:
 
     def _resolve_domains(self, conn: sa.Connection) -> None:
         for link in self.links.values():
+            if link.domain_id is not None:
+                continue
             if not link.domain:
                 link.last_error = f"pbx.links.{link.name}: no domain; add company = \"…\" and domain = \"…\" to say whose devices it supervises"
                 continue
@@ -108,7 +110,7 @@ class TelephonyService:
                                    + (" does not exist; create it or fix the config" if not rows else " exists in several companies; add company = \"…\""))
                 log.error("%s", link.last_error)
                 continue
-            link.domain_id, link.company_id = rows[0].id, rows[0].company_id
+            link.domain_id, link.company_id, link.last_error = rows[0].id, rows[0].company_id, None
 
     async def refresh(self, domain_ids: set[int] | None = None) -> None:
         """(Re)load devices of the linked domains and (re)allocate them to links."""
@@ -163,12 +165,25 @@ class TelephonyService:
         dev.reason = why
 
     async def _watch_admin_changes(self) -> None:
-        sub = self.kernel.events.subscribe(lambda e: e.type.startswith("admin.device."), name="telephony")
+        watched = ("admin.device.", "admin.domain.", "admin.company.")
+        sub = self.kernel.events.subscribe(lambda e: e.type.startswith(watched), name="telephony")
         try:
             while True:
                 event = await sub.get()
-                if event.domain_id is not None or event.type == "system.resync":
-                    await self.refresh(None if event.domain_id is None else {event.domain_id})
+                try:
+                    if event.type.startswith(("admin.domain.", "admin.company.")) or event.type == "system.resync":
+                        unresolved = any(l.domain_id is None for l in self.links.values())
+                        if unresolved:
+                            await self.kernel.store.run(self._resolve_domains)
+                        await self.refresh()
+                    elif event.domain_id is not None:
+                        await self.refresh({event.domain_id})
+                    else:
+                        await self.refresh()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - keep watching whatever one refresh did
+                    log.exception("telephony refresh after %s failed", event.type)
         finally:
             self.kernel.events.unsubscribe(sub)
 
