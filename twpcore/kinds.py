@@ -228,11 +228,50 @@ class PbxDriver(PluginType):
         return self._unsupported("subscribers")
 
 
+@attrs.frozen
+class SourceRecord:
+    """One entry as a directory connector read it, before field mapping.
+
+    ``fields`` maps the *source's* attribute or column names (``sn``, ``telephoneNumber``,
+    ``LastName``) to a string, a list of strings, bytes (binary attributes) or None.
+    The kernel applies the directory's field mapping and options (guide 8.1) to it.
+    """
+
+    id: str
+    """A stable identifier in the source (DN, primary key, item id) used to report problems."""
+    fields: dict[str, Any]
+
+
+class ConnectorError(Exception):
+    """A sync failed for a reason that is neither temporary nor a credentials problem."""
+
+
 class DirectoryConnector(PluginType):
-    """A directory connector: pulls (or receives) contacts for a ``[directories.<name>]`` instance."""
+    """A directory connector type, instantiated once per configured directory.
+
+    ``records()`` yields every entry of the source; the kernel maps fields, checks and
+    stores them in one transaction, so a connector that raises half-way (``NotReady``
+    for a server that is down or timing out, ``AuthFailed`` for refused credentials,
+    ``ConnectorError`` otherwise) leaves the previous contacts untouched.  A record
+    that cannot be read is yielded with what could be read, or skipped by raising
+    nothing and reporting it through ``context.logger``; malformed values are caught by
+    the kernel's mapping and reported per record.
+    """
 
     kind = Kind.DIRECTORY_CONNECTOR
     vocabulary: ClassVar[frozenset[str]] = DIRECTORY_CAPABILITIES
+
+    def source_fields(self) -> list[str]:
+        """Attribute or column names the connector knows it can read (for the admin UI); may be empty."""
+        return []
+
+    async def test_connection(self) -> str:
+        """Reach the source and say what was found (``"slapd at ldap://…: 1,204 entries"``); raise on failure."""
+        raise NotImplementedError(f"{self.type_name} has no connection test")
+
+    def records(self, user: Any = None) -> Any:
+        """An async iterator of ``SourceRecord``; ``user`` is set for private (per-user) directories."""
+        raise NotImplementedError(f"{self.type_name} cannot list records")
 
 
 class AuthOutcome(str, enum.Enum):
