@@ -18,7 +18,10 @@ import sqlalchemy as sa
 
 from twpcore.config import Config, InstanceSpec
 from twpcore.dialing import DialingPlans
+from twpcore.directory.service import DirectoryService
 from twpcore.telephony.service import TelephonyService
+from twpcore.mail import MailNotifier
+from twpcore.sms import SmsService
 from twpcore.events import EventBus, run_observers, subscribe_observers
 from twpcore.instances import InstanceManager
 from twpcore.kinds import Kind
@@ -40,6 +43,9 @@ class Kernel:
         self.events = EventBus()
         self.dialing_plans = DialingPlans()
         self.telephony = TelephonyService(self)
+        self.directories = DirectoryService(self)
+        self.sms = SmsService(self)
+        self.mail = MailNotifier(self)
         self.instances = InstanceManager(self)
         self.routes: list[Any] = []
         self.store: Store | None = None
@@ -125,8 +131,12 @@ class Kernel:
         # only once every plugin's twp_startup has run: no observer sees an event first.
         observers = subscribe_observers(self.events)
         self.telephony.bind_drivers()
+        self.sms.bind_providers()
         await self.telephony.start()
         await self.instances.start_all()
+        await self.directories.start()
+        await self.sms.start()
+        await self.mail.start()
         await self.plugins.startup(self)
         self._tasks.append(asyncio.get_running_loop().create_task(run_observers(observers, self.events, self.plugins, self)))
         self.started_at = time.time()
@@ -156,7 +166,10 @@ class Kernel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.plugins.shutdown(self)
+        await self.directories.stop()
         await self.telephony.stop()
+        await self.mail.stop()
+        await self.sms.stop()
         await self.instances.close_all()
         if self.store is not None:
             self.store.close()

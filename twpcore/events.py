@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 
 CATEGORY_HOOKS = {"call": "twp_call_event", "device": "twp_device_event", "presence": "twp_presence_event"}
+OBSERVER_TIMEOUT = 5.0
+"""Seconds one plugin observer may take over one event."""
 
 
 @attrs.frozen
@@ -111,14 +113,24 @@ class EventBus:
                 log.warning("event subscriber %s fell behind; told to resync", sub.name)
 
 
-async def run_observers(bus: EventBus, plugins: Any, app: Any) -> None:
-    """Deliver call, device and presence events to plugin observer hooks, in order."""
-    sub = bus.subscribe(lambda e: e.category in CATEGORY_HOOKS, name="plugin observers", queue_size=10000)
+def subscribe_observers(bus: EventBus) -> Subscription:
+    """The plugin observers' subscription; take it before anything publishes so no event is missed."""
+    return bus.subscribe(lambda e: e.category in CATEGORY_HOOKS, name="plugin observers", queue_size=10000)
+
+
+async def run_observers(sub: Subscription, bus: EventBus, plugins: Any, app: Any) -> None:
+    """Deliver call, device and presence events to plugin observer hooks, in order.
+
+    An async observer still running after ``OBSERVER_TIMEOUT`` seconds is cancelled and
+    counted as an error of its plugin, so one slow plugin cannot starve the others.
+    """
     try:
         while True:
             event = await sub.get()
             hook = CATEGORY_HOOKS.get(event.category)
             if hook:
-                await plugins.acall_each(hook, event=event, app=app)
+                await plugins.acall_each(hook, timeout=OBSERVER_TIMEOUT, event=event, app=app)
+            elif event.type == "system.resync":
+                log.warning("plugin observers fell behind: %s events were not delivered to plugins", event.data.get("dropped"))
     finally:
         bus.unsubscribe(sub)

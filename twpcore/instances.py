@@ -103,6 +103,7 @@ class InstanceManager:
                     inst.obj = inst.type.cls(config, ctx)
                 except Exception as exc:  # noqa: BLE001
                     inst.set("setup_error", describe_exception(exc))
+                    self.kernel.plugins.fail(inst.type.plugin, f"setup of {spec.path}", exc)
             self.instances[(spec.kind, spec.name)] = inst
 
     async def start_all(self) -> None:

@@ -6,6 +6,19 @@ plugin does can stop the kernel: an import error, a failing ``register`` hook, a
 registered class or an exception at run time is caught, logged and recorded on the
 plugin's ``PluginRecord``, visible in ``twp plugins list`` and ``/api/v1/plugins``.
 
+A plugin's state is one of:
+
+- ``loaded``: imported and registered; its hooks are called;
+- ``import_error``: importing its module raised;
+- ``register_error``: pluggy refused its hooks, a registration hook raised, or it
+  registered something invalid; nothing it registered is kept;
+- ``startup_error``: its ``twp_startup`` raised; it is not called again (no events, no
+  ``twp_shutdown``), though types it registered stay available to instances;
+- ``disabled``: listed in ``[plugins] disabled``, or missing from ``TWP_LOAD_PLUGINS``.
+
+Only ``loaded`` plugins are called.  An exception raised later by a hook (an observer,
+say) leaves the plugin ``loaded`` and is counted in ``runtime_errors`` / ``last_error``.
+
 pluggy's normal ``pm.hook.x()`` stops at the first raising implementation, so the kernel
 never calls hooks that way: ``PluginManager.call_each`` calls every implementation on
 its own and keeps going.
@@ -37,14 +50,20 @@ DEFAULT_PLUGINS = (
     "twpcore.default_plugins.auth_tws",
     "twpcore.default_plugins.auth_none",
     "twpcore.default_plugins.parameters",
+    "twpcore.default_plugins.notifications",
+    "twpcore.default_plugins.directories",
+    "twpcore.default_plugins.pbxsim",
 )
 TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+STARTUP_TIMEOUT = 30.0
+"""Seconds a ``twp_startup`` or ``twp_shutdown`` implementation may take before it is abandoned."""
 
 
 class PluginState:
     LOADED = "loaded"
     IMPORT_ERROR = "import_error"
     REGISTER_ERROR = "register_error"
+    STARTUP_ERROR = "startup_error"
     DISABLED = "disabled"
 
 
@@ -164,6 +183,10 @@ class PluginManager:
             unknown = [h.name for h in self.pm.get_hookcallers(module) or [] if h.name not in _SPEC_NAMES]
             if unknown:  # pragma: no cover - pluggy already refuses unknown twp_ hooks
                 raise RegistrationError(f"unknown hooks {unknown}")
+            wrappers = [h.name for h in self.pm.get_hookcallers(module) or []
+                        for impl in h.get_hookimpls() if impl.plugin is module and (impl.hookwrapper or impl.wrapper)]
+            if wrappers:
+                raise RegistrationError(f"hook wrappers are not supported (the kernel calls each plugin on its own): {sorted(wrappers)}")
             self.pm.check_pending()
         except Exception as exc:  # noqa: BLE001
             if self.pm.is_registered(module):
@@ -177,27 +200,63 @@ class PluginManager:
         return record
 
     def register_plugin(self, obj: Any, name: str, source: str = "test") -> PluginRecord:
-        """Register an in-process plugin object (used by the test kit)."""
+        """Register an in-process plugin object (used by the test kit) like an installed one.
+
+        ``[plugins] disabled`` and the ``TWP_LOAD_PLUGINS`` allowlist apply to it too.
+        """
+        if name in self.disabled:
+            self.records[name] = PluginRecord(name, source, state=PluginState.DISABLED, reason="listed in [plugins] disabled")
+            return self.records[name]
+        if self.allowlist is not None and name not in self.allowlist:
+            self.records[name] = PluginRecord(name, source, state=PluginState.DISABLED, reason=f"not listed in {ALLOWLIST_ENV}")
+            return self.records[name]
         return self._register_module(self.records.setdefault(name, PluginRecord(name, source)), obj)
+
+    def active(self, name: str) -> bool:
+        """Is this plugin still called?  Only ``loaded`` plugins are."""
+        record = self.records.get(name)
+        return record is None or record.state == PluginState.LOADED
 
     # -- calling -----------------------------------------------------------------
     def impls(self, hook: str) -> list[pluggy.HookImpl]:
+        """The implementations of ``hook`` by plugins still ``loaded``, in the order they are called.
+
+        That is registration order (the kernel's default plugins, then entry points by
+        name, then in-process plugins), ``tryfirst`` ones before and ``trylast`` ones after.
+        (pluggy itself calls the last registered first; the kernel wants the first
+        registered to own a type name, so a package cannot take over "TWS".)
+        """
         caller = getattr(self.pm.hook, hook)
-        return list(reversed(caller.get_hookimpls()))  # registration order
+        found = [impl for impl in caller.get_hookimpls() if self.active(impl.plugin_name)]  # registration order
+        return sorted(found, key=lambda impl: 0 if impl.tryfirst else 2 if impl.trylast else 1)
 
     def _call_impl(self, impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
         return impl.function(*[kwargs[a] for a in impl.argnames])
 
-    def fail(self, plugin: str, hook: str, exc: BaseException, *, fatal: bool = False) -> None:
+    def fail(self, plugin: str, hook: str, exc: BaseException, *, state: str | None = None) -> None:
+        """Record that ``plugin`` raised ``exc`` in ``hook`` (or in its own task: name it in ``hook``).
+
+        With ``state`` the plugin leaves ``loaded`` for that state and is called no more;
+        a plugin in ``register_error`` also loses every type it registered.
+        """
         record = self.records.get(plugin)
         text = describe_exception(exc)
         if record is not None:
             record.runtime_errors += 1
             record.last_error = f"{hook}: {text}"
-            if fatal:
-                record.state = PluginState.REGISTER_ERROR
+            if state is not None:
+                record.state = state
                 record.reason = f"{hook}: {text}"
+                if state == PluginState.REGISTER_ERROR:
+                    self._forget_types(plugin)
         log.error("plugin %s failed in %s: %s", plugin, hook, text, exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+
+    def _forget_types(self, plugin: str) -> None:
+        for types in self.types.values():
+            for name in [n for n, rec in types.items() if rec.plugin == plugin]:
+                del types[name]
+        if plugin in self.records:
+            self.records[plugin].provides.clear()
 
     def call_each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every implementation of ``hook``; a raising plugin is recorded and skipped."""
@@ -209,20 +268,38 @@ class PluginManager:
                 self.fail(impl.plugin_name, hook, exc)
         return results
 
-    async def acall_each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Like ``call_each``, awaiting implementations that are coroutines."""
+    async def acall_each(self, hook: str, /, *, timeout: float | None = None, fail_state: str | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Like ``call_each``, awaiting implementations that are coroutines.
+
+        An implementation still running after ``timeout`` seconds is cancelled and
+        recorded as failed; ``fail_state`` is the state a failing plugin is put in.
+        """
         results = []
         for impl in self.impls(hook):
             try:
                 value = self._call_impl(impl, kwargs)
                 if inspect.isawaitable(value):
-                    value = await value
+                    try:
+                        async with asyncio.timeout(timeout) as deadline:
+                            value = await value
+                    except TimeoutError:
+                        if deadline.expired():
+                            raise TimeoutError(f"did not finish within {timeout:g} s") from None
+                        raise
                 results.append((impl.plugin_name, value))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                self.fail(impl.plugin_name, hook, exc)
+                self.fail(impl.plugin_name, hook, exc, state=fail_state)
         return results
+
+    async def startup(self, app: Any) -> None:
+        """Call every ``twp_startup``; a plugin whose start-up raises goes to ``startup_error``."""
+        await self.acall_each("twp_startup", timeout=STARTUP_TIMEOUT, fail_state=PluginState.STARTUP_ERROR, app=app)
+
+    async def shutdown(self, app: Any) -> None:
+        """Call every ``twp_shutdown`` of the plugins that started."""
+        await self.acall_each("twp_shutdown", timeout=STARTUP_TIMEOUT, app=app)
 
     def collect(self, hook: str, check: Callable[[str, Any], Any]) -> list[tuple[str, Any]]:
         """Run a registration hook per plugin: ``check(plugin, item)`` validates each registered item.
@@ -232,17 +309,21 @@ class PluginManager:
         """
         accepted: list[tuple[str, Any]] = []
         for impl in self.impls(hook):
-            mine: list[Any] = []
-
-            def register(*args: Any, **kw: Any) -> None:
-                mine.append(check(impl.plugin_name, (args, kw)))
-
+            register = _Register(impl.plugin_name, hook, check)
             try:
-                self._call_impl(impl, {"register": register})
+                value = self._call_impl(impl, {"register": register})
+                if inspect.isawaitable(value):
+                    getattr(value, "close", lambda: None)()
+                    raise RegistrationError(f"{hook} must be a plain function (def), not a coroutine: registration runs before the event loop")
+                if register.error is not None:
+                    # The plugin caught the error of a bad register() call and went on.
+                    raise register.error
             except Exception as exc:  # noqa: BLE001
-                self.fail(impl.plugin_name, hook, exc, fatal=True)
+                self.fail(impl.plugin_name, hook, exc, state=PluginState.REGISTER_ERROR)
                 continue
-            accepted.extend((impl.plugin_name, item) for item in mine)
+            finally:
+                register.open = False
+            accepted.extend((impl.plugin_name, item) for item in register.items)
         return accepted
 
     # -- types -------------------------------------------------------------------
@@ -259,7 +340,7 @@ class PluginManager:
                 existing = self.types[kind].get(rec.type_name)
                 if existing is not None and existing.plugin != plugin:
                     self.fail(plugin, hook, RegistrationError(
-                        f'{kind.label} "{rec.type_name}" is already registered by plugin {existing.plugin}; rename yours'), fatal=False)
+                        f'{kind.label} "{rec.type_name}" is already registered by plugin {existing.plugin}; rename yours'))
                     continue
                 self.types[kind][rec.type_name] = rec
                 self.records[plugin].provides.append(f"{kind.value}:{rec.type_name}")
@@ -283,6 +364,25 @@ class PluginManager:
 
     def as_json(self) -> list[dict[str, Any]]:
         return [r.as_json() for r in sorted(self.records.values(), key=lambda r: (r.source != "default", r.name))]
+
+
+class _Register:
+    """The ``register`` callback handed to one plugin's registration hook."""
+
+    def __init__(self, plugin: str, hook: str, check: Callable[[str, Any], Any]):
+        self.plugin, self.hook, self.check = plugin, hook, check
+        self.items: list[Any] = []
+        self.error: Exception | None = None
+        self.open = True
+
+    def __call__(self, *args: Any, **kw: Any) -> None:
+        if not self.open:
+            raise RegistrationError(f"register() of {self.hook} was called after the hook returned; call it inside the hook")
+        try:
+            self.items.append(self.check(self.plugin, (args, kw)))
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 KIND_HOOKS = {
