@@ -14,6 +14,8 @@ STAMP := $(VENV)/.stamp
 PYTEST_ARGS ?=
 
 # Every first-party plugin with a pyproject.toml, then the example third-party plugin.
+# Each is installed with its [test] extra (the real servers its tests start); a plugin
+# without that extra only makes pip print a warning.
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 CONTRIB_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard contrib/twp-webhook/pyproject.toml))
 PROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS) $(CONTRIB_DIRS))
@@ -33,7 +35,7 @@ $(STAMP): $(PROJECTS)
 	@test -x $(VENV_PY) || { echo "creating $(VENV) with $$(command -v $(PYTHON))"; $(PYTHON) -m venv $(VENV); }
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(VENV_PY) -m pip install --disable-pip-version-check --progress-bar off \
-		-e '.[test]' $(addprefix -e ,$(PLUGIN_DIRS) $(CONTRIB_DIRS))
+		-e '.[test]' $(foreach dir,$(PLUGIN_DIRS) $(CONTRIB_DIRS),-e '$(dir)[test]')
 	@echo '$(strip $(PROJECTS))' > $@
 
 FORCE:

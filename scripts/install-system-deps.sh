@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages TWP's build, tests and demo need: the real servers the
-# test kit starts (PostgreSQL now; slapd, redis, sipp… later) and what builds wheels.
+# test kit starts (PostgreSQL, slapd, unixODBC drivers; redis, sipp… later) and what
+# builds wheels.
 #
 #   bash scripts/install-system-deps.sh           install what is missing (root), or
 #                                                 say what to install (non-root)
@@ -19,15 +20,25 @@ set -euo pipefail
 #   python:venv           $PYTHON can create a venv with pip (Debian: python3-venv)
 #   python:headers        $PYTHON's Python.h exists (Debian: python3-dev)
 # Add servers here as the test kit learns them, for example
-#   slapd /usr/sbin/slapd | ldap-utils ldapsearch | redis-server redis-server
-#   sip-tester sipp | unixodbc odbcinst | libsqliteodbc /usr/lib/*/odbc/libsqlite3odbc.so
+#   redis-server redis-server | sip-tester sipp
 #   krb5-kdc /usr/sbin/krb5kdc | krb5-user kinit | chromium chromium
+# slapd, ldap-utils and openssl serve the LDAP tests (SlapdServer, its TLS certificates);
+# unixodbc and its drivers the ODBC tests (unixodbc-dev builds pyodbc where no wheel fits).
 SYSTEM_PACKAGES='
 postgresql        /usr/lib/postgresql/*/bin/initdb
 make              make
 build-essential   gcc
 python3-dev       python:headers
 python3-venv      python:venv
+slapd             /usr/sbin/slapd
+ldap-utils        ldapsearch
+openssl           openssl
+unixodbc          isql
+unixodbc-dev      /usr/include/sql.h
+libsqliteodbc     /usr/lib/*/odbc/libsqlite3odbc.so
+odbc-postgresql   /usr/lib/*/odbc/psqlodbcw.so
+mdbtools          mdb-export
+odbc-mdbtools     /usr/lib/*/odbc/libmdbodbc.so
 '
 
 PYTHON=${PYTHON:-python3}

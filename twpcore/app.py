@@ -114,8 +114,8 @@ class Kernel:
             self.routes.append(route)
 
     def config_problems(self) -> list[str]:
-        """Every instance problem found by ``build`` (unknown types, bad options)."""
-        return [i.reason or "" for i in self.instances.instances.values() if i.state in ("config_error", "not_installed")]
+        """Every instance problem found by ``build`` (unknown types, bad options), and bad ``[plugins.notifications]`` options."""
+        return [i.reason or "" for i in self.instances.instances.values() if i.state in ("config_error", "not_installed")] + self.sms.problems
 
     # -- running -----------------------------------------------------------------
     async def start(self, *, store: Store | None = None) -> None:
@@ -126,7 +126,7 @@ class Kernel:
             from twpcore.demo import seed_if_empty
 
             await self.store.run(seed_if_empty)
-        await self._check_none_auth()
+        await self.refresh_warnings()
         # Subscribe before instances start so their first events are kept, but deliver
         # only once every plugin's twp_startup has run: no observer sees an event first.
         observers = subscribe_observers(self.events)
@@ -143,7 +143,7 @@ class Kernel:
         self.ready = True
         log.info("TWP kernel ready in %.2f s (%d plugins, %d instances)", time.perf_counter() - t0, len(self.plugins.records), len(self.instances.instances))
 
-    async def _check_none_auth(self) -> None:
+    async def refresh_warnings(self) -> None:
         assert self.store is not None
 
         def uses_none(conn: sa.Connection) -> list[str]:

@@ -142,9 +142,12 @@ def revoke_token(conn: sa.Connection, token_id: int) -> None:
 
 
 def revoke_all(conn: sa.Connection, principal_type: str, principal_id: int) -> int:
+    """Revoke every live token of a principal; return how many stopped working (expired ones are not counted)."""
+    at = now()
     return conn.execute(sa.update(t.tokens).where(
-        t.tokens.c.principal_type == principal_type, t.tokens.c.principal_id == principal_id, t.tokens.c.revoked_at.is_(None)
-    ).values(revoked_at=now())).rowcount
+        t.tokens.c.principal_type == principal_type, t.tokens.c.principal_id == principal_id, t.tokens.c.revoked_at.is_(None),
+        t.tokens.c.expires_at > at,
+    ).values(revoked_at=at)).rowcount
 
 
 def create_admin(conn: sa.Connection, login: str, password: str | None = None, *, super_user: bool = True, companies: tuple[int, ...] = ()) -> tuple[int, str]:
@@ -164,6 +167,7 @@ class ChainResult:
     user: Any = None
     method: str | None = None
     reason: str = ""
+    audit: str = ""
 
 
 async def run_chain(methods: dict[str, AuthMethod], chain: str, attempt: LoginAttempt) -> ChainResult:
@@ -181,5 +185,5 @@ async def run_chain(methods: dict[str, AuthMethod], chain: str, attempt: LoginAt
         if result.outcome == AuthOutcome.ACCEPT:
             return ChainResult(True, result.user, name, result.reason)
         if result.outcome == AuthOutcome.REJECT:
-            return ChainResult(False, None, name, result.reason)
+            return ChainResult(False, None, name, result.reason, result.audit or result.reason)
     return ChainResult(False, None, None, "no auth method recognized the request")

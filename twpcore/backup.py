@@ -31,13 +31,18 @@ class BackupError(Exception):
 
 def _encode(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return {"$dt": value.isoformat()}
+        # SQLite hands back naive UTC times, PostgreSQL aware ones: write both as UTC.
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return {"$dt": value.astimezone(dt.timezone.utc).isoformat()}
     return value
 
 
 def _decode(column: sa.Column, value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"$dt"}:
         v = dt.datetime.fromisoformat(value["$dt"])
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=dt.timezone.utc)
         return v
     return value
 
@@ -51,6 +56,9 @@ def backup(store: Store, path: str | Path) -> dict[str, Any]:
     with store.engine.connect() as conn:
         if store.dialect == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            # A deferred transaction reads one WAL snapshot and never blocks the server's writers.
+            conn = conn.execution_options(sqlite_begin="DEFERRED")
         with conn.begin():
             revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
             with gzip.open(tmp, "wt", encoding="utf-8") as out:
@@ -80,15 +88,26 @@ def _read(fh: IO[str], path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]
     if header.get("version") != VERSION:
         raise BackupError(f"{path}: backup format version {header.get('version')} is not supported by this TWP (expects {VERSION})")
     rows, end = [], None
-    for line in fh:
-        item = json.loads(line)
+    for number, line in enumerate(fh, start=2):
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise BackupError(f"{path}: line {number} is not valid JSON; the backup is damaged, use another one") from None
+        if not isinstance(item, dict) or not ("end" in item or ("t" in item and isinstance(item.get("r"), dict))):
+            raise BackupError(f"{path}: line {number} is not a backup row; the backup is damaged, use another one")
         if "end" in item:
             end = item
             break
         rows.append(item)
     if end is None:
         raise BackupError(f"{path}: the backup is truncated (no end marker); use another backup")
-    return header, rows, end["counts"]
+    counts = end.get("counts")
+    found: dict[str, int] = {}
+    for item in rows:
+        found[item["t"]] = found.get(item["t"], 0) + 1
+    if not isinstance(counts, dict) or {k: v for k, v in counts.items() if v} != found:
+        raise BackupError(f"{path}: the rows do not match the counts written at the end of the backup; the backup is damaged, use another one")
+    return header, rows, counts
 
 
 def restore(store: Store, path: str | Path) -> dict[str, Any]:
@@ -102,8 +121,8 @@ def restore(store: Store, path: str | Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError, EOFError) as exc:
         raise BackupError(f"{path}: cannot be read as a TWP backup ({exc})") from None
     head = store.head_revision()
-    if header["revision"] != head:
-        raise BackupError(f"{path}: backup schema revision {header['revision']} differs from this TWP's {head}; restore it with the TWP version that made it, then upgrade")
+    if header.get("revision") != head:
+        raise BackupError(f"{path}: backup schema revision {header.get('revision')} differs from this TWP's {head}; restore it with the TWP version that made it, then upgrade")
     tables = {t.name: t for t in schema.TABLES}
     by_table: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
     for item in rows:
@@ -111,15 +130,19 @@ def restore(store: Store, path: str | Path) -> dict[str, Any]:
             raise BackupError(f"{path}: unknown table {item.get('t')!r} in backup")
         table = tables[item["t"]]
         by_table[item["t"]].append({k: _decode(table.c[k], v) for k, v in item["r"].items() if k in table.c})
-    with store.engine.begin() as conn:
-        for table in reversed(schema.TABLES):
-            conn.execute(sa.delete(table))
-        for table in schema.TABLES:
-            if by_table[table.name]:
-                conn.execute(sa.insert(table), by_table[table.name])
-        if store.dialect == "postgresql":
+    try:
+        with store.engine.begin() as conn:
+            for table in reversed(schema.TABLES):
+                conn.execute(sa.delete(table))
             for table in schema.TABLES:
-                if "id" in table.c and isinstance(table.c.id.type, sa.Integer) and table.c.id.primary_key:
-                    conn.execute(sa.text(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 0) + 1, false)"))
+                if by_table[table.name]:
+                    conn.execute(sa.insert(table), by_table[table.name])
+            if store.dialect == "postgresql":
+                for table in schema.TABLES:
+                    if "id" in table.c and isinstance(table.c.id.type, sa.Integer) and table.c.id.primary_key:
+                        conn.execute(sa.text(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 0) + 1, false)"))
+    except sa.exc.SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        raise BackupError(f"{path}: the rows cannot be loaded ({type(orig).__name__}: {str(orig).splitlines()[0][:300]}); nothing was changed") from None
     return {**header, "counts": counts}

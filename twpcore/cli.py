@@ -96,7 +96,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         await kernel.stop()
 
     app.cleanup_ctx.append(lifecycle)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None)
+    except OSError as exc:
+        err(f"cannot listen on {host}:{port}: {exc.strerror or exc}; set another http.port in {config.source} (or --port), or stop what uses it")
+        return 2
     return 0
 
 
@@ -114,11 +118,28 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _try_setup(kernel: Any, timeout: float) -> None:
+    """Run every instance's setup (connect, log in), so setup errors show offline; then close."""
+    try:
+        await asyncio.wait_for(kernel.instances.start_all(), timeout)
+    except asyncio.TimeoutError:
+        for inst in kernel.instances.instances.values():
+            if inst.state == "starting":
+                inst.set("setup_error", f"setup did not finish within {timeout:g} s")
+    finally:
+        states = {key: (i.state, i.reason) for key, i in kernel.instances.instances.items()}
+        await kernel.instances.close_all()
+        for key, (state, reason) in states.items():  # report what setup gave, not the closing
+            kernel.instances.instances[key].state, kernel.instances.instances[key].reason = state, reason
+
+
 def cmd_plugins_list(args: argparse.Namespace) -> int:
     from twpcore.app import Kernel
 
     config = load_config(args.config) if Path(args.config).exists() else cfgmod.Config()
     kernel = Kernel.build(config)
+    if args.setup:
+        asyncio.run(_try_setup(kernel, args.timeout))
     plugins = kernel.plugins.as_json()
     instances = kernel.instances.as_json()
     if args.json:
@@ -202,7 +223,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     store = open_store(config, upgrade=False)
     path = Path(args.file) if args.file else Path(config.storage.backup_dir) / f"twp-{dt.datetime.now():%Y%m%d-%H%M%S}.jsonl.gz"
-    header = backup(store, path)
+    try:
+        header = backup(store, path)
+    except OSError as exc:
+        err(f"cannot write the backup {path}: {exc.strerror or exc}; choose a writable place (storage.backup_dir in {config.source})")
+        return 2
     print(f"backup written to {path} ({sum(header['counts'].values())} rows, revision {header['revision']})")
     return 0
 
@@ -260,6 +285,131 @@ def cmd_dialplan_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _find_domain(conn: sa.Connection, spec: str) -> int:
+    from twpcore.store import schema as t
+
+    company, _, name = spec.rpartition("/")
+    sel = sa.select(t.domains.c.id).join(t.companies, t.companies.c.id == t.domains.c.company_id).where(t.domains.c.name == name)
+    if company:
+        sel = sel.where(t.companies.c.name == company)
+    ids = conn.execute(sel.limit(2)).scalars().all()
+    if not ids:
+        raise SystemExit(f"twp: domain {spec!r} does not exist")
+    if len(ids) > 1:
+        raise SystemExit(f"twp: several companies have a domain {name!r}; write --domain Company/{name}")
+    return ids[0]
+
+
+def _directory_run(args: argparse.Namespace, work: Any) -> Any:
+    """Run ``await work(kernel)`` with the kernel's directory service on the configured store (no server started)."""
+    from twpcore.app import Kernel
+
+    config = load_config(args.config)
+    kernel = Kernel.build(config)
+    kernel.store = open_store(config, upgrade=False)
+
+    async def main() -> Any:
+        await kernel.directories.reload()
+        kernel.directories.ready.set()
+        return await work(kernel)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        kernel.store.close()
+
+
+def cmd_directory_sync(args: argparse.Namespace) -> int:
+    """Synchronize a directory now (guide 8.2.1); a running server picks the new contacts up within its scheduler tick."""
+    from twpcore.directory.service import DirectoryError
+    from twpcore.store import schema as t
+
+    async def work(kernel: Any) -> Any:
+        def find(conn: sa.Connection) -> list[int]:
+            sel = sa.select(t.directories.c.id).where(t.directories.c.name == args.name)
+            if args.domain:
+                sel = sel.where(t.directories.c.domain_id == _find_domain(conn, args.domain))
+            return conn.execute(sel.limit(2)).scalars().all()
+
+        ids = kernel.store.transaction(find)
+        if not ids:
+            raise SystemExit(f"twp: directory {args.name!r} does not exist" + (f" in domain {args.domain}" if args.domain else ""))
+        if len(ids) > 1:
+            raise SystemExit(f"twp: several domains have a directory {args.name!r}; add --domain Company/Domain")
+        try:
+            return await kernel.directories.sync(ids[0], "cli")
+        except DirectoryError as exc:
+            raise SystemExit(f"twp: {exc.detail}") from None
+
+    report = _directory_run(args, work).as_json()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"directory {report['directory']}: {report['status']} in {report['duration']} s: {report['records']} records, "
+              f"{report['created']} created, {report['updated']} updated, {report['deleted']} deleted, {report['unchanged']} unchanged, "
+              f"{report['ignored']} ignored")
+        for p in report["problems"][:50]:
+            print(f"  ignored {p['record']}: {p['reason']}")
+        if report["error"]:
+            err(report["error"])
+    return 0 if report["status"] == "ok" else 1
+
+
+def cmd_directory_search(args: argparse.Namespace) -> int:
+    """Search as a user would (the user's rights apply)."""
+    from twpcore.directory.service import DirectoryError
+    from twpcore.store import schema as t
+
+    async def work(kernel: Any) -> Any:
+        def find(conn: sa.Connection) -> list[int]:
+            sel = sa.select(t.users.c.id).where(t.users.c.login == args.user)
+            if args.domain:
+                sel = sel.where(t.users.c.domain_id == _find_domain(conn, args.domain))
+            return conn.execute(sel.limit(2)).scalars().all()
+
+        ids = kernel.store.transaction(find)
+        if len(ids) != 1:
+            raise SystemExit(f"twp: user {args.user!r} " + ("does not exist" if not ids else "exists in several domains; add --domain Company/Domain"))
+        try:
+            return await kernel.directories.search(ids[0], args.text, args.offset, args.limit)
+        except DirectoryError as exc:
+            raise SystemExit(f"twp: {exc.detail}") from None
+
+    result = _directory_run(args, work)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    for c in result["items"]:
+        numbers = ", ".join(f"{n['type']} {n['number']}" for n in c["numbers"])
+        print(f"{c['name']:<32} {c.get('company', ''):<24} {c['directory']:<20} {numbers}")
+    if not result["items"]:
+        print("no contact found")
+    elif result["more"]:
+        print(f"... more: --offset {args.offset + args.limit}")
+    return 0
+
+
+def cmd_directory_reverse(args: argparse.Namespace) -> int:
+    """Identify a number for a domain: its public directories and those shared with it (red-listed numbers are not matched)."""
+
+    async def work(kernel: Any) -> Any:
+        domain_id = kernel.store.transaction(_find_domain, args.domain)
+        return await kernel.directories.reverse(args.number, domain_id=domain_id)
+
+    found = _directory_run(args, work)
+    if args.json:
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+        return 0 if found else 1
+    if not found:
+        print(f"{args.number}: no contact")
+        return 1
+    c = found["contact"]
+    print(f"{args.number} -> {c['name']}" + (f" ({c['company']})" if c.get("company") else "") + f", {found['number_type']} in {c['directory']}"
+          + (f", VIP: {c['vip']}" if c.get("vip") else ""))
+    print(f"canonical keys: {', '.join(found['keys'])}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twp", description="TWP telephony gateway")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG}, or $TWP_CONFIG)")
@@ -273,6 +423,8 @@ def parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="plugins").add_subparsers(dest="sub", required=True)
     ls = pl.add_parser("list", help="installed plugins and configured instances with their states")
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--setup", action="store_true", help="also run each instance's setup (connect to PBXs, servers) to show setup errors, then close")
+    ls.add_argument("--timeout", type=float, default=20.0, help="seconds --setup may take (default 20)")
     ls.set_defaults(func=cmd_plugins_list)
     new = pl.add_parser("new", help="create a plugin package from the template")
     new.add_argument("name")
@@ -297,11 +449,43 @@ def parser() -> argparse.ArgumentParser:
     dt_.add_argument("--json", action="store_true")
     dt_.add_argument("number")
     dt_.set_defaults(func=cmd_dialplan_test)
+    dr = sub.add_parser("directory", help="directories (guide 8)").add_subparsers(dest="sub", required=True)
+    ds = dr.add_parser("sync", help="synchronize a directory now and print its report")
+    ds.add_argument("name")
+    ds.add_argument("--domain", help="Domain, or Company/Domain, when several domains have a directory of that name")
+    ds.add_argument("--json", action="store_true")
+    ds.set_defaults(func=cmd_directory_sync)
+    dq = dr.add_parser("search", help="search the directories as a user (with that user's rights)")
+    dq.add_argument("--user", required=True, help="the user's login")
+    dq.add_argument("--domain", help="Domain, or Company/Domain, when the login exists in several domains")
+    dq.add_argument("--limit", type=int, default=20)
+    dq.add_argument("--offset", type=int, default=0)
+    dq.add_argument("--json", action="store_true")
+    dq.add_argument("text")
+    dq.set_defaults(func=cmd_directory_search)
+    dv = dr.add_parser("reverse", help="identify a number through the domain's dialing plan")
+    dv.add_argument("--domain", required=True, help="Domain, or Company/Domain")
+    dv.add_argument("--json", action="store_true")
+    dv.add_argument("number")
+    dv.set_defaults(func=cmd_directory_reverse)
     r = sub.add_parser("restore", help="replace the store's content with a backup")
     r.add_argument("file")
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     r.set_defaults(func=cmd_restore)
+    _accept_config_after_command(p)
     return p
+
+
+def _accept_config_after_command(p: argparse.ArgumentParser) -> None:
+    """Let every command take ``--config`` after its name too (``twp serve --config FILE``, as in ``make run``)."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+                    _accept_config_after_command(sub)
+                else:
+                    # SUPPRESS: when absent here, the value given before the command (or its default) stays.
+                    sub.add_argument("--config", "-c", default=argparse.SUPPRESS, help="config file (may also come before the command)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ checks them against the plugin type's ``Config`` class once plugins are loaded
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from pathlib import Path
@@ -17,9 +18,9 @@ from typing import Any, Literal
 import attrs
 
 from twpcore.kinds import Kind
-from twpcore.schema import ConfigErrors, ConfigProblem, Duration, join, setting, show, structure
+from twpcore.schema import SECRET_KEY, ConfigErrors, ConfigProblem, Duration, join, looks_secret, setting, show, structure
 
-SECRET_KEY = re.compile(r"(passw|secret|token|api[_-]?key|private[_-]?key|credential|^key$|_key$)", re.I)
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^@/\s]+)(?P<at>@)", re.I)
 
 
 @attrs.frozen
@@ -34,6 +35,7 @@ class HttpConfig:
     port: int = setting(8080, min=1, max=65535, help="TCP port to listen on")
     public_url: str | None = setting(None, help="URL printed for people and used in links")
     max_request_bytes: int = setting(1_048_576, min=1024, help="largest accepted request body")
+    websocket_queue: int = setting(500, min=1, max=100_000, help="events buffered for one WebSocket client; a client further behind is sent system.resync")
 
 
 @attrs.frozen
@@ -74,6 +76,8 @@ class InstanceSpec:
     domain: str | None = None
     options: dict[str, Any] = attrs.field(factory=dict)
     """Plugin-specific keys, checked against the type's ``Config`` class."""
+    settings: dict[str, Any] = attrs.field(factory=dict)
+    """Kernel-side keys of the instance (a directory's type, priority, fields...: ``DIRECTORY_KEYS``)."""
 
 
 # Which table configures which kind, and the key that names the plugin type.
@@ -83,6 +87,8 @@ INSTANCE_TABLES: dict[Kind, tuple[tuple[str, ...], str]] = {
     Kind.SMS_PROVIDER: (("sms", "providers"), "provider"),
 }
 COMMON_INSTANCE_KEYS = ("enabled", "company", "domain")
+DIRECTORY_KEYS = ("name", "type", "priority", "fields", "labels", "merge", "sync_daily", "sync_time", "sync_every")
+"""Keys of a ``[directories.<name>]`` table read by the directory service, not by the connector."""
 
 
 @attrs.frozen
@@ -136,8 +142,30 @@ def load(path: str | Path) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigErrors([ConfigProblem(source, "", f"is not valid TOML: {exc}; fix the syntax at that place")]) from None
+        raise ConfigErrors([_syntax_problem(source, text, exc)]) from None
     return parse(data, source)
+
+
+def _syntax_problem(source: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigProblem:
+    """A TOML syntax error, placed at the table and key of the faulty line when it has one."""
+    message = str(exc)
+    m = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    if not m:
+        return ConfigProblem(source, "", f"is not valid TOML: {message}; fix the syntax at that place")
+    lineno = int(m.group(1))
+    lines = text.splitlines()
+    line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+    table = ""
+    for previous in reversed(lines[: lineno - 1]):
+        header = re.match(r"^\s*\[+\s*([^\]]+?)\s*\]+", previous)
+        if header:
+            table = header.group(1).replace(" ", "")
+            break
+    key = re.match(r"^\s*([A-Za-z0-9_.\"-]+)\s*=", line)
+    path = join(table, key.group(1).strip('"')) if key else table
+    reason = message[: m.start()].strip()
+    shown = "(not shown: the key looks secret)" if looks_secret(path) else repr(line.strip()[:120])
+    return ConfigProblem(source, path, f"is not valid TOML at line {lineno}, column {m.group(2)}: {reason}; the line reads {shown}; fix the syntax there")
 
 
 def parse(data: dict[str, Any], source: str) -> Config:
@@ -145,8 +173,6 @@ def parse(data: dict[str, Any], source: str) -> Config:
     kwargs: dict[str, Any] = {"source": source, "raw": data}
     for key in data:
         if key not in TOP_LEVEL:
-            import difflib
-
             close = difflib.get_close_matches(key, TOP_LEVEL, n=1)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
             problems.append(ConfigProblem(source, key, f"unknown section{hint}; known sections: {', '.join(TOP_LEVEL)}"))
@@ -206,7 +232,8 @@ def _instances(data: dict[str, Any], source: str, problems: list[ConfigProblem])
         if len(keys) > 1 and isinstance(data.get(keys[0]), dict):
             extra = set(data[keys[0]]) - {keys[1]}
             for k in sorted(extra):
-                problems.append(ConfigProblem(source, join(keys[0], k), f"unknown key; {kind.label} instances go under [{path}.<name>]"))
+                hint = f' (did you mean "{keys[1]}"?)' if difflib.get_close_matches(k, [keys[1]], n=1) else ""
+                problems.append(ConfigProblem(source, join(keys[0], k), f"unknown key{hint}; {kind.label} instances go under [{path}.<name>]"))
         for name, body in table.items():
             ipath = join(path, name)
             if not isinstance(body, dict):
@@ -227,17 +254,24 @@ def _instances(data: dict[str, Any], source: str, problems: list[ConfigProblem])
                     bad = True
             if bad:
                 continue
-            options = {k: v for k, v in body.items() if k not in (type_key, *COMMON_INSTANCE_KEYS)}
-            specs.append(InstanceSpec(kind, name, type_name, ipath, enabled, body.get("company"), body.get("domain"), options))
+            kernel_keys = DIRECTORY_KEYS if kind == Kind.DIRECTORY_CONNECTOR else ()
+            options = {k: v for k, v in body.items() if k not in (type_key, *COMMON_INSTANCE_KEYS, *kernel_keys)}
+            settings = {k: v for k, v in body.items() if k in kernel_keys}
+            specs.append(InstanceSpec(kind, name, type_name, ipath, enabled, body.get("company"), body.get("domain"), options, settings))
     return specs
 
 
 def redact(value: Any, key: str = "") -> Any:
-    """Replace secret-looking values (by key name, or ``{env=...}`` tables) with ``***``."""
+    """Replace secret-looking values (by key name, or passwords inside URLs) with ``***``.
+
+    ``{ env = "VAR" }`` tables are kept as they are: they name a variable, not its value.
+    """
     if isinstance(value, dict):
         if set(value) == {"env"}:
             return {"env": value["env"]}
         return {k: ("***" if SECRET_KEY.search(k) and not isinstance(v, dict) and v not in (None, "") else redact(v, k)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, key) for v in value]
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda m: m["head"] + "***" + m["at"], value)
     return value

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from twpcore.schema import setting
+
 if TYPE_CHECKING:  # pragma: no cover
     from twpcore.app import Kernel
 
@@ -300,19 +302,24 @@ class LoginAttempt:
 
 @attrs.frozen
 class AuthResult:
-    """An auth method's answer: the outcome, a reason for logs and the caller, and the user it accepted."""
+    """An auth method's answer: the outcome, a reason for the caller, the user it accepted.
+
+    ``audit`` is a more precise reason kept only in the audit log (never sent to the
+    caller), e.g. why a password was refused.
+    """
 
     outcome: AuthOutcome
     reason: str = ""
     user: Any = None
+    audit: str = ""
 
     @classmethod
     def accept(cls, user: Any, reason: str = "") -> AuthResult:
         return cls(AuthOutcome.ACCEPT, reason, user)
 
     @classmethod
-    def reject(cls, reason: str) -> AuthResult:
-        return cls(AuthOutcome.REJECT, reason)
+    def reject(cls, reason: str, *, audit: str = "") -> AuthResult:
+        return cls(AuthOutcome.REJECT, reason, audit=audit)
 
     @classmethod
     def passes(cls, reason: str = "") -> AuthResult:
@@ -333,11 +340,114 @@ class AuthMethod(PluginType):
         raise NotImplementedError
 
 
+class SmsUnavailable(Exception):
+    """The provider cannot take messages now and sent nothing: the kernel tries the next provider, then retries later."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SmsRejected(Exception):
+    """The provider refused this message for good (bad destination, content refused): it is failed with this reason, not retried."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@attrs.frozen(kw_only=True)
+class SmsProviderConfig:
+    """Options every ``[sms.providers.<name>]`` table accepts; a provider's ``Config`` subclasses it."""
+
+    priority: int = setting(100, min=0, max=1_000_000, help="failover order: the lowest priority of a domain's providers is tried first")
+    sender: str = setting("", help="originator shown on phones: a number, or up to 11 letters and digits; the SmsSender parameter overrides it")
+    max_parts: int = setting(6, min=1, max=255, help="most SMS parts one message may take with concatenation; a longer text is refused")
+
+
+@attrs.frozen
+class SmsMessage:
+    """One SMS as the kernel hands it to a provider."""
+
+    id: int
+    """The outbox id; the same message is never handed over twice with the same id."""
+    reference: str
+    """A stable reference (``twp-<id>``) for providers that de-duplicate on a client reference."""
+    to: str
+    """Destination in E.164 form, with the ``+`` (``+33612345678``)."""
+    text: str
+    """The text, as the user wrote it."""
+    sender: str
+    """Originator; ``""`` means the provider's own default."""
+    encoding: str
+    """``gsm7`` or ``ucs2``: what the kernel chose from the text and the provider's capabilities."""
+    parts: int
+    """How many SMS parts the text takes in that encoding (``twpcore.sms.split_text`` gives them)."""
+
+
+@attrs.frozen
+class SmsSent:
+    """A provider's answer when it accepted a message."""
+
+    provider_ids: tuple[str, ...] = ()
+    """The provider's message ids (one per part, or one for the whole message); delivery receipts name them."""
+    delivered: bool = False
+    """True when the provider already knows the message reached the phone."""
+
+
 class SmsProvider(PluginType):
-    """An SMS provider: sends text messages for a ``[sms.providers.<name>]`` instance."""
+    """An SMS provider: sends text messages for a ``[sms.providers.<name>]`` instance.
+
+    The kernel's SMS service (``twpcore.sms``) validates numbers, picks the encoding,
+    counts parts and keeps the outbox; a provider only hands one message to its system:
+
+    - ``send(message)`` returns ``SmsSent`` once the remote system accepted it; raises
+      ``SmsUnavailable`` when it is certain nothing was sent (the next provider is tried,
+      then the message waits and is retried), ``SmsRejected`` when the message can never
+      pass; any other exception means "maybe sent": the message is failed, never resent;
+    - ``available`` says whether the provider can send right now (a lost SMPP bind);
+    - ``report_delivery(provider_id, delivered, reason)`` tells the kernel of a delivery
+      receipt, from any thread.
+
+    Capabilities: ``gsm7`` and/or ``ucs2`` (alphabets it sends), ``concatenation`` (long
+    texts as several parts, up to ``Config.max_parts``) and ``delivery_receipts``.
+    """
 
     kind = Kind.SMS_PROVIDER
     vocabulary: ClassVar[frozenset[str]] = SMS_CAPABILITIES
+    Config: ClassVar[type] = SmsProviderConfig
+    _sink: Any = None
+
+    def bind(self, sink: Any) -> None:
+        """Called by the kernel before ``setup``: where delivery receipts go."""
+        self._sink = sink
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    @property
+    def priority(self) -> int:
+        return int(getattr(self.config, "priority", 100))
+
+    @property
+    def max_parts(self) -> int:
+        """Most parts one message may take: 1 without ``concatenation``."""
+        if "concatenation" not in self.capabilities:
+            return 1
+        return int(getattr(self.config, "max_parts", 6))
+
+    @property
+    def default_sender(self) -> str:
+        return str(getattr(self.config, "sender", "") or "")
+
+    async def send(self, message: SmsMessage) -> SmsSent:
+        raise NotImplementedError
+
+    def report_delivery(self, provider_id: str, delivered: bool, reason: str = "") -> None:
+        """Report a delivery receipt for one of the ids ``send`` returned (thread-safe)."""
+        if self._sink is not None:
+            self._sink.on_receipt(self, provider_id, delivered, reason)
 
 
 KIND_BASES: dict[Kind, type[PluginType]] = {

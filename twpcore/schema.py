@@ -7,6 +7,9 @@ an instance, or raises ``ConfigErrors`` listing every problem as
 
 Supported field types: ``str``, ``int``, ``float``, ``bool``, ``Secret``, ``Duration``,
 ``Literal[...]``, ``X | None``, ``list[X]``, ``dict[str, X]`` and nested attrs classes.
+Any ``str`` or ``Secret`` setting may be written ``{ env = "VAR" }`` to read it from the
+environment.  A value whose key looks secret (``password``, ``api_key``...) or whose type
+is ``Secret`` is never repeated in an error message.
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ from typing import Any, Literal, Union
 import attrs
 
 MISSING = attrs.NOTHING
+SECRET_KEY = re.compile(r"(passw|secret|(^|[_-])token$|api[_-]?key|private[_-]?key|credential|^key$|[_-]key$)", re.I)
+"""Keys whose values are treated as secrets: redacted in output, never shown in errors."""
+
+
+def looks_secret(key: str) -> bool:
+    """Whether a config key (or the last part of a key path) names a secret."""
+    last = re.split(r"[.\[]", key)[-1].strip('"]')
+    return bool(SECRET_KEY.search(last))
 
 
 class Secret:
@@ -110,6 +121,10 @@ def show(value: Any) -> str:
     return repr(value)
 
 
+def _is_env(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str)
+
+
 def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
@@ -122,12 +137,25 @@ class _Structurer:
     def __init__(self, source: str):
         self.source = source
         self.problems: list[ConfigProblem] = []
+        self.hide = False
+        """True while checking a secret value: errors then say its type, never the value."""
+
+    def show(self, value: Any) -> str:
+        if self.hide and not isinstance(value, (dict, list)):
+            return f"a value of type {type(value).__name__} (not shown: it is a secret)"
+        return show(value)
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(ConfigProblem(self.source, path, message))
 
     def structure(self, tp: Any, value: Any, path: str, meta: dict | None = None) -> Any:
         meta = meta or {}
+        if not self.hide and (tp is Secret or meta.get("secret") or looks_secret(path)):
+            self.hide = True
+            try:
+                return self.structure(tp, value, path, meta)
+            finally:
+                self.hide = False
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin in (Union, types.UnionType):
@@ -141,7 +169,7 @@ class _Structurer:
                 result = probe.structure(alt, value, path, meta)
                 if not probe.problems:
                     return result
-            self.fail(path, f"expected {' or '.join(describe(a) for a in non_none)}, got {show(value)}")
+            self.fail(path, f"expected {' or '.join(describe(a) for a in non_none)}, got {self.show(value)}")
             return None
         if origin is Literal:
             if value in args:
@@ -152,18 +180,18 @@ class _Structurer:
                 close = difflib.get_close_matches(value, [str(a) for a in args], n=1)
                 if close:
                     hint = f' (did you mean "{close[0]}"?)'
-            self.fail(path, f"expected one of {choices}, got {show(value)}{hint}")
+            self.fail(path, f"expected one of {choices}, got {self.show(value)}{hint}")
             return None
         if origin in (list, tuple, frozenset, set):
             if not isinstance(value, list):
-                self.fail(path, f"expected an array, got {show(value)}")
+                self.fail(path, f"expected an array, got {self.show(value)}")
                 return None
             item_tp = args[0] if args else Any
             items = [self.structure(item_tp, v, join(path, i)) for i, v in enumerate(value)]
             return tuple(items) if origin is tuple else (frozenset(items) if origin is frozenset else items)
         if origin is dict:
             if not isinstance(value, dict):
-                self.fail(path, f"expected a table, got {show(value)}")
+                self.fail(path, f"expected a table, got {self.show(value)}")
                 return None
             val_tp = args[1] if len(args) == 2 else Any
             return {k: self.structure(val_tp, v, join(path, k)) for k, v in value.items()}
@@ -178,29 +206,31 @@ class _Structurer:
         if tp is bool:
             if isinstance(value, bool):
                 return value
-            self.fail(path, f"expected true or false, got {show(value)}")
+            self.fail(path, f"expected true or false, got {self.show(value)}")
             return None
         if tp is int:
             if isinstance(value, int) and not isinstance(value, bool):
                 return self.bounded(value, path, meta, "an integer")
-            self.fail(path, f"expected {describe_bounded('an integer', meta)}, got {show(value)}")
+            self.fail(path, f"expected {describe_bounded('an integer', meta)}, got {self.show(value)}")
             return None
         if tp is float:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return self.bounded(float(value), path, meta, "a number")
-            self.fail(path, f"expected {describe_bounded('a number', meta)}, got {show(value)}")
+            self.fail(path, f"expected {describe_bounded('a number', meta)}, got {self.show(value)}")
             return None
         if tp is str:
             if isinstance(value, str):
                 return value
-            self.fail(path, f"expected a string, got {show(value)}")
+            if _is_env(value):
+                return self.env(value["env"], path)
+            self.fail(path, f"expected a string, got {self.show(value)}")
             return None
         raise TypeError(f"config schema field {path} has an unsupported type {tp!r}")
 
     def bounded(self, value: float, path: str, meta: dict, what: str) -> Any:
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.fail(path, f"expected {describe_bounded(what, meta)}, got {show(value)}")
+            self.fail(path, f"expected {describe_bounded(what, meta)}, got {self.show(value)}")
             return None
         return value
 
@@ -210,41 +240,47 @@ class _Structurer:
         elif isinstance(value, str) and (m := _DURATION.match(value)):
             seconds = float(m.group(1)) * _UNITS[m.group(2)]
         else:
-            self.fail(path, f'expected a duration such as 30, "30s", "15m" or "8h", got {show(value)}')
+            self.fail(path, f'expected a duration such as 30, "30s", "15m" or "8h", got {self.show(value)}')
             return None
         result = self.bounded(seconds, path, meta, "a duration in seconds")
         return None if result is None else Duration(result)
 
+    def env(self, var: str, path: str) -> str | None:
+        if var not in os.environ:
+            self.fail(path, f'environment variable "{var}" is not set (from {{ env = "{var}" }}); export it, or write the value inline')
+            return None
+        return os.environ[var]
+
     def secret(self, value: Any, path: str) -> Secret | None:
         if isinstance(value, str):
             return Secret(value)
-        if isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str):
+        if _is_env(value):
             var = value["env"]
-            if var not in os.environ:
-                self.fail(path, f'environment variable "{var}" is not set; export it or write the secret inline')
-                return None
-            return Secret(os.environ[var], source=f"env:{var}")
-        self.fail(path, f'expected a string or {{ env = "VARIABLE" }}, got {show(value)}')
+            revealed = self.env(var, path)
+            return None if revealed is None else Secret(revealed, source=f"env:{var}")
+        self.fail(path, f'expected a string or {{ env = "VARIABLE" }}, got {self.show(value)}')
         return None
 
     def structure_class(self, cls: type, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
-            self.fail(path, f"expected a table, got {show(value)}")
+            self.fail(path, f"expected a table, got {self.show(value)}")
             return None
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in attrs.fields(cls)}
         known = {f.alias if f.alias else f.name: f for f in fields.values()}
         kwargs: dict[str, Any] = {}
+        suggested: set[str] = set()
         for key in value:
             if key not in known:
-                close = difflib.get_close_matches(key, list(known), n=1)
+                close = difflib.get_close_matches(key, [k for k in known if k not in value], n=1)
                 hint = f' (did you mean "{close[0]}"?)' if close else ""
+                suggested.update(close)
                 allowed = ", ".join(sorted(known)) or "none"
                 self.fail(join(path, key), f"unknown key{hint}; allowed keys here: {allowed}")
         for key, field in known.items():
             if key in value:
                 kwargs[field.name] = self.structure(hints.get(field.name, Any), value[key], join(path, key), dict(field.metadata))
-            elif field.default is MISSING:
+            elif field.default is MISSING and key not in suggested:  # a misspelt key already says it
                 help_text = field.metadata.get("help")
                 self.fail(join(path, key), "is required" + (f": {help_text}" if help_text else ""))
         if any(p.path.startswith(path) for p in self.problems):

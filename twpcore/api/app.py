@@ -13,18 +13,26 @@ from twpcore.api.core import KERNEL, OPENAPI, WEBSOCKETS, Route, error_middlewar
 from twpcore.api.resources import RESOURCES, make_handlers
 from twpcore.api.callback import callback_routes, install_limiters
 from twpcore.api.dialplan import dialplan_routes
+from twpcore.api.directories import directory_routes
 from twpcore.api.routes import kernel_routes
+from twpcore.api.sms import sms_routes
 from twpcore.api.telephony import telephony_routes
+from twpcore.api.traces import trace_routes
 
 
 def all_routes(kernel: Any) -> list[Route]:
     # Fixed paths first: /api/v1/devices/states must win over /api/v1/devices/{id}.
     routes: list[Route] = telephony_routes()
+    # Dedicated handlers (directories) replace the generic CRUD of the same paths.
+    routes += directory_routes()
+    dedicated = {(r.method, r.path) for r in routes}
     for res in RESOURCES.values():
-        routes += make_handlers(res)
+        routes += [r for r in make_handlers(res) if (r.method, r.path) not in dedicated]
     routes += kernel_routes()
     routes += dialplan_routes()
     routes += callback_routes()
+    routes += sms_routes()
+    routes += trace_routes()
     routes += getattr(kernel, "extra_routes", [])
     return routes
 

@@ -27,6 +27,8 @@ KERNEL = web.AppKey("kernel", object)
 WEBSOCKETS = web.AppKey("websockets", object)
 OPENAPI = web.AppKey("openapi", dict)
 PRINCIPAL = web.RequestKey("principal", object)
+BODY = web.RequestKey("body", dict)
+BODY_SCHEMA = web.RequestKey("body_schema", dict)
 
 
 class ApiError(Exception):
@@ -69,6 +71,8 @@ class Route:
     """Query parameters: (name, JSON type, description)."""
     plugin: str | None = None
     """The plugin that registered it; ``None`` for kernel routes."""
+    status: int = 200
+    """The status of a successful answer (201 for creations, 204 for empty answers)."""
 
 
 _PATH = re.compile(r"^/api/v1/[A-Za-z0-9_\-/{}.]+$")
@@ -87,10 +91,16 @@ def check_plugin_route(plugin: str, call: tuple) -> Route:
         raise ValueError(f"route {path}: unsupported method {method!r}")
     if not isinstance(path, str) or not _PATH.match(path):
         raise ValueError(f"route path must start with /api/v1/, got {path!r}")
-    unknown = set(kw) - {"summary", "body", "query"}
+    unknown = set(kw) - {"summary", "body", "query", "status"}
     if unknown:
         raise ValueError(f"route {path}: unknown options {sorted(unknown)}")
-    return Route(method.upper(), path, handler, access, kw.get("summary", ""), f"plugin:{plugin}", kw.get("body"), tuple(kw.get("query", ())), plugin)
+    body = kw.get("body")
+    if body is not None and (not isinstance(body, dict) or body.get("type") != "object"):
+        raise ValueError(f'route {path}: body must be a JSON schema of an object ({{"type": "object", ...}}), got {body!r}'[:300])
+    status = kw.get("status", 200)
+    if status not in (200, 201, 202, 204):
+        raise ValueError(f"route {path}: status must be 200, 201, 202 or 204, got {status!r}")
+    return Route(method.upper(), path, handler, access, kw.get("summary", ""), f"plugin:{plugin}", body, tuple(kw.get("query", ())), plugin, status)
 
 
 def bearer(request: web.Request) -> str | None:
@@ -101,6 +111,41 @@ def bearer(request: web.Request) -> str | None:
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return request.query.get("access_token")
     return None
+
+
+_JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list, "null": type(None)}
+
+
+def check_body(schema: dict[str, Any], data: dict[str, Any]) -> None:
+    """Check a JSON object body against the top level of its documented schema.
+
+    Required properties must be there, values must have the documented type (and
+    bounds), and with ``additionalProperties: false`` no other key is accepted, so the
+    OpenAPI document always says what the endpoint accepts.  Handlers check meaning.
+    """
+    props: dict[str, Any] = schema.get("properties", {})
+    if schema.get("additionalProperties") is False:
+        for key in data:
+            if key not in props:
+                raise bad_request(f"unknown field {key!r}; this endpoint accepts: {', '.join(props) or 'no fields'}", key)
+    for key in data:
+        if isinstance(props.get(key), dict) and props[key].get("readOnly"):
+            raise bad_request(f"field {key}: {props[key].get('description') or 'read-only here'}", key)
+    for key in schema.get("required", ()):
+        if key not in data:
+            raise bad_request(f"field {key} is required", key)
+    for key, sub in props.items():
+        if key not in data or not isinstance(sub, dict) or "type" not in sub:
+            continue
+        value = data[key]
+        types = sub["type"] if isinstance(sub["type"], list) else [sub["type"]]
+        ok = any(isinstance(value, _JSON_TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types if t in _JSON_TYPES)
+        if not ok:
+            shown = json.dumps(value)[:60]
+            raise bad_request(f"field {key}: expected {' or '.join(types)}, got {shown}", key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if ("minimum" in sub and value < sub["minimum"]) or ("maximum" in sub and value > sub["maximum"]):
+                raise bad_request(f"field {key}: expected {sub.get('minimum', '')}-{sub.get('maximum', '')}, got {value}", key)
 
 
 async def resolve_principal(request: web.Request) -> Principal | None:
@@ -118,8 +163,15 @@ def guard(route: Route) -> Handler:
     """Wrap a handler so it only runs for callers its ``access`` level admits."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        principal = None if route.access == "public" and not request.headers.get("Authorization") else await resolve_principal(request)
-        if route.access != "public":
+        if route.access == "public":
+            # A stale token must not lock anyone out of logging in again: public routes
+            # treat a bad token as no token.
+            try:
+                principal = await resolve_principal(request)
+            except ApiError:
+                principal = None
+        else:
+            principal = await resolve_principal(request)
             if principal is None:
                 raise ApiError(401, "unauthorized", "this endpoint needs a bearer token; log in with POST /api/v1/auth/login")
             if route.access == "admin" and not principal.is_admin:
@@ -127,6 +179,8 @@ def guard(route: Route) -> Handler:
             if route.access == "user" and principal.is_admin:
                 raise forbidden("this endpoint is for users; administrators use the admin endpoints")
         request[PRINCIPAL] = principal
+        if route.body is not None:
+            request[BODY_SCHEMA] = route.body
         return await route.handler(request)
 
     guarded.__name__ = getattr(route.handler, "__name__", "handler")
@@ -164,8 +218,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 saying what is wrong with it."""
-    if not request.can_read_body:
+    """The request body as a JSON object, or a 400 saying what is wrong with it.
+
+    When the route documents a body schema, the body is checked against it here
+    (``check_body``), so every handler accepts exactly what the OpenAPI document says.
+    """
+    if BODY in request:
+        return request[BODY]
+    if not request.body_exists:
         raise bad_request("a JSON object body is required")
     try:
         data = json.loads(await request.read())
@@ -173,6 +233,10 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise bad_request(f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise bad_request(f"the body must be a JSON object, got {type(data).__name__}")
+    schema = request.get(BODY_SCHEMA)
+    if schema is not None:
+        check_body(schema, data)
+    request[BODY] = data
     return data
 
 

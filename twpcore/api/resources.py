@@ -12,7 +12,8 @@ those companies, and any other row answers 404 as if it did not exist.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+import datetime as dt
+from typing import Any, Awaitable, Callable
 
 import attrs
 import sqlalchemy as sa
@@ -90,7 +91,10 @@ class Resource:
     """``fn(conn, kernel, principal, values, existing_row_or_None)``: extra checks; may add values."""
     after_write: Callable[..., None] | None = None
     """``fn(conn, company_id)`` after insert/update/delete in the same transaction (quota checks)."""
-    present: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    present: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+    """``fn(out, kernel)``: last touch on an output object (hiding secret parameter values)."""
+    after_commit: Callable[[Any], Awaitable[None]] | None = None
+    """``await fn(kernel)`` after a successful create, update or delete (refreshing warnings)."""
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -120,8 +124,13 @@ class Resource:
         return {"type": "object", "properties": props}
 
     def input_schema(self, create: bool) -> dict[str, Any]:
-        fields = [f for f in self.fields if f.writable and (create or not f.create_only)]
-        s: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {f.name: f.schema() for f in fields}}
+        fields = [f for f in self.fields if f.writable]
+        props = {f.name: f.schema() for f in fields}
+        if not create:
+            for f in fields:
+                if f.create_only:
+                    props[f.name] = {**props[f.name], "readOnly": True, "description": "set when created; cannot be changed after creation (delete and create again)"}
+        s: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": props}
         req = [f.name for f in fields if f.required] if create else []
         if req:
             s["required"] = req
@@ -130,7 +139,14 @@ class Resource:
 
 # -- helpers shared by handlers --------------------------------------------------
 
-def row_out(res: Resource, row: Any) -> dict[str, Any]:
+def iso_utc(value: dt.datetime) -> str:
+    """A stored time as ISO 8601 in UTC; SQLite hands back naive UTC values, PostgreSQL aware ones."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).isoformat()
+
+
+def row_out(res: Resource, row: Any, kernel: Any = None) -> dict[str, Any]:
     m = dict(row._mapping)
     out: dict[str, Any] = {"id": m["id"]} if "id" in m else {}
     for f in res.fields:
@@ -139,10 +155,10 @@ def row_out(res: Resource, row: Any) -> dict[str, Any]:
         elif f.col in m:
             out[f.name] = m[f.col]
     if "created_at" in m and m["created_at"] is not None:
-        out["created_at"] = m["created_at"].isoformat()
+        out["created_at"] = iso_utc(m["created_at"])
     if res.tenancy != "super":
         out["company_id"] = m.get("_company_id")
-    return res.present(out) if res.present else out
+    return res.present(out, kernel) if res.present else out
 
 
 def tenancy_filter(res: Resource, who: Principal) -> sa.ColumnElement[bool] | None:
@@ -225,6 +241,25 @@ def publish_admin(request: web.Request, res: Resource, action: str, obj: dict[st
                                 obj.get("company_id"), obj.get("domain_id")))
 
 
+def purge_dangling(conn: sa.Connection) -> None:
+    """Delete what pointed at deleted rows by id alone: grants, parameter values, tokens.
+
+    These columns carry no foreign key (they point at one of several tables), and SQLite
+    reuses the highest deleted id, so a leftover would hand a deleted user's rights,
+    settings or login token to the next user created, maybe in another company.
+    """
+    pv, a, tok = t.parameter_values, t.authorizations, t.tokens
+    for scope, table in (("domain", t.domains), ("group", t.groups), ("user", t.users)):
+        conn.execute(sa.delete(pv).where(pv.c.scope == scope, ~sa.exists().where(table.c.id == pv.c.scope_id)))
+    for kind, table in rights.REF_TABLES.items():
+        conn.execute(sa.delete(a).where(a.c.subject_type == kind, ~sa.exists().where(table.c.id == a.c.subject_id)))
+        ref = sa.literal(f"{kind}:") + sa.cast(table.c.id, sa.String)
+        conn.execute(sa.delete(a).where(a.c.object_type != "application", a.c.object_ref.startswith(f"{kind}:"),
+                                        ~sa.exists().where(ref == a.c.object_ref)))
+    for kind, table in (("user", t.users), ("admin", t.admins)):
+        conn.execute(sa.delete(tok).where(tok.c.principal_type == kind, ~sa.exists().where(table.c.id == tok.c.principal_id)))
+
+
 def integrity(res: Resource, exc: sa.exc.IntegrityError) -> ApiError:
     text = str(exc.orig).lower()
     if "foreign key" in text:
@@ -265,14 +300,16 @@ def make_handlers(res: Resource) -> list[Route]:
         if tf is not None:
             filters.append(tf)
 
+        kernel = request.app[KERNEL]
+
         def run(conn: sa.Connection) -> dict[str, Any]:
             sel = res.base_select().where(*filters)
             total = conn.execute(sa.select(sa.func.count()).select_from(sel.subquery())).scalar_one()
             order = [res.table.c[c.name] for c in res.table.primary_key.columns]
             rows = conn.execute(sel.order_by(*order).limit(limit).offset(offset)).all()
-            return {"items": [row_out(res, r) for r in rows], "total": total, "limit": limit, "offset": offset}
+            return {"items": [row_out(res, r, kernel) for r in rows], "total": total, "limit": limit, "offset": offset}
 
-        return web.json_response(await request.app[KERNEL].store.run(run))
+        return web.json_response(await kernel.store.run(run))
 
     async def get_item(request: web.Request) -> web.Response:
         who = principal(request)
@@ -280,9 +317,10 @@ def make_handlers(res: Resource) -> list[Route]:
 
         def run(conn: sa.Connection) -> dict[str, Any]:
             row = fetch_managed(conn, res, who, ident)
-            return row_out(res, row)
+            return row_out(res, row, kernel)
 
-        return web.json_response(await request.app[KERNEL].store.run(run))
+        kernel = request.app[KERNEL]
+        return web.json_response(await kernel.store.run(run))
 
     async def create_item(request: web.Request) -> web.Response:
         who = principal(request)
@@ -309,9 +347,11 @@ def make_handlers(res: Resource) -> list[Route]:
             if res.after_write and row._company_id is not None:
                 res.after_write(conn, row._company_id)
             audit(conn, who, "create", res.singular, ident, row._company_id, request.remote or "")
-            return row_out(res, row)
+            return row_out(res, row, kernel)
 
         obj = await kernel.store.run(run)
+        if res.after_commit:
+            await res.after_commit(kernel)
         publish_admin(request, res, "created", obj)
         return web.json_response(obj, status=201)
 
@@ -338,15 +378,18 @@ def make_handlers(res: Resource) -> list[Route]:
             if res.after_write and row._company_id is not None:
                 res.after_write(conn, row._company_id)
             audit(conn, who, "update", res.singular, ident, row._company_id, request.remote or "", {"fields": sorted(data)})
-            return row_out(res, conn.execute(res.base_select().where(res.table.c.id == ident)).one())
+            return row_out(res, conn.execute(res.base_select().where(res.table.c.id == ident)).one(), kernel)
 
         obj = await kernel.store.run(run)
+        if res.after_commit:
+            await res.after_commit(kernel)
         publish_admin(request, res, "updated", obj)
         return web.json_response(obj)
 
     async def delete_item(request: web.Request) -> web.Response:
         who = principal(request)
         ident = path_int(request)
+        kernel = request.app[KERNEL]
 
         def run(conn: sa.Connection) -> dict[str, Any]:
             row = fetch_managed(conn, res, who, ident)
@@ -357,15 +400,18 @@ def make_handlers(res: Resource) -> list[Route]:
                     conn.execute(sa.delete(res.table).where(res.table.c.id == ident))
             except sa.exc.IntegrityError as exc:
                 raise integrity(res, exc) from None
+            purge_dangling(conn)
             audit(conn, who, "delete", res.singular, ident, row._company_id, request.remote or "")
-            return row_out(res, row)
+            return row_out(res, row, kernel)
 
-        obj = await request.app[KERNEL].store.run(run)
+        obj = await kernel.store.run(run)
+        if res.after_commit:
+            await res.after_commit(kernel)
         publish_admin(request, res, "deleted", obj)
         return web.Response(status=204)
 
     base = f"/api/v1/{res.name.replace('_', '-')}"
-    filters = tuple((f.name, f.type, f"only {res.name} whose {f.name} equals this") for f in res.fields if f.filter)
+    filters = tuple((f.name, f.type, f"only {res.name} whose {f.name} equals this") for f in res.fields if f.filter and f.name != "company_id")
     paging = (("limit", "integer", "page size, 1-1000 (default 50)"), ("offset", "integer", "items to skip"),
               ("q", "string", "case-insensitive search"), ("company_id", "integer", "only this company"))
     routes = [
@@ -542,6 +588,18 @@ def _parameter_value(conn: sa.Connection, kernel: Any, who: Principal, values: d
     values["company_id"] = require_managed(conn, who, {"domain": "domains", "group": "groups", "user": "users"}[scope], scope_id, "scope_id")
 
 
+def _hide_secret_value(out: dict[str, Any], kernel: Any) -> dict[str, Any]:
+    definition = kernel.parameters.definitions.get(out.get("name")) if kernel is not None else None
+    if definition is None or definition.secret:
+        out["value"] = "***"
+    return out
+
+
+async def _refresh_warnings(kernel: Any) -> None:
+    # The None auth method warning (health, log) must follow AuthMethods as admins change it.
+    await kernel.refresh_warnings()
+
+
 _add(Resource("authorizations", "authorization", t.authorizations, (
     Field("object_type", required=True, max_length=32, filter=True, description="application, directory, calendar, intercom_group, phone_queue, call_log, statistics, records"),
     Field("object_ref", required=True, max_length=200, filter=True, description='application name, or "<kind>:<id>" such as "directory:3", "user:5"'),
@@ -555,4 +613,5 @@ _add(Resource("parameter_values", "parameter value", t.parameter_values, (
     Field("scope", required=True, create_only=True, pattern="default|domain|group|user", pattern_hint="default, domain, group or user", filter=True),
     Field("scope_id", "integer", create_only=True, filter=True, description="id of the domain, group or user (omit for default)"),
     Field("value", required=True, max_length=4000),
-), "company", "this parameter already has a value at this scope; change it with PATCH", before_write=_parameter_value))
+), "company", "this parameter already has a value at this scope; change it with PATCH", before_write=_parameter_value,
+    present=_hide_secret_value, after_commit=_refresh_warnings))

@@ -11,10 +11,11 @@ from aiohttp import WSMsgType, web
 
 from twpcore import rights
 from twpcore.api.core import KERNEL, PRINCIPAL, WEBSOCKETS, ApiError, Route, bad_request, not_found, path_int, principal, read_json
-from twpcore.api.resources import RESOURCES, _quota_check, audit, fetch_managed, require_managed
+from twpcore.api.resources import RESOURCES, _quota_check, audit, fetch_managed, iso_utc, require_managed, row_out
 from twpcore.auth import now, issue_token, revoke_all, revoke_token, run_chain, verify_password
 from twpcore.events import visible_to
 from twpcore.kinds import Kind, LoginAttempt
+from twpcore.parameters import Resolved
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,20 @@ async def login(request: web.Request) -> web.Response:
     login_name, password, domain = _login_fields(await read_json(request))
     store = kernel.store
     user = await store.run(find_user, login_name, domain)
-    chain = "TWS"
     if user is not None:
         chain = (await store.run(kernel.parameters.resolve_one, user["id"], "AuthMethods")).value
+    else:
+        chain = (await store.run(_server_default, kernel, "AuthMethods")).value
     attempt = LoginAttempt(login_name, password, user, request.remote or "", request.headers)
     result = await run_chain(kernel.instances.ready(Kind.AUTH_METHOD), chain, attempt)  # type: ignore[arg-type]
     if not result.accepted:
-        await store.run(lambda c: audit_login(c, login_name, user, False, request.remote or "", result.method, result.reason))
+        await store.run(lambda c: audit_login(c, login_name, user, False, request.remote or "", result.method, result.audit or result.reason))
         raise ApiError(401, "login_failed", result.reason or "invalid login or password")
+    if user is None:
+        # A method vouched for someone TWP does not know: there is no account to log into.
+        reason = f"auth method {result.method} accepted {login_name!r}, but no TWP user has this login; an administrator must create or import it"
+        await store.run(lambda c: audit_login(c, login_name, None, False, request.remote or "", result.method, reason))
+        raise ApiError(401, "login_failed", reason)
     if not user["enabled"]:
         raise ApiError(403, "user_disabled", f"user {login_name} is disabled; ask an administrator to enable the account")
 
@@ -73,6 +80,14 @@ async def login(request: web.Request) -> web.Response:
                 "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]}}
 
     return web.json_response(await store.run(issue))
+
+
+def _server_default(conn: sa.Connection, kernel: Any, name: str) -> Any:
+    """A parameter's server-wide value (default scope, else built-in): what applies to an unknown login."""
+    value = conn.execute(sa.select(t.parameter_values.c.value).where(
+        t.parameter_values.c.name == name, t.parameter_values.c.scope == "default")).scalar_one_or_none()
+    definition = kernel.parameters.get(name)
+    return Resolved(name, value, "default") if value is not None else Resolved(name, definition.default, "built-in")
 
 
 def audit_login(conn: sa.Connection, login_name: str, user: dict | None, ok: bool, source: str, method: str | None, reason: str) -> None:
@@ -177,10 +192,8 @@ def _membership_routes(base: str, parent: str, child: str, table: sa.Table, pare
 
         def run(conn: sa.Connection) -> dict[str, Any]:
             fetch_managed(conn, pres, who, ident)
-            rows = conn.execute(sa.select(cres.table).join(table, table.c[child_col] == cres.table.c.id).where(table.c[parent_col] == ident).order_by(cres.table.c.id)).all()
-            from twpcore.api.resources import row_out
-
-            return {"items": [row_out(cres, r) for r in rows], "total": len(rows)}
+            rows = conn.execute(cres.base_select().join(table, table.c[child_col] == cres.table.c.id).where(table.c[parent_col] == ident).order_by(cres.table.c.id)).all()
+            return {"items": [row_out(cres, r, request.app[KERNEL]) for r in rows], "total": len(rows)}
 
         return web.json_response(await request.app[KERNEL].store.run(run))
 
@@ -220,11 +233,11 @@ def _membership_routes(base: str, parent: str, child: str, table: sa.Table, pare
         await request.app[KERNEL].store.run(run)
         return web.Response(status=204)
 
-    body = {"type": "object", "required": [child_col], "properties": {child_col: {"type": "integer"}}}
+    body = {"type": "object", "required": [child_col], "additionalProperties": False, "properties": {child_col: {"type": "integer"}}}
     return [
         Route("GET", base, list_members, "admin", f"List the {cres.name} of a {pres.singular}", pres.name),
-        Route("POST", base, add_member, "admin", f"Add a {cres.singular} to a {pres.singular}", pres.name, body=body),
-        Route("DELETE", base + "/{member}", remove_member, "admin", f"Remove a {cres.singular} from a {pres.singular}", pres.name),
+        Route("POST", base, add_member, "admin", f"Add a {cres.singular} to a {pres.singular}", pres.name, body=body, status=204),
+        Route("DELETE", base + "/{member}", remove_member, "admin", f"Remove a {cres.singular} from a {pres.singular}", pres.name, status=204),
     ]
 
 
@@ -325,7 +338,7 @@ async def audit_log(request: web.Request) -> web.Response:
             sel = sel.where(a.c.company_id.in_(sorted(who.companies) or [-1]))
         total = conn.execute(sa.select(sa.func.count()).select_from(sel.subquery())).scalar_one()
         rows = conn.execute(sel.order_by(a.c.id.desc()).limit(limit).offset(offset)).all()
-        return {"items": [{**dict(r._mapping), "at": r.at.isoformat()} for r in rows], "total": total, "limit": limit, "offset": offset}
+        return {"items": [{**dict(r._mapping), "at": iso_utc(r.at)} for r in rows], "total": total, "limit": limit, "offset": offset}
 
     return web.json_response(await request.app[KERNEL].store.run(run))
 
@@ -348,17 +361,26 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
     kernel = request.app[KERNEL]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    sub = kernel.events.subscribe(lambda e: e.type == "system.resync" or visible_to(who, e), name=f"ws {who.type}:{who.login}", queue_size=500)
+    sub = kernel.events.subscribe(lambda e: e.type == "system.resync" or visible_to(who, e), name=f"ws {who.type}:{who.login}", queue_size=kernel.config.http.websocket_queue)
     request.app[WEBSOCKETS].add(ws)
     await ws.send_json({"type": "system.hello", "data": {"principal": who.as_json()}})
 
     async def pump() -> None:
+        # The socket lives as long as the token: at its expiry the server closes it (code 4001).
         while True:
-            event = await sub.get()
-            if who.expires_at is not None and now() >= who.expires_at:
-                await ws.close(code=4001, message=b"token expired")
-                return
-            await ws.send_json(event.as_json())
+            event = None
+            if who.expires_at is None:
+                event = await sub.get()
+            else:
+                try:
+                    event = await asyncio.wait_for(sub.get(), max(0.0, (who.expires_at - now()).total_seconds()))
+                except asyncio.TimeoutError:
+                    pass
+                if now() >= who.expires_at:
+                    await ws.close(code=4001, message=b"token expired; log in again")
+                    return
+            if event is not None:
+                await ws.send_json(event.as_json())
 
     task = asyncio.get_running_loop().create_task(pump())
     try:
@@ -375,12 +397,12 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
 
 
 def kernel_routes() -> list[Route]:
-    login_body = {"type": "object", "required": ["login"], "properties": {
+    login_body = {"type": "object", "required": ["login"], "additionalProperties": False, "properties": {
         "login": {"type": "string"}, "password": {"type": "string", "writeOnly": True}, "domain": {"type": "string", "description": "Company/Domain when the login exists in several domains"}}}
     routes = [
         Route("POST", "/api/v1/auth/login", login, "public", "Log a user in through the auth chain", "auth", body=login_body),
         Route("POST", "/api/v1/auth/admin-login", admin_login, "public", "Log an administrator in", "auth", body=login_body),
-        Route("POST", "/api/v1/auth/logout", logout, "any", "Revoke the caller's token", "auth"),
+        Route("POST", "/api/v1/auth/logout", logout, "any", "Revoke the caller's token", "auth", status=204),
         Route("GET", "/api/v1/me", me, "any", "Who am I: profile, groups, devices, applications", "auth"),
         Route("GET", "/api/v1/me/parameters", my_parameters, "user", "The caller's resolved parameters", "parameters"),
         Route("GET", "/api/v1/parameters", parameter_definitions, "admin", "Parameter definitions (expert ones with ?expert=true)", "parameters",
@@ -389,10 +411,10 @@ def kernel_routes() -> list[Route]:
         Route("POST", "/api/v1/users/{id}/revoke-tokens", revoke_user_tokens, "admin", "Revoke every token of a user", "users"),
         Route("GET", "/api/v1/admins/{id}/companies", get_admin_companies, "admin", "Companies a limited admin manages", "admins"),
         Route("PUT", "/api/v1/admins/{id}/companies", admin_companies, "admin", "Set the companies a limited admin manages", "admins",
-              body={"type": "object", "required": ["companies"], "properties": {"companies": {"type": "array", "items": {"type": "integer"}}}}),
+              body={"type": "object", "required": ["companies"], "additionalProperties": False, "properties": {"companies": {"type": "array", "items": {"type": "integer"}}}}),
         Route("GET", "/api/v1/companies/{id}/quotas", quotas, "admin", "Application seat quotas and usage", "companies"),
         Route("PUT", "/api/v1/companies/{id}/quotas/{application}", set_quota, "admin", "Set an application's seat quota", "companies",
-              body={"type": "object", "required": ["seats"], "properties": {"seats": {"type": ["integer", "null"], "minimum": 0}}}),
+              body={"type": "object", "required": ["seats"], "additionalProperties": False, "properties": {"seats": {"type": ["integer", "null"], "minimum": 0}}}),
         Route("GET", "/api/v1/audit", audit_log, "admin", "Audit log of logins and admin actions", "audit",
               query=(("limit", "integer", "page size"), ("offset", "integer", "items to skip"))),
         Route("GET", "/api/v1/health", health, "public", "Health: status for everyone, plugin and instance details for admins", "system"),

@@ -21,9 +21,10 @@ class TwsPassword(AuthMethod):
             return AuthResult.reject("invalid login or password")
         ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, attempt.user.get("password_hash"), attempt.password)
         if not ok:
-            if not attempt.user.get("password_hash"):
-                return AuthResult.reject("no TWP password is set for this user; ask an administrator to set one")
-            return AuthResult.reject("invalid login or password")
+            # One answer for every refusal, so a caller cannot tell which logins exist;
+            # the audit log keeps the precise reason for the administrator.
+            why = "no TWP password is set for this user" if not attempt.user.get("password_hash") else "wrong password"
+            return AuthResult.reject("invalid login or password", audit=why)
         return AuthResult.accept(attempt.user)
 
 

@@ -3,6 +3,12 @@
 SQLite (the default, under ``var/``) and PostgreSQL are both supported through the same
 Core queries.  Database calls are blocking, so code on the event loop goes through
 ``await store.run(fn, *args)``, where ``fn`` receives a connection inside a transaction.
+
+On SQLite the driver's own transaction handling is switched off and the store emits
+``BEGIN IMMEDIATE`` itself: Python's ``sqlite3`` otherwise starts transactions only at the
+first write and commits when a SAVEPOINT is released, so a failed request could leave
+half of its writes behind, and reads would not share one snapshot.  Read-only snapshots
+(backups) ask for ``execution_options(sqlite_begin="DEFERRED")`` so they never block writers.
 """
 
 from __future__ import annotations
@@ -39,12 +45,21 @@ def redact_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The store issues BEGIN itself (see the module docstring).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    if mode not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
+        raise ValueError(f"sqlite_begin must be IMMEDIATE, DEFERRED or EXCLUSIVE, got {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Store:
@@ -70,6 +85,7 @@ class Store:
             raise StoreError(f"storage.url: cannot use {redact_url(url)}: {exc}") from None
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twp-store")
 
     # -- lifecycle ---------------------------------------------------------------

@@ -216,5 +216,142 @@ audit_log = sa.Table(
     sa.Column("detail", sa.JSON, nullable=True),
 )
 
+# ---------------------------------------------------------------------------------------
+# SMS outbox (twpcore/sms.py, guide 9.1.9) -- revision 0003.  Every message a user sends
+# is a row here before any provider sees it; the dispatcher claims a row (status
+# "sending", claimed_by, claimed_until) in its own transaction before handing it over,
+# so a restart or a second node never sends it twice.
+
+sms_outbox = sa.Table(
+    "sms_outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("domain_id", sa.Integer, sa.ForeignKey("domains.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("recipient", sa.String(32), nullable=False),
+    sa.Column("recipient_user_id", sa.Integer, nullable=True),
+    sa.Column("sender", sa.String(32), nullable=False, server_default=""),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("encoding", sa.String(8), nullable=False),
+    sa.Column("parts", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="queued"),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("provider", sa.String(64), nullable=True),
+    sa.Column("idempotency_key", sa.String(100), nullable=True),
+    _created(),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("user_id", "idempotency_key", name="uq_sms_outbox_user_key"),
+    sa.Index("ix_sms_outbox_status_due", "status", "next_attempt_at"),
+    sa.Index("ix_sms_outbox_user_created", "user_id", "created_at"),
+)
+
+sms_outbox_parts = sa.Table(
+    "sms_outbox_parts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("sms_outbox.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("part", sa.Integer, nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("provider_message_id", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="sent"),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_sms_outbox_parts_provider_id", "provider", "provider_message_id"),
+)
+# --------------------------------------------------------------------- end of SMS outbox
+
+# ------------------------------------------------------------------------ directories (issue 5)
+# The directory service's tables (twpcore/directory).  ``directories`` itself is defined
+# above; the columns the service adds to it are appended here.
+for _column in (
+    sa.Column("fields", sa.JSON, nullable=True),
+    sa.Column("labels", sa.JSON, nullable=True),
+    sa.Column("merge", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("sync_daily", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("sync_time", sa.String(5), nullable=True),
+    sa.Column("sync_every", sa.Integer, nullable=True),
+    sa.Column("config_managed", sa.Boolean, nullable=False, server_default=sa.false()),
+):
+    directories.append_column(_column)
+
+contacts = sa.Table(
+    "contacts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("directory_id", sa.Integer, sa.ForeignKey("directories.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True),
+    sa.Column("source_id", sa.String(512), nullable=False),
+    sa.Column("last_name", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("first_name", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("company", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("email_key", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("vip", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("sort_key", sa.String(100), nullable=False, server_default=""),
+    sa.Column("search_text", sa.Text, nullable=False, server_default=""),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("digest", sa.String(40), nullable=False, server_default=""),
+    _created(),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_contacts_directory_owner", "directory_id", "owner_id"),
+    sa.Index("ix_contacts_email_key", "email_key"),
+)
+
+contact_numbers = sa.Table(
+    "contact_numbers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("directory_id", sa.Integer, sa.ForeignKey("directories.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("number", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(80), nullable=False, server_default=""),
+    sa.Column("key_rank", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("redlisted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_contact_numbers_key", "key"),
+)
+
+directory_syncs = sa.Table(
+    "directory_syncs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("directory_id", sa.Integer, sa.ForeignKey("directories.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="running"),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("duration", sa.Float, nullable=True),
+    sa.Column("records", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deleted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ignored", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("problems", sa.JSON, nullable=True),
+)
+
+contact_lists = sa.Table(
+    "contact_lists", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("visible", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    _created(),
+    sa.UniqueConstraint("user_id", "name", name="uq_contact_lists_user_name"),
+)
+
+contact_list_items = sa.Table(
+    "contact_list_items", metadata,
+    sa.Column("list_id", sa.Integer, sa.ForeignKey("contact_lists.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+)
+# ------------------------------------------------------------------ end of directories (issue 5)
+
 # Tables in dependency order: backup writes them in this order, restore loads them in it.
 TABLES = [t for t in metadata.sorted_tables]

@@ -127,14 +127,21 @@ class CallModel:
         if t == "originated":
             call.state = "initiated"
         elif t == "delivered":
-            if call.direction == "outgoing":
-                call.state, call.remote_state = ev.state or "initiated", "alerting"
-            else:
+            # ``other`` is the alerting device when the driver knows it: the call rings
+            # here, or at the far end while this device waits (outgoing, consultation,
+            # a transferred caller hearing the new destination ring).
+            rings_here = ev.other == device if ev.other else call.direction != "outgoing"
+            if rings_here:
                 call.state = "alerting"
+            else:
+                call.state = ev.state or (call.state if call.state in ("connected", "held") else "initiated")
+                call.remote_state = "alerting"
+                if call.direction != "outgoing" and ev.other:
+                    call.remote = ev.other
         elif t == "established":
             call.state, call.remote_state = "connected", None
             call.answered_at = call.answered_at or time.time()
-            if call.direction == "outgoing" and ev.other and ev.other != device:
+            if ev.other and ev.other != device:
                 call.remote = ev.other
         elif t == "held":
             call.state = ev.state or "held"

@@ -271,8 +271,12 @@ class TelephonyService:
 
     def _publish(self, dev: Device, changes: list[Change]) -> None:
         users = frozenset({dev.user_id}) if dev.user_id else frozenset()
+        directories = getattr(self.kernel, "directories", None)
         for change in changes:
             data = {"device": change.device, "link": dev.link, **change.data}
+            if directories is not None and change.type.startswith("call."):
+                # Reverse lookup once per call, from the index in memory: adds remote_name and contact.
+                directories.enrich_call(dev.domain_id, dev.user_id, change.device, data, change.type)
             self.kernel.events.publish(Event(change.type, data, dev.company_id, dev.domain_id, users))
 
     # -- call control ------------------------------------------------------------------
@@ -340,6 +344,12 @@ class TelephonyService:
                 "site": ",".join(link.driver.sites), "domain": link.domain, "domain_id": link.domain_id, "since": link.since,
                 "last_error": link.last_error, "capabilities": sorted(link.driver.capabilities),
             })
+            stats = getattr(link.driver, "link_stats", None)
+            if callable(stats):
+                try:
+                    out[-1]["stats"] = stats()
+                except Exception:  # noqa: BLE001 - a driver's counters must not break the page
+                    log.exception("link %s: link_stats() failed", link.name)
         return out
 
     def devices_json(self, who: Any, lo: str | None, hi: str | None) -> list[dict[str, Any]]:

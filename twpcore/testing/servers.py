@@ -1,4 +1,4 @@
-"""Real servers started for tests: PostgreSQL now, others (slapd, redis…) later.
+"""Real servers started for tests: PostgreSQL, OpenLDAP (slapd), and a private unixODBC set-up.
 
 Tests use the real component wherever Debian ships one (see ``DESIGN.md``). Each
 server here is a ``ServerProcess``: ``start()`` prepares a private temporary
@@ -16,11 +16,22 @@ This module imports nothing from the kernel, so plugin test suites may use it al
     with PostgresServer() as pg:
         url = pg.create_database("directory")
         engine = sqlalchemy.create_engine(url)
+
+    with SlapdServer(entries=[...]) as ldap:      # size limit 1,000 like Active Directory
+        ldap3.Connection(ldap.url, ldap.reader_dn, ldap.reader_password)
+
+    odbc = OdbcEnvironment(tmp_path)              # odbcinst.ini listing the installed drivers
+    with odbc.activated():                        # ODBCSYSINI / ODBCINI point at it
+        pyodbc.connect(f"Driver={{SQLite3}};Database={path}")
+        write_mdb(tmp_path / "a.mdb", "Contacts", [("Id", "long"), ("Nom", "text")], [(1, "Martin")])
+        pyodbc.connect(f"Driver={{MDBTools}};DBQ={tmp_path / 'a.mdb'}")
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
+import contextlib
 import glob
 import logging
 import os
@@ -29,18 +40,25 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
+
+import attrs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PostgresServer", "ServerProcess", "ServerStartError", "find_free_port"]
+__all__ = [
+    "ACTIVE_DIRECTORY_SCHEMA", "ODBC_DRIVERS", "OdbcEnvironment", "PostgresServer", "ServerProcess",
+    "ServerStartError", "SlapdServer", "find_free_port", "find_odbc_driver", "make_test_certificates",
+    "to_ldif", "write_mdb",
+]
 
 
 class ServerStartError(RuntimeError):
@@ -289,6 +307,8 @@ class ServerProcess:
         if process is None or process.poll() is not None:
             return
         process.send_signal(self.stop_signal)
+        # A server paused by a test (``pause()``) only acts on the signal once resumed.
+        process.send_signal(signal.SIGCONT)
         try:
             process.wait(self.stop_timeout)
         except subprocess.TimeoutExpired:
@@ -306,6 +326,25 @@ class ServerProcess:
         """Stop the server and remove its temp directory; safe to call twice."""
         _running.discard(self)
         self._cleanup()
+
+    # -- failures, for tests ---------------------------------------------------------
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, nothing is answered (a time-out)."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo ``pause()``."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would; ``stop()`` still cleans up."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -402,3 +441,625 @@ class PostgresServer(ServerProcess):
         with psycopg.connect(self.conninfo(), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
+
+    def create_role(self, name: str, password: str) -> None:
+        """Create a login role that must give ``password`` over TCP (the superuser stays on trust).
+
+        For tests of refused credentials: a line for the role goes first in ``pg_hba.conf``
+        and the configuration is reloaded.
+        """
+        import psycopg
+        from psycopg import sql
+
+        hba = self.data_dir / "pg_hba.conf"
+        rule = f"host all {name} 0.0.0.0/0 scram-sha-256\nhost all {name} ::/0 scram-sha-256\n"
+        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(name), sql.Literal(password)))
+            # Rewrite in place so the file keeps its owner (the postgres user when root).
+            text = hba.read_text()
+            with open(hba, "w") as handle:
+                handle.write(rule + text)
+            conn.execute("SELECT pg_reload_conf()")
+
+
+# -- OpenLDAP ------------------------------------------------------------------------
+
+ACTIVE_DIRECTORY_SCHEMA = """\
+# The part of Microsoft Active Directory's schema that address books read, with AD's
+# own OIDs and names, so that a real slapd can stand in for a domain controller in
+# tests.  Binary attributes (objectGUID, objectSid, thumbnailPhoto) are octet strings
+# as in AD; sAMAccountType and userAccountControl are integers, so AD's filters
+# (sAMAccountType=805306368, userAccountControl:1.2.840.113556.1.4.803:=2) work as-is.
+attributetype ( 1.2.840.113556.1.4.2 NAME 'objectGUID'
+    EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.146 NAME 'objectSid'
+    EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.782 NAME 'objectCategory'
+    EQUALITY distinguishedNameMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.12 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName'
+    EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.302 NAME 'sAMAccountType'
+    EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
+    EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.656 NAME 'userPrincipalName'
+    EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.2.146 NAME 'company'
+    EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.2.141 NAME 'department'
+    EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.721 NAME 'ipPhone'
+    EQUALITY telephoneNumberMatch SUBSTR telephoneNumberSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.50 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.2.18 NAME 'otherTelephone'
+    EQUALITY telephoneNumberMatch SUBSTR telephoneNumberSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.50 )
+attributetype ( 1.2.840.113556.1.4.647 NAME 'otherMobile'
+    EQUALITY telephoneNumberMatch SUBSTR telephoneNumberSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.50 )
+attributetype ( 1.2.840.113556.1.2.277 NAME 'otherHomePhone'
+    EQUALITY telephoneNumberMatch SUBSTR telephoneNumberSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.50 )
+attributetype ( 1.2.840.113556.1.4.646 NAME 'otherFacsimileTelephoneNumber'
+    EQUALITY telephoneNumberMatch SUBSTR telephoneNumberSubstringsMatch
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.50 )
+attributetype ( 2.16.840.1.113730.3.1.35 NAME 'thumbnailPhoto'
+    SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.2.464 NAME 'wWWHomePage'
+    EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+objectclass ( 1.2.840.113556.1.5.9 NAME 'user' SUP organizationalPerson STRUCTURAL
+    MAY ( objectGUID $ objectSid $ objectCategory $ sAMAccountName $ sAMAccountType $
+          userAccountControl $ userPrincipalName $ company $ department $ ipPhone $
+          otherTelephone $ otherMobile $ otherHomePhone $ otherFacsimileTelephoneNumber $
+          thumbnailPhoto $ wWWHomePage $ givenName $ initials $ displayName $ mail $
+          mobile $ homePhone $ pager $ co $ info $ manager $ streetAddress ) )
+objectclass ( 1.2.840.113556.1.3.30 NAME 'computer' SUP user STRUCTURAL )
+objectclass ( 1.2.840.113556.1.5.15 NAME 'contact' SUP organizationalPerson STRUCTURAL
+    MAY ( objectGUID $ objectCategory $ company $ department $ ipPhone $ otherTelephone $
+          otherMobile $ otherHomePhone $ otherFacsimileTelephoneNumber $ thumbnailPhoto $
+          wWWHomePage $ givenName $ initials $ displayName $ mail $ mobile $ homePhone $
+          pager $ co $ info $ manager $ streetAddress ) )
+objectclass ( 1.2.840.113556.1.5.8 NAME 'group' SUP top STRUCTURAL MUST cn
+    MAY ( objectGUID $ objectSid $ objectCategory $ sAMAccountName $ sAMAccountType $
+          member $ mail $ description ) )
+"""
+"""Active Directory's address-book attributes and classes for slapd (``SlapdServer(active_directory=True)``)."""
+
+LdapValue = str | bytes | int
+LdapEntry = tuple[str, Mapping[str, LdapValue | Sequence[LdapValue]]]
+
+
+def _ldif_line(name: str, value: LdapValue) -> str:
+    if isinstance(value, int):
+        value = str(value)
+    raw = value if isinstance(value, bytes) else value.encode("utf-8")
+    # RFC 2849: anything but printable ASCII, or a value that starts with a space, a
+    # colon or "<" or ends with a space, is written in base64.
+    safe = (
+        isinstance(value, str) and value.isascii() and value.isprintable()
+        and not value.startswith((" ", ":", "<")) and not value.endswith(" ")
+    )
+    if safe:
+        return f"{name}: {value}"
+    return f"{name}:: {base64.b64encode(raw).decode('ascii')}"
+
+
+def to_ldif(entries: Iterable[LdapEntry]) -> str:
+    """LDIF for ``(dn, {attribute: value or values})`` pairs; bytes and non-ASCII go in base64."""
+    blocks = []
+    for dn, attributes in entries:
+        lines = [_ldif_line("dn", dn)]
+        for name, values in attributes.items():
+            if isinstance(values, (str, bytes, int)):
+                values = [values]
+            lines += [_ldif_line(name, value) for value in values]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+@attrs.frozen
+class TlsFiles:
+    """A private CA and a server certificate it signed, as PEM files."""
+
+    ca_file: Path
+    """The CA certificate clients trust (``ca_file`` in a TLS config)."""
+    cert_file: Path
+    """The server's certificate."""
+    key_file: Path
+    """The server's private key (unencrypted)."""
+
+
+def make_test_certificates(directory: Path | str, hosts: Sequence[str] = ("127.0.0.1", "localhost")) -> TlsFiles:
+    """Make a throw-away CA and a server certificate for ``hosts`` with ``openssl`` (valid 2 days)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ServerStartError("openssl not found; install it with `bash scripts/install-system-deps.sh`")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_file = directory / "ca.key", directory / "ca.pem"
+    key_file, csr, cert_file = directory / "server.key", directory / "server.csr", directory / "server.pem"
+    ext = directory / "server.ext"
+    sans = ",".join(f"IP:{h}" if re.fullmatch(r"[\d.]+|[0-9a-fA-F:]+:[0-9a-fA-F:]*", h) else f"DNS:{h}" for h in hosts)
+    ext.write_text(
+        f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        [openssl, "req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca_file), "-days", "2",
+         "-subj", "/CN=TWP test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", *ec, "-keyout", str(key_file), "-out", str(csr), "-subj", f"/CN={hosts[0]}"],
+        [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_file), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-out", str(cert_file), "-days", "2", "-extfile", str(ext)],
+    ]
+    for argv in steps:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+        if result.returncode != 0:
+            raise ServerStartError(f"openssl failed: {' '.join(argv)}\n{result.stderr[-2000:]}")
+    return TlsFiles(ca_file, cert_file, key_file)
+
+
+class SlapdServer(ServerProcess):
+    """A throw-away OpenLDAP server (mdb backend) that caps searches like Active Directory.
+
+    The tree: ``suffix`` (an organization), ``ou=people,<suffix>`` for entries, the
+    root DN ``cn=admin,<suffix>`` (not subject to limits, as in slapd) and a reader
+    account ``cn=reader,<suffix>`` that is: with the default ``size_limit`` of 1,000 a
+    plain search by the reader stops at 1,000 entries with "size limit exceeded", a
+    paged search (RFC 2696) with pages of at most 1,000 returns everything, and a larger
+    page is refused ("illegal pagedResults page size"), which is what AD's MaxPageSize does.
+
+    ``entries`` are loaded with ``slapadd`` before the server starts (fast: 20,000 entries
+    in about a second); ``add()``, ``modify()`` and ``delete()`` change a running server.
+    ``tls=True`` makes a private CA and a certificate for ``tls_names`` (default: the
+    host and localhost; ``ca_file`` is the CA) and listens for LDAPS on ``ldaps_url``
+    besides StartTLS on ``url``.  ``active_directory=True`` loads
+    ``ACTIVE_DIRECTORY_SCHEMA``.  slapd runs as root when the tests do.
+    """
+
+    name = "slapd"
+    binaries = ("slapd", "slapadd", "ldapsearch", "ldapadd", "ldapmodify", "ldapdelete")
+    search_dirs = ("/usr/sbin",)
+    schema_dirs: ClassVar[tuple[str, ...]] = ("/etc/ldap/schema", "/etc/openldap/schema", "/usr/local/etc/openldap/schema")
+    module_dirs: ClassVar[tuple[str, ...]] = ("/usr/lib/ldap", "/usr/lib/openldap", "/usr/lib64/openldap", "/usr/libexec/openldap")
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        suffix: str = "dc=example,dc=com",
+        entries: Iterable[LdapEntry] = (),
+        size_limit: int | None = 1000,
+        tls: bool = False,
+        tls_names: Sequence[str] | None = None,
+        active_directory: bool = False,
+        root_password: str = "root-secret",
+        reader_password: str = "reader-secret",
+    ) -> None:
+        super().__init__(host)
+        self.suffix = suffix
+        self.initial_entries = list(entries)
+        self.size_limit = size_limit
+        self.tls = tls
+        self.tls_names = tuple(tls_names) if tls_names else (host, "localhost")
+        self.active_directory = active_directory
+        self.root_dn = f"cn=admin,{suffix}"
+        self.root_password = root_password
+        self.reader_dn = f"cn=reader,{suffix}"
+        self.reader_password = reader_password
+        self.people_dn = f"ou=people,{suffix}"
+        self.ldaps_port = 0
+        self.certificates: TlsFiles | None = None
+
+    @property
+    def url(self) -> str:
+        """``ldap://host:port`` (StartTLS available when ``tls``)."""
+        return f"ldap://{self.host}:{self.port}"
+
+    @property
+    def ldaps_url(self) -> str:
+        """``ldaps://host:port`` when started with ``tls=True``."""
+        if not self.ldaps_port:
+            raise ServerStartError("slapd: ldaps_url needs SlapdServer(tls=True)")
+        return f"ldaps://{self.host}:{self.ldaps_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate that signed the server's, when started with ``tls=True``."""
+        if self.certificates is None:
+            raise ServerStartError("slapd: ca_file needs SlapdServer(tls=True)")
+        return self.certificates.ca_file
+
+    @property
+    def conf_path(self) -> Path:
+        assert self.tmpdir is not None, "server not started"
+        return self.tmpdir / "slapd.conf"
+
+    def _find_dir(self, candidates: Sequence[str], member: str, what: str) -> str:
+        for directory in candidates:
+            if os.path.exists(os.path.join(directory, member)):
+                return directory
+        raise ServerStartError(f"slapd: {what} {member} not found in {list(candidates)}; "
+                               "install slapd with `bash scripts/install-system-deps.sh`")
+
+    def base_entries(self) -> list[LdapEntry]:
+        first = self.suffix.split(",", 1)[0]
+        attr, _, value = first.partition("=")
+        top: dict[str, Any] = {"objectClass": ["top", "organization"], "o": value}
+        if attr.lower() == "dc":
+            top["objectClass"].append("dcObject")
+            top["dc"] = value
+        return [
+            (self.suffix, top),
+            (self.people_dn, {"objectClass": ["top", "organizationalUnit"], "ou": "people"}),
+            (self.reader_dn, {"objectClass": ["top", "person"], "cn": "reader", "sn": "reader",
+                              "userPassword": self.reader_password}),
+        ]
+
+    def prepare(self) -> None:
+        assert self.tmpdir is not None
+        schema_dir = self._find_dir(self.schema_dirs, "core.schema", "schema")
+        module_dir = self._find_dir(self.module_dirs, "back_mdb.so", "module")
+        (self.tmpdir / "db").mkdir()
+        includes = [f"{schema_dir}/{name}.schema" for name in ("core", "cosine", "inetorgperson", "nis")]
+        if self.active_directory:
+            ad = self.tmpdir / "active-directory.schema"
+            ad.write_text(ACTIVE_DIRECTORY_SCHEMA)
+            includes.append(str(ad))
+        lines = [f"include {path}" for path in includes]
+        lines += [
+            f"modulepath {module_dir}",
+            "moduleload back_mdb",
+            f"pidfile {self.tmpdir}/slapd.pid",
+            f"argsfile {self.tmpdir}/slapd.args",
+        ]
+        if self.size_limit is not None:
+            n = self.size_limit
+            lines.append(f"sizelimit size.soft={n} size.hard={n} size.pr={n} size.prtotal=unlimited")
+        if self.tls:
+            self.certificates = make_test_certificates(self.tmpdir / "tls", self.tls_names)
+            lines += [
+                f"TLSCACertificateFile {self.certificates.ca_file}",
+                f"TLSCertificateFile {self.certificates.cert_file}",
+                f"TLSCertificateKeyFile {self.certificates.key_file}",
+            ]
+        lines += [
+            "database mdb",
+            "maxsize 4294967296",
+            f'suffix "{self.suffix}"',
+            f'rootdn "{self.root_dn}"',
+            f"rootpw {self.root_password}",
+            f"directory {self.tmpdir}/db",
+            "index objectClass eq",
+            "access to attrs=userPassword by anonymous auth by * none",
+            "access to * by users read by * none",
+        ]
+        self.conf_path.write_text("\n".join(lines) + "\n")
+        ldif = self.tmpdir / "initial.ldif"
+        ldif.write_text(to_ldif([*self.base_entries(), *self.initial_entries]))
+        self.run([self.binary("slapadd"), "-q", "-f", str(self.conf_path), "-l", str(ldif)], "slapadd")
+        ldif.unlink()
+
+    def command(self) -> list[str]:
+        urls = [self.url + "/"]
+        if self.tls:
+            self.ldaps_port = find_free_port(self.host)
+            urls.append(f"ldaps://{self.host}:{self.ldaps_port}/")
+        # -d keeps slapd in the foreground; level 0 keeps its log quiet.
+        return [self.binary("slapd"), "-d", "0", "-f", str(self.conf_path), "-h", " ".join(urls)]
+
+    def is_ready(self) -> bool:
+        result = subprocess.run(
+            [self.binary("ldapsearch"), "-x", "-H", self.url, "-b", "", "-s", "base",
+             "-o", "nettimeout=1", "-LLL", "namingContexts"],
+            env=self.environment(), stdin=subprocess.DEVNULL, capture_output=True, check=False,
+        )
+        return result.returncode == 0
+
+    # -- for tests -----------------------------------------------------------------
+
+    def _client(self, program: str, ldif: str, *extra: str) -> None:
+        if self.process is None:
+            raise ServerStartError(f"slapd: {program} needs a running server")
+        result = subprocess.run(
+            [self.binary(program), "-x", "-H", self.url, "-D", self.root_dn, "-w", self.root_password, *extra],
+            input=ldif.encode("utf-8"), capture_output=True, check=False, timeout=300,
+        )
+        if result.returncode != 0:
+            raise ServerStartError(
+                f"slapd: {program} failed with exit code {result.returncode}: "
+                f"{result.stderr.decode(errors='replace')[-2000:]}"
+            )
+
+    def add(self, entries: Iterable[LdapEntry]) -> None:
+        """Add entries to the running server (as the root DN)."""
+        self._client("ldapadd", to_ldif(entries))
+
+    def modify(self, ldif: str) -> None:
+        """Apply an LDIF change record (``changetype: modify``…) as the root DN."""
+        self._client("ldapmodify", ldif)
+
+    def delete(self, *dns: str) -> None:
+        """Delete entries by DN."""
+        self._client("ldapdelete", "\n".join(dns) + "\n")
+
+
+# -- unixODBC ------------------------------------------------------------------------
+
+ODBC_DRIVERS: dict[str, str] = {
+    "SQLite3": "libsqlite3odbc.so",
+    "PostgreSQL Unicode": "psqlodbcw.so",
+    "MDBTools": "libmdbodbc.so",
+}
+"""Driver names the kit registers, and the library of each (Debian's libsqliteodbc, odbc-postgresql, odbc-mdbtools)."""
+
+ODBC_DRIVER_DIRS: tuple[str, ...] = ("/usr/lib/*/odbc", "/usr/lib/odbc", "/usr/lib64", "/usr/local/lib/odbc", "/usr/local/lib")
+
+
+def find_odbc_driver(library: str) -> str | None:
+    """Full path of an ODBC driver library such as ``psqlodbcw.so``, or None."""
+    for pattern in ODBC_DRIVER_DIRS:
+        for directory in sorted(glob.glob(pattern)):
+            path = os.path.join(directory, library)
+            if os.path.exists(path):
+                return path
+    return None
+
+
+def _odbc_ini(sections: Mapping[str, Mapping[str, str]]) -> str:
+    blocks = []
+    for section, values in sections.items():
+        blocks.append(f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()))
+    return "\n".join(blocks)
+
+
+class OdbcEnvironment:
+    """A private unixODBC configuration, so ODBC tests never depend on ``/etc/odbcinst.ini``.
+
+    ``directory`` receives ``odbcinst.ini``, listing each driver of ``ODBC_DRIVERS``
+    that is installed, and ``odbc.ini`` for the DSNs added with ``add_dsn()``.
+    ``activated()`` points ``ODBCSYSINI`` and ``ODBCINI`` at them for the duration of a
+    ``with`` block (set it before the first connection: the driver manager reads the
+    variables when it loads a driver).
+    """
+
+    def __init__(self, directory: Path | str, drivers: Mapping[str, str] | None = None) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.drivers: dict[str, str] = {}
+        """Registered driver name -> library path (only the installed ones)."""
+        for name, library in (drivers or ODBC_DRIVERS).items():
+            path = library if os.path.isabs(library) else find_odbc_driver(library)
+            if path is not None and os.path.exists(path):
+                self.drivers[name] = path
+        self.dsns: dict[str, dict[str, str]] = {}
+        self._write()
+
+    @property
+    def odbcinst_ini(self) -> Path:
+        return self.directory / "odbcinst.ini"
+
+    @property
+    def odbc_ini(self) -> Path:
+        return self.directory / "odbc.ini"
+
+    def has_driver(self, name: str) -> bool:
+        return name in self.drivers
+
+    def _write(self) -> None:
+        self.odbcinst_ini.write_text(_odbc_ini(
+            {name: {"Description": f"{name} (TWP test kit)", "Driver": path, "UsageCount": "1"}
+             for name, path in self.drivers.items()}
+        ))
+        self.odbc_ini.write_text(_odbc_ini(self.dsns))
+
+    def add_dsn(self, name: str, driver: str, **attributes: str) -> str:
+        """Declare DSN ``name`` using ``driver`` with the given attributes; return ``"DSN=name"``."""
+        if driver not in self.drivers:
+            raise ServerStartError(
+                f"ODBC driver {driver!r} is not installed (have {sorted(self.drivers)}); "
+                "install it with `bash scripts/install-system-deps.sh`"
+            )
+        self.dsns[name] = {"Driver": driver, **attributes}
+        self._write()
+        return f"DSN={name}"
+
+    def environ(self) -> dict[str, str]:
+        """The variables that select this configuration."""
+        return {"ODBCSYSINI": str(self.directory), "ODBCINI": str(self.odbc_ini),
+                "ODBCINSTINI": "odbcinst.ini"}
+
+    @contextlib.contextmanager
+    def activated(self) -> Iterator[OdbcEnvironment]:
+        """Select this configuration in ``os.environ`` for the ``with`` block."""
+        saved = {key: os.environ.get(key) for key in self.environ()}
+        os.environ.update(self.environ())
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+# -- Microsoft Access files ------------------------------------------------------------
+
+_MDB_PAGE = 4096
+_MDB_TYPES = {"long": (0x04, 4), "text": (0x0A, 0)}
+"""Column kinds ``write_mdb`` writes: Jet's Long Integer (fixed, 4 bytes) and Text (variable, UCS-2)."""
+
+
+def _rc4(key: bytes, data: bytes) -> bytes:
+    state = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + state[i] + key[i % len(key)]) % 256
+        state[i], state[j] = state[j], state[i]
+    out = bytearray()
+    x = y = 0
+    for byte in data:
+        x = (x + 1) % 256
+        y = (y + state[x]) % 256
+        state[x], state[y] = state[y], state[x]
+        out.append(byte ^ state[(state[x] + state[y]) % 256])
+    return bytes(out)
+
+
+@attrs.frozen
+class _MdbColumn:
+    name: str
+    type: int
+    number: int
+    fixed: bool
+    fixed_offset: int
+    var_index: int
+    size: int
+
+
+def _mdb_columns(columns: Sequence[tuple[str, str]]) -> list[_MdbColumn]:
+    out, offset, var = [], 0, 0
+    for number, (name, kind) in enumerate(columns):
+        if kind == "ole":  # only for the catalog's LvProp, always null
+            out.append(_MdbColumn(name, 0x0B, number, False, 0, var, 0))
+            var += 1
+            continue
+        if kind not in _MDB_TYPES:
+            raise ValueError(f"write_mdb: column {name!r}: kind {kind!r} is not one of {sorted(_MDB_TYPES)}")
+        jet_type, size = _MDB_TYPES[kind]
+        if size:
+            out.append(_MdbColumn(name, jet_type, number, True, offset, 0, size))
+            offset += size
+        else:
+            out.append(_MdbColumn(name, jet_type, number, False, 0, var, 510))
+            var += 1
+    return out
+
+
+def _mdb_row(columns: list[_MdbColumn], values: Sequence[Any]) -> bytes:
+    # Jet 4 row: column count, fixed data, variable data, then from the end backwards the
+    # null mask (1 = has a value), the number of variable columns, their offsets (first
+    # one nearest) and the end-of-data offset.
+    nulls = bytearray((len(columns) + 7) // 8)
+    fixed = bytearray(sum(c.size for c in columns if c.fixed))
+    variable: list[bytes] = []
+    for column, value in zip(columns, values, strict=True):
+        if value is not None:
+            nulls[column.number // 8] |= 1 << (column.number % 8)
+        if column.fixed:
+            if value is not None:
+                struct.pack_into("<i", fixed, column.fixed_offset, int(value))
+        else:
+            variable.append(b"" if value is None else str(value).encode("utf-16-le"))
+    row = bytearray(struct.pack("<H", len(columns))) + fixed
+    offsets = []
+    for data in variable:
+        offsets.append(len(row))
+        row += data
+    trailer = struct.pack("<H", len(row)) + b"".join(struct.pack("<H", o) for o in reversed(offsets))
+    return bytes(row + trailer + struct.pack("<H", len(variable)) + nulls)
+
+
+def _mdb_data_page(table_page: int, rows: Sequence[bytes]) -> bytes:
+    page = bytearray(_MDB_PAGE)
+    page[0:2] = b"\x01\x01"
+    struct.pack_into("<IIH", page, 4, table_page, 0, len(rows))
+    end = _MDB_PAGE
+    for i, row in enumerate(rows):
+        page[end - len(row):end] = row
+        end -= len(row)
+        struct.pack_into("<H", page, 14 + 2 * i, end)
+    struct.pack_into("<H", page, 2, end - 14 - 2 * len(rows))
+    return bytes(page)
+
+
+def _mdb_table_page(columns: list[_MdbColumn], rows: int, usage: int, free: int, system: bool) -> bytes:
+    page = bytearray(_MDB_PAGE)
+    page[0:2] = b"\x02\x01"
+    struct.pack_into("<I", page, 16, rows)
+    page[40] = 0x53 if system else 0x4E
+    struct.pack_into("<HHHIIII", page, 41, len(columns), sum(not c.fixed for c in columns), len(columns),
+                     0, 0, usage, free)
+    pos = 63
+    for c in columns:
+        entry = bytearray(25)
+        entry[0] = c.type
+        struct.pack_into("<HHH", entry, 5, c.number, c.var_index, c.number)
+        if c.type == 0x0A:
+            struct.pack_into("<H", entry, 11, 0x0409)  # sort order "General"
+        entry[15] = (0x01 if c.fixed else 0) | 0x02  # fixed length; may be null
+        struct.pack_into("<HH", entry, 21, c.fixed_offset, c.size)
+        page[pos:pos + 25] = entry
+        pos += 25
+    for c in columns:
+        name = c.name.encode("utf-16-le")
+        struct.pack_into("<H", page, pos, len(name))
+        page[pos + 2:pos + 2 + len(name)] = name
+        pos += 2 + len(name)
+    struct.pack_into("<I", page, 8, pos)
+    struct.pack_into("<H", page, 2, _MDB_PAGE - pos - 8)
+    return bytes(page)
+
+
+def _mdb_usage_map(pages: Iterable[int]) -> bytes:
+    bitmap = bytearray(59)  # type 0 map: pages 0-471 from start page 0
+    for page in pages:
+        bitmap[page // 8] |= 1 << (page % 8)
+    return b"\x00" + struct.pack("<I", 0) + bytes(bitmap)
+
+
+def write_mdb(path: Path | str, table: str, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write a Microsoft Access (Jet 4) ``.mdb`` file holding one table, for ODBC tests.
+
+    No Debian package ships a sample database and mdbtools only reads, so the kit writes
+    the smallest file mdbtools (and its ODBC driver) accepts, following the Jet 4 format
+    as mdbtools documents it (``HACKING.md``): the header page (its RC4-masked area,
+    unencrypted database), the catalog ``MSysObjects`` on page 2, usage maps, then the
+    table definition and its data pages.  ``columns`` are ``(name, "long" | "text")``;
+    ``None`` is NULL; text is at most 255 characters; up to about 1.5 MB of rows.
+    """
+    user_columns = _mdb_columns(columns)
+    pages: list[list[bytes]] = [[]]
+    used = 14
+    for values in rows:
+        row = _mdb_row(user_columns, values)
+        if used + 2 + len(row) > _MDB_PAGE:
+            pages.append([])
+            used = 14
+        pages[-1].append(row)
+        used += 2 + len(row)
+    count = sum(len(p) for p in pages)
+    first_data = 6
+    if first_data + len(pages) > 8 * 59:
+        raise ValueError("write_mdb: too many rows for a test file")
+    catalog_columns = _mdb_columns([("Id", "long"), ("Flags", "long"), ("Type", "long"), ("Name", "text"), ("LvProp", "ole")])
+    header = bytearray(_MDB_PAGE)
+    header[0:2] = b"\x00\x01"
+    header[4:19] = b"Standard Jet DB"
+    struct.pack_into("<I", header, 0x14, 1)  # Jet 4
+    masked = bytearray(128)  # offsets 0x18-0x97, RC4-masked with a fixed key
+    struct.pack_into("<HI", masked, 0x3C - 0x18, 1252, 0)  # code page; database key 0: not encrypted
+    struct.pack_into("<H", masked, 0x6E - 0x18, 0x0409)
+    header[0x18:0x98] = _rc4(struct.pack("<I", 0x6B39DAC7), bytes(masked))
+    maps = [_mdb_usage_map([4]), _mdb_usage_map([]),
+            _mdb_usage_map(range(first_data, first_data + len(pages))), _mdb_usage_map([])]
+    file_pages = [
+        bytes(header),
+        bytes(_MDB_PAGE),
+        _mdb_table_page(catalog_columns, 1, 3 << 8 | 0, 3 << 8 | 1, system=True),
+        _mdb_data_page(0, maps),
+        _mdb_data_page(2, [_mdb_row(catalog_columns, [5, 0, 1, table, None])]),
+        _mdb_table_page(user_columns, count, 3 << 8 | 2, 3 << 8 | 3, system=False),
+        *(_mdb_data_page(5, p) for p in pages),
+    ]
+    path = Path(path)
+    path.write_bytes(b"".join(file_pages))
+    return path
+

@@ -1,0 +1,148 @@
+"""TWP directory connector "sql": contacts from any SQL database reached by a SQLAlchemy URL (guide 8.4's SQL server type).
+
+Options: ``url`` (``postgresql+psycopg://twp@db.example.com/crm``, ``sqlite:////srv/crm.db``,
+``mysql+pymysql://...`` with that driver installed), ``password`` (put in the URL, never
+shown), and either ``table`` (every row of a table or view) or ``query`` (a SELECT).  The
+column names are the source field names the directory's mapping refers to.
+
+Failures, as the directory service reports them: a server that cannot be reached is
+``NotReady`` (the sync is retried on schedule, previous contacts kept), refused
+credentials are ``AuthFailed``, a missing table or a bad query is ``ConnectorError``.
+Database calls are blocking and run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any, AsyncIterator
+
+import attrs
+import sqlalchemy as sa
+
+from twpcore.hookspecs import hookimpl
+from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
+from twpcore.schema import Secret, setting
+
+log = logging.getLogger(__name__)
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+_AUTH = re.compile(r"password authentication failed|authentication failed|access denied|login failed|invalid password|"
+                   r"no password supplied|role .* does not exist", re.I)
+_DOWN = re.compile(r"could not connect|connection refused|unable to open database file|timeout|timed out|"
+                   r"server closed the connection|could not translate host name|name or service not known|no route to host|"
+                   r"connection reset|database system is (starting up|shutting down)|can't connect", re.I)
+
+
+@attrs.frozen
+class SqlConfig:
+    """Options of one SQL directory."""
+
+    url: str = setting(help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://twp@db/crm (the password goes in `password`)")
+    password: Secret | None = setting(None, help="database password, written into the URL; never shown")
+    table: str | None = setting(None, help="table or view whose rows are the contacts (or give `query`)")
+    query: str | None = setting(None, help="SELECT returning one row per contact (or give `table`)")
+    key_column: str | None = setting(None, help="column naming a row in sync reports (default: the row number)")
+    timeout: float = setting(10.0, min=1, max=600, help="seconds to wait for the database to answer a connection")
+
+    def __attrs_post_init__(self) -> None:
+        if bool(self.table) == bool(self.query):
+            raise ValueError("give exactly one of table (a table or view name) and query (a SELECT)")
+        if self.table and not _IDENT.match(self.table):
+            raise ValueError(f"table: {self.table!r} is not a table name (letters, digits, _ and one optional schema dot); use query for anything else")
+        try:
+            sa.engine.make_url(self.url)
+        except Exception:  # noqa: BLE001
+            raise ValueError("url: not a SQLAlchemy URL; write dialect+driver://user@host/database, e.g. postgresql+psycopg://twp@db/crm") from None
+
+
+def classify(exc: BaseException, where: str) -> Exception:
+    """A database error as the directory service wants it: NotReady, AuthFailed or ConnectorError."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if _AUTH.search(text):
+        return AuthFailed(f"{where}: {text}")
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, TimeoutError, OSError)) and _DOWN.search(text):
+        return NotReady(f"{where}: {text}")
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return NotReady(f"{where}: {text}")
+    return ConnectorError(f"{where}: {text}")
+
+
+class SqlDirectory(DirectoryConnector):
+    """Rows of a SQL table or query as directory records."""
+
+    type_name = "sql"
+    Config = SqlConfig
+    capabilities = frozenset({"sync", "test_connection"})
+    description = "any SQL database by SQLAlchemy URL: a table or a query (guide 8.4)"
+
+    def __init__(self, config: SqlConfig, context: Any):
+        super().__init__(config, context)
+        self.engine: sa.Engine | None = None
+
+    @property
+    def where(self) -> str:
+        return f"database {self._url().render_as_string(hide_password=True)}"
+
+    def _url(self) -> sa.URL:
+        url = sa.engine.make_url(self.config.url)
+        if self.config.password is not None:
+            url = url.set(password=self.config.password.reveal())
+        return url
+
+    def _statement(self) -> sa.TextClause:
+        return sa.text(self.config.query) if self.config.query else sa.text(f"SELECT * FROM {self.config.table}")
+
+    async def setup(self) -> None:
+        url = self._url()
+        args: dict[str, Any] = {}
+        if url.get_backend_name() == "postgresql":
+            args["connect_timeout"] = int(self.config.timeout)
+        elif url.get_backend_name() == "sqlite":
+            # Never create an empty database where a directory file is missing.
+            database = url.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                url = url.set(database=f"file:{database}?mode=ro", query={**url.query, "uri": "true"})
+        try:
+            self.engine = sa.create_engine(url, connect_args=args, pool_pre_ping=True)
+        except Exception as exc:  # noqa: BLE001 - a missing driver, a bad URL
+            raise ConnectorError(f"{self.where}: {exc}") from None
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    def _fetch(self, count_only: bool = False) -> Any:
+        assert self.engine is not None
+        try:
+            with self.engine.connect() as conn:
+                if count_only:
+                    return conn.execute(sa.select(sa.func.count()).select_from(self._statement().columns().subquery())).scalar_one()
+                result = conn.execute(self._statement())
+                return list(result.keys()), result.fetchall()
+        except sa.exc.SQLAlchemyError as exc:
+            raise classify(exc, self.where) from None
+
+    async def test_connection(self) -> str:
+        n = await asyncio.to_thread(self._fetch, True)
+        what = f"table {self.config.table}" if self.config.table else "the query"
+        return f"{self.where}: {n} rows in {what}"
+
+    def source_fields(self) -> list[str]:
+        return []
+
+    async def records(self, user: Any = None) -> AsyncIterator[SourceRecord]:
+        columns, rows = await asyncio.to_thread(self._fetch)
+        key = self.config.key_column
+        if key is not None and key not in columns:
+            raise ConnectorError(f"{self.where}: key_column {key!r} is not a column; columns: {', '.join(columns)}")
+        for n, row in enumerate(rows, 1):
+            fields = dict(zip(columns, row))
+            rid = fields.get(key) if key else None
+            yield SourceRecord(str(rid) if rid not in (None, "") else f"row {n}", fields)
+
+
+@hookimpl
+def twp_register_directory_connectors(register):
+    register(SqlDirectory)

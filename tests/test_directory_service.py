@@ -1,0 +1,518 @@
+"""The directory service through the API: syncs and their reports, failures, rights, search, reverse lookup,
+merge, VIP, red list, scheduler, built-in directories, private contacts and lists, pushed contacts.
+
+The source is a connector plugin written here (a list the test controls, which can be
+made to fail the ways real servers do); the SQL and file connectors have their own tests
+against real databases and files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import uuid
+
+import attrs
+import pytest
+
+from twpcore.directory.service import _next_daily
+from twpcore.hookspecs import hookimpl
+from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, PbxDriver, SourceRecord
+from twpcore.schema import setting
+from twpcore.telephony.events import PbxEvent
+
+SOURCES: dict[str, dict] = {}
+
+
+@attrs.frozen
+class MemoryConfig:
+    source: str = setting(help="key of the test's source")
+    password: str = setting("", help="checked against the source's password")
+
+
+class MemorySource(DirectoryConnector):
+    """A directory server the test holds in its hand: records, and how it fails."""
+
+    type_name = "memory"
+    Config = MemoryConfig
+    capabilities = frozenset({"sync", "test_connection"})
+
+    async def setup(self):
+        state = SOURCES[self.config.source]
+        if state.get("down"):
+            raise NotReady("connection refused by 127.0.0.1:389")
+        if state.get("password", "") != self.config.password:
+            raise AuthFailed("invalid credentials")
+
+    async def test_connection(self):
+        return f"{len(SOURCES[self.config.source]['records'])} entries"
+
+    async def records(self, user=None):
+        state = SOURCES[self.config.source]
+        for i, (rid, fields) in enumerate(state["records"]):
+            if state.get("die_after") == i:
+                raise ConnectorError("the server closed the connection while paging")
+            if state.get("crash_after") == i:
+                raise RuntimeError("boom")
+            yield SourceRecord(rid, fields)
+
+
+class MemoryPlugin:
+    @hookimpl
+    def twp_register_directory_connectors(self, register):
+        register(MemorySource)
+
+
+def source(records, **state):
+    key = uuid.uuid4().hex
+    SOURCES[key] = {"records": list(records), **state}
+    return key
+
+
+FIELDS = {"id": "uid", "last_name": "sn", "first_name": "givenName", "company": "o", "email": "mail",
+          "phone": "telephoneNumber", "mobile": "mobile"}
+
+
+async def world(twp_app, **config):
+    server = await twp_app(plugins=[("memory", MemoryPlugin())], config=config or None)
+    admin = await server.admin()
+    company = await admin.create("companies", name="ACME")
+    paris = await admin.create("domains", company_id=company["id"], name="Paris")
+    nice = await admin.create("domains", company_id=company["id"], name="Nice")
+    group = await admin.create("groups", domain_id=paris["id"], name="All")
+    users = {}
+    for login in ("alice", "bob"):
+        u = await admin.create("users", domain_id=paris["id"], login=login, first_name=login.title(), password="a-long-password-1")
+        users[login] = u
+    await admin.post(f"/api/v1/groups/{group['id']}/members", {"user_id": users["alice"]["id"]}, status=204)
+    return {"server": server, "admin": admin, "company": company, "paris": paris, "nice": nice, "group": group, "users": users}
+
+
+async def directory(w, name, records=(), domain="paris", grant=("group", None), **settings):
+    admin = w["admin"]
+    key = settings.pop("key", None) or source(records)
+    body = {"domain_id": w[domain]["id"], "name": name, "connector": "memory", "options": {"source": key}, "fields": FIELDS, **settings}
+    d = await admin.create("directories", **body)
+    if grant:
+        kind, ident = grant
+        ident = ident or (w["group"]["id"] if kind == "group" else w["users"]["alice"]["id"])
+        await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type=kind, subject_id=ident)
+    d["source"] = key
+    return d
+
+
+def person(uid, sn, given="", o="", mail="", tel=None, mobile=None, **extra):
+    fields = {"uid": uid, "sn": sn, "givenName": given, "o": o, "mail": mail, "telephoneNumber": tel, "mobile": mobile, **extra}
+    return (f"uid={uid},ou=people", fields)
+
+
+async def test_sync_reports_created_updated_deleted_ignored_and_keeps_ids(twp_app):
+    w = await world(twp_app)
+    d = await directory(w, "LDAP", [person("1", "Dupont", "Jean", tel="01 55 17 18 89"), person("2", "Martin", "Léa"),
+                                    ("uid=3", {"uid": "3", "ou": "Compta"}), person("1", "Dupond", "Jean")])
+    report = await w["admin"].post(f"/api/v1/directories/{d['id']}/sync")
+    assert (report["status"], report["records"], report["created"], report["ignored"]) == ("ok", 4, 2, 2)
+    assert report["problems"] == [{"record": "uid=3", "reason": "no name and no number"},
+                                  {"record": "uid=1,ou=people", "reason": "duplicate id '1' (already given by record uid=1,ou=people)"}]
+    alice = await w["server"].login("alice", "a-long-password-1")
+    first = (await alice.get("/api/v1/directories/search", params={"q": "dupont"}))["items"][0]
+
+    SOURCES[d["source"]]["records"] = [person("1", "Dupont", "Jean", tel="01 55 17 18 90"), person("4", "Petit", "Paul")]
+    report = await w["admin"].post(f"/api/v1/directories/{d['id']}/sync")
+    assert (report["created"], report["updated"], report["deleted"], report["unchanged"]) == (1, 1, 1, 0)
+    again = (await alice.get("/api/v1/directories/search", params={"q": "dupont"}))["items"][0]
+    assert again["id"] == first["id"] and again["numbers"] == [{"type": "phone", "number": "01 55 17 18 90"}]
+    assert (await alice.get("/api/v1/directories/search", params={"q": "martin"}))["items"] == []
+    report = await w["admin"].post(f"/api/v1/directories/{d['id']}/sync")
+    assert (report["created"], report["updated"], report["deleted"], report["unchanged"]) == (0, 0, 0, 2)
+
+    history = await w["admin"].get(f"/api/v1/directories/{d['id']}/syncs")
+    assert history["total"] == 3 and [h["trigger"] for h in history["items"]] == ["api", "api", "api"]
+    assert history["items"][-1]["problems"][0] == {"record": "uid=3", "reason": "no name and no number"}
+    assert history["items"][0]["duration"] is not None and history["items"][0]["finished_at"]
+
+
+@pytest.mark.parametrize("failure, error", [
+    ({"down": True}, "source not ready: connection refused by 127.0.0.1:389"),
+    ({"password": "changed"}, "credentials refused: invalid credentials"),
+    ({"die_after": 1}, "the server closed the connection while paging"),
+    ({"crash_after": 1}, "RuntimeError: boom"),
+])
+async def test_a_failed_sync_keeps_the_previous_contacts(twp_app, failure, error):
+    w = await world(twp_app)
+    d = await directory(w, "LDAP", [person("1", "Dupont", tel="0155171889"), person("2", "Martin")])
+    assert (await w["admin"].post(f"/api/v1/directories/{d['id']}/sync"))["created"] == 2
+    SOURCES[d["source"]]["records"] = [person("3", "Petit")]
+    SOURCES[d["source"]]["records"] += [person("4", "Grand")]
+    SOURCES[d["source"]].update(failure)
+    report = await w["admin"].post(f"/api/v1/directories/{d['id']}/sync")
+    assert report["status"] == "failed" and error in report["error"] and "previous contacts kept" in report["error"]
+    assert (report["created"], report["deleted"]) == (0, 0)
+    alice = await w["server"].login("alice", "a-long-password-1")
+    for q, expected in (("martin", ["Martin"]), ("dupont", ["Dupont"]), ("petit", []), ("grand", [])):
+        assert [c["last_name"] for c in (await alice.get("/api/v1/directories/search", params={"q": q}))["items"]] == expected
+    assert (await alice.get("/api/v1/directories/reverse", params={"number": "01 55 17 18 89"}))["found"]
+    assert (await w["admin"].get(f"/api/v1/directories/{d['id']}/syncs"))["items"][0]["status"] == "failed"
+    test = await w["admin"].post(f"/api/v1/directories/{d['id']}/test")
+    assert test["ok"] is ("die_after" in failure or "crash_after" in failure)
+
+
+async def test_admin_crud_validates_options_and_fields_and_hides_secrets(twp_app):
+    w = await world(twp_app)
+    admin = w["admin"]
+    base = {"domain_id": w["paris"]["id"], "name": "X", "connector": "memory", "options": {"source": "s"}}
+    bad = await admin.call("POST", "/api/v1/directories", {**base, "fields": {"phone": "tel|p::9::^[0-9]{4}$"}}, status=422)
+    assert bad["field"] == "fields.phone" and "p::9" in bad["detail"] and "{0}" in bad["detail"]
+    bad = await admin.call("POST", "/api/v1/directories", {**base, "fields": {"last_name": "sn|u,z"}}, status=422)
+    assert bad["field"] == "fields.last_name" and 'option "z" is unknown' in bad["detail"]
+    bad = await admin.call("POST", "/api/v1/directories", {**base, "options": {"source": "s", "port": 389}}, status=422)
+    assert bad["field"] == "options" and "options.port: unknown key" in bad["detail"]
+    bad = await admin.call("POST", "/api/v1/directories", {**base, "sync_time": "25:00"}, status=422)
+    assert bad["field"] == "sync_time"
+    d = await admin.create("directories", **{**base, "options": {"source": "s", "password": "hunter2-secret"}, "sync_every": "15m"})
+    assert d["options"] == {"source": "s", "password": "***"} and d["sync_every"] == 900 and d["state"] == "ready"
+    changed = await admin.patch(f"/api/v1/directories/{d['id']}", {"options": {"source": "t", "password": "***"}, "priority": 5})
+    assert changed["options"] == {"source": "t", "password": "***"} and changed["priority"] == 5
+    stored = w["server"].kernel.directories.rows[d["id"]]["options"]
+    assert stored == {"source": "t", "password": "hunter2-secret"}
+    assert "hunter2" not in str(await admin.get(f"/api/v1/directories/{d['id']}"))
+    draft = await admin.patch(f"/api/v1/directories/{d['id']}", {"type": "draft"})
+    assert draft["state"] == "draft"
+    refused = await admin.call("POST", f"/api/v1/directories/{d['id']}/sync", status=200)
+    assert refused["status"] == "failed" and "drafts never synchronize" in refused["error"]
+    types = {c["name"]: c for c in (await admin.get("/api/v1/directory-connectors"))["items"]}
+    assert {"twp_users", "private", "push", "memory"} <= set(types) and types["memory"]["options"][0]["name"] == "source"
+    await admin.delete(f"/api/v1/directories/{d['id']}")
+    await admin.get(f"/api/v1/directories/{d['id']}", status=404)
+
+
+async def test_users_see_only_granted_directories_including_a_cross_domain_grant(twp_app):
+    w = await world(twp_app)
+    admin = w["admin"]
+    paris = await directory(w, "Paris LDAP", [person("1", "Durand", tel="0155171889")])
+    nice = await directory(w, "Nice CRM", [person("1", "Durand", "Nicolas", tel="0493000000")], domain="nice")  # shared with Paris's group
+    hidden = await directory(w, "Secret", [person("1", "Durand", "Caché")], grant=None)
+    other = await admin.create("companies", name="Other")
+    od = await admin.create("domains", company_id=other["id"], name="Paris")
+    ou = await admin.create("users", domain_id=od["id"], login="eve", password="a-long-password-1")
+    theirs = await admin.create("directories", domain_id=od["id"], name="Theirs", connector="memory", options={"source": source([person("1", "Durand", "Eve")])}, fields=FIELDS)
+    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{theirs['id']}", subject_type="user", subject_id=ou["id"])
+    refused = await admin.call("POST", "/api/v1/authorizations", {"object_type": "directory", "object_ref": f"directory:{theirs['id']}",
+                                                                  "subject_type": "user", "subject_id": w["users"]["alice"]["id"]}, status=404)
+    assert refused["field"] == "object_ref"
+    for d in (paris, nice, hidden, theirs):
+        assert (await admin.post(f"/api/v1/directories/{d['id']}/sync"))["status"] == "ok"
+
+    alice = await w["server"].login("alice", "a-long-password-1")  # in group All
+    bob = await w["server"].login("bob", "a-long-password-1")      # in no group
+    eve = await w["server"].login("eve", "a-long-password-1")
+    found = (await alice.get("/api/v1/directories/search", params={"q": "durand"}))["items"]
+    assert sorted(c["directory"] for c in found) == ["Nice CRM", "Paris LDAP"]
+    assert [d["name"] for d in (await alice.get("/api/v1/me/directories"))["items"]] == ["Nice CRM", "Paris LDAP"]
+    assert (await bob.get("/api/v1/directories/search", params={"q": "durand"}))["items"] == []
+    assert [c["directory"] for c in (await eve.get("/api/v1/directories/search", params={"q": "durand"}))["items"]] == ["Theirs"]
+    # Contact cards follow the same rights.
+    nice_card = next(c for c in found if c["directory"] == "Nice CRM")
+    assert (await alice.get(f"/api/v1/directories/contacts/{nice_card['id']}"))["first_name"] == "Nicolas"
+    await bob.get(f"/api/v1/directories/contacts/{nice_card['id']}", status=404)
+    await eve.get(f"/api/v1/directories/contacts/{nice_card['id']}", status=404)
+    # A grant given directly to a user works too; removing the group grant hides Nice.
+    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{hidden['id']}", subject_type="user", subject_id=w["users"]["bob"]["id"])
+    assert [c["first_name"] for c in (await bob.get("/api/v1/directories/search", params={"q": "durand"}))["items"]] == ["Caché"]
+    grants = await admin.get("/api/v1/authorizations", params={"object_ref": f"directory:{nice['id']}"})
+    await admin.delete(f"/api/v1/authorizations/{grants['items'][0]['id']}")
+    assert [c["directory"] for c in (await alice.get("/api/v1/directories/search", params={"q": "durand"}))["items"]] == ["Paris LDAP"]
+    # A draft is never searched, even when granted.
+    await admin.patch(f"/api/v1/directories/{paris['id']}", {"type": "draft"})
+    assert (await alice.get("/api/v1/directories/search", params={"q": "durand"}))["items"] == []
+
+
+async def test_search_is_case_and_accent_insensitive_ranked_and_paged(twp_app):
+    w = await world(twp_app)
+    people = [person(str(i), n, g, o) for i, (n, g, o) in enumerate([
+        ("Lefèvre", "Élodie", "Société Générale"), ("LEFEVRE", "Paul", ""), ("lefebvre", "Zoé", "ACME"), ("Durand", "Léa", "Lefèvre & Fils"),
+        ("Martin", "Eric", "Leroy Merlin"), ("Ørsted", "Hans", ""), ("O'Brien", "Sean", "")], 1)]
+    low = await directory(w, "B low", [person("9", "Lefevre", "Anne")], priority=50)
+    d = await directory(w, "A main", people, priority=10)
+    for x in (low, d):
+        await w["admin"].post(f"/api/v1/directories/{x['id']}/sync")
+    alice = await w["server"].login("alice", "a-long-password-1")
+
+    async def names(q, **params):
+        data = await alice.get("/api/v1/directories/search", params={"q": q, **params})
+        return [f"{c.get('first_name', '')} {c.get('last_name', '')}".strip() for c in data["items"]]
+
+    # Priority 10 first, then by name; Léa Durand works at "Lefèvre & Fils".
+    assert await names("lefevre") == ["Léa Durand", "Élodie Lefèvre", "Paul LEFEVRE", "Anne Lefevre"]
+    assert await names("LÉFÈVRE ÉLO") == ["Élodie Lefèvre"]
+    assert await names("lef") == ["Léa Durand", "Zoé lefebvre", "Élodie Lefèvre", "Paul LEFEVRE", "Anne Lefevre"]
+    assert await names("societe") == ["Élodie Lefèvre"]
+    assert await names("orsted") == ["Hans Ørsted"] and await names("obrien") == ["Sean O'Brien"]
+    page1 = await alice.get("/api/v1/directories/search", params={"q": "le", "limit": "2"})
+    page2 = await alice.get("/api/v1/directories/search", params={"q": "le", "limit": "2", "offset": "2"})
+    page3 = await alice.get("/api/v1/directories/search", params={"q": "le", "limit": "2", "offset": "4"})
+    everyone = await names("le", limit="50")
+    assert [c["id"] for c in page1["items"] + page2["items"] + page3["items"]] == [c["id"] for c in (await alice.get(
+        "/api/v1/directories/search", params={"q": "le", "limit": "50"}))["items"]][:6]
+    assert page1["more"] and not page3["more"] and len(everyone) == 6 and everyone[-1] == "Anne Lefevre"
+    bad = await alice.call("GET", "/api/v1/directories/search", params={"q": " "}, status=400)
+    assert bad["field"] == "q"
+
+
+async def test_reverse_lookup_through_every_written_form(twp_app):
+    w = await world(twp_app)
+    d = await directory(w, "CRM", [person("1", "Dupont", "Jean", o="SSDEI", tel="+33 1 55 17 18 89"), person("2", "Int", "Erne", tel="1234")], priority=20)
+    top = await directory(w, "Top", [person("1", "Boss", mobile="01.55.17.18.89")], priority=5)
+    for x in (d, top):
+        await w["admin"].post(f"/api/v1/directories/{x['id']}/sync")
+    alice = await w["server"].login("alice", "a-long-password-1")
+    for number in ("+33 1 55 17 18 89", "0033155171889", "0155171889", "00155171889", "+33 (0)1 55 17 18 89"):
+        found = await alice.get("/api/v1/directories/reverse", params={"number": number})
+        assert found["found"] and found["contact"]["last_name"] == "Boss" and found["number_type"] == "mobile", number
+    await w["admin"].patch(f"/api/v1/directories/{top['id']}", {"priority": 30})
+    found = await alice.get("/api/v1/directories/reverse", params={"number": "00155171889"})
+    assert found["contact"]["last_name"] == "Dupont" and found["contact"]["company"] == "SSDEI" and "+33155171889" in found["keys"]
+    assert (await alice.get("/api/v1/directories/reverse", params={"number": "1234"}))["contact"]["last_name"] == "Int"
+    assert (await alice.get("/api/v1/directories/reverse", params={"number": "0155171800"}))["found"] is False
+    # Numbers are searched the same way.
+    assert [c["last_name"] for c in (await alice.get("/api/v1/directories/search", params={"q": "01 55 17 18 89"}))["items"]] == ["Dupont", "Boss"]
+    # An admin looks a number up for a domain.
+    assert (await w["admin"].get("/api/v1/directories/reverse", params={"number": "0155171889", "domain_id": str(w["paris"]["id"])}))["found"]
+
+
+async def test_merge_by_email_vip_and_red_list(twp_app):
+    w = await world(twp_app)
+    fields = {**FIELDS, "assistant": "secretaire", "redlist_phone": "private", "redlist_mobile": "private", "private3": "Vip", "private0": "code"}
+    rh = await directory(w, "RH", [person("2", "Hollande", "Noa", mail="Noa@acme.fr", tel="4594", mobile="0601020304", secretaire="4694",
+                                          private="1", Vip="Direction"), person("1", "Dupont", "Francis", tel="6660", private="0")],
+                         priority=10, merge=True, fields=fields, labels={"private3": "[VIP]", "private0": "Customer code"})
+    crm = await directory(w, "CRM", [person("7", "HOLLANDE", "N.", o="ACME", mail="noa@acme.fr", tel="0155170000", code="C-42")],
+                          priority=20, merge=True, fields={**FIELDS, "private0": "code"}, labels={"private0": "Customer code"})
+    for x in (rh, crm):
+        await w["admin"].post(f"/api/v1/directories/{x['id']}/sync")
+    alice = await w["server"].login("alice", "a-long-password-1")
+    found = (await alice.get("/api/v1/directories/search", params={"q": "hollande"}))["items"]
+    assert len(found) == 1  # merged into the RH contact
+    noa = found[0]
+    assert noa["directory"] == "RH" and noa["company"] == "ACME" and noa["vip"] == "Direction"
+    assert [m["directory"] for m in noa["merged"]] == ["RH", "CRM"]
+    # Red list: the office and mobile numbers never leave the server; the assistant's does; merged numbers do.
+    assert noa["numbers"] == [{"type": "assistant", "number": "4694"}, {"type": "phone", "number": "0155170000"}]
+    assert "0601020304" not in str(found) and "4594" not in str(found)
+    card = await alice.get(f"/api/v1/directories/contacts/{noa['id']}")
+    assert "0601020304" not in str(card) and card["vip"] == "Direction"
+    assert (await alice.get("/api/v1/directories/reverse", params={"number": "06 01 02 03 04"}))["found"] is False
+    assert (await alice.get("/api/v1/directories/search", params={"q": "0601020304"}))["items"] == []
+    # The call enrichment still names the caller (guide 8.2.4: the name, not the number).
+    svc = w["server"].kernel.directories
+    await svc.refresh_visibility()
+    who = svc.reverse_now("0601020304", w["paris"]["id"], w["users"]["alice"]["id"])
+    assert who["name"] == "Noa Hollande" and who["vip"] == "Direction" and "number" not in who
+    # Without the merge box the CRM contact stands alone.
+    await w["admin"].patch(f"/api/v1/directories/{crm['id']}", {"merge": False})
+    assert len((await alice.get("/api/v1/directories/search", params={"q": "hollande"}))["items"]) == 2
+    francis = (await alice.get("/api/v1/directories/search", params={"q": "francis"}))["items"][0]
+    assert francis["numbers"] == [{"type": "phone", "number": "6660"}] and francis["vip"] is None
+
+
+async def test_high_frequency_sync_runs_on_its_own(twp_app):
+    w = await world(twp_app)
+    d = await directory(w, "HF", [person("1", "Dupont")], sync_every=1, sync_daily=False)
+    svc = w["server"].kernel.directories
+    SOURCES[d["source"]]["records"].append(person("2", "Martin"))
+    for _ in range(200):
+        history = await w["admin"].get(f"/api/v1/directories/{d['id']}/syncs")
+        if sum(1 for h in history["items"] if h["finished_at"]) >= 2 and svc.index.contacts == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert history["total"] >= 2 and {h["trigger"] for h in history["items"]} == {"interval"}
+    assert all(h["status"] == "ok" for h in history["items"] if h["finished_at"])
+    assert svc.index.contacts == 2
+    # Off again: no more syncs.
+    await w["admin"].patch(f"/api/v1/directories/{d['id']}", {"sync_every": None})
+    count = (await w["admin"].get(f"/api/v1/directories/{d['id']}/syncs"))["total"]
+    await asyncio.sleep(1.5)
+    assert (await w["admin"].get(f"/api/v1/directories/{d['id']}/syncs"))["total"] <= count + 1
+
+
+def test_daily_sync_time_is_the_next_hh_mm():
+    base = dt.datetime(2026, 11, 22, 1, 30).timestamp()
+    assert dt.datetime.fromtimestamp(_next_daily("02:00", base)) == dt.datetime(2026, 11, 22, 2, 0)
+    assert dt.datetime.fromtimestamp(_next_daily("01:00", base)) == dt.datetime(2026, 11, 23, 1, 0)
+
+
+async def test_daily_schedule_uses_the_time_synchronization_parameter(twp_app):
+    w = await world(twp_app)
+    await w["admin"].create("parameter_values", name="timeSynchronizationDirectories", scope="domain", scope_id=w["paris"]["id"], value="03:15")
+    d = await directory(w, "Daily", [person("1", "Dupont")])
+    own = await directory(w, "Own time", [person("1", "Dupont")], sync_time="23:45")
+    svc = w["server"].kernel.directories
+    await svc._load_schedule()
+    assert dt.datetime.fromtimestamp(svc._next[d["id"]][0]).strftime("%H:%M") == "03:15"
+    assert dt.datetime.fromtimestamp(svc._next[own["id"]][0]).strftime("%H:%M") == "23:45"
+
+
+async def test_twp_users_directory_follows_users_and_devices(twp_app):
+    w = await world(twp_app)
+    admin = w["admin"]
+    await admin.create("devices", user_id=w["users"]["alice"]["id"], number="2001")
+    d = await admin.create("directories", domain_id=w["paris"]["id"], name="[TwsUsers]", connector="twp_users", priority=1)
+    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="group", subject_id=w["group"]["id"])
+    alice = await w["server"].login("alice", "a-long-password-1")
+
+    async def wait_for(q, expected):
+        for _ in range(100):
+            items = (await alice.get("/api/v1/directories/search", params={"q": q}))["items"]
+            if [(c["first_name"], c["numbers"]) for c in items] == expected:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{q}: {items}")
+
+    await wait_for("alice", [("Alice", [{"type": "phone", "number": "2001"}])])
+    await admin.create("devices", user_id=w["users"]["bob"]["id"], number="2002")
+    await wait_for("bob", [("Bob", [{"type": "phone", "number": "2002"}])])
+    assert (await alice.get("/api/v1/directories/reverse", params={"number": "2002"}))["contact"]["first_name"] == "Bob"
+
+
+async def test_private_contacts_and_lists(twp_app):
+    w = await world(twp_app)
+    admin = w["admin"]
+    priv = await admin.create("directories", domain_id=w["paris"]["id"], name="[TwsPrivate]", connector="private", type="private",
+                              labels={"private0": "Birthday"})
+    alice = await w["server"].login("alice", "a-long-password-1")
+    bob = await w["server"].login("bob", "a-long-password-1")
+    refused = await alice.call("POST", "/api/v1/me/contacts", {"last_name": "Mum"}, status=403)
+    assert refused["error"] == "no_private_directory" and "TwsPrivate" in refused["detail"]
+    for u in ("alice", "bob"):
+        await admin.create("authorizations", object_type="directory", object_ref=f"directory:{priv['id']}", subject_type="user", subject_id=w["users"][u]["id"])
+    mum = await alice.post("/api/v1/me/contacts", {"last_name": "Mum", "mobile": "06 11 22 33 44", "private0": "12/05"}, status=201)
+    assert mum["custom"] == [{"field": "private0", "label": "Birthday", "value": "12/05"}]
+    await alice.call("POST", "/api/v1/me/contacts", {"department": "x"}, status=422)
+    await alice.call("POST", "/api/v1/me/contacts", {"nickname": "x"}, status=400)
+    assert [c["last_name"] for c in (await alice.get("/api/v1/directories/search", params={"q": "mum"}))["items"]] == ["Mum"]
+    assert (await alice.get("/api/v1/directories/reverse", params={"number": "+33611223344"}))["contact"]["id"] == mum["id"]
+    assert (await bob.get("/api/v1/directories/search", params={"q": "mum"}))["items"] == []  # only the owner
+    await bob.call("PATCH", f"/api/v1/me/contacts/{mum['id']}", {"last_name": "Mine"}, status=404)
+    await bob.get(f"/api/v1/directories/contacts/{mum['id']}", status=404)
+    changed = await alice.patch(f"/api/v1/me/contacts/{mum['id']}", {"last_name": "Maman", "mobile": ["0611223344", "0700000000"]})
+    assert changed["id"] == mum["id"] and len(changed["numbers"]) == 2
+    assert (await alice.get("/api/v1/me/contacts"))["total"] == 1
+    # AuthorizeContactFavorite = No: no new private contact.
+    await admin.create("parameter_values", name="AuthorizeContactFavorite", scope="user", scope_id=w["users"]["bob"]["id"], value="No")
+    assert (await bob.call("POST", "/api/v1/me/contacts", {"last_name": "X"}, status=403))["detail"].endswith("(parameter AuthorizeContactFavorite, guide 9.1.8)")
+
+    # Lists: ordered, private or public (AuthorizePublicList).
+    fav = await alice.post("/api/v1/me/lists", {"name": "Family"}, status=201)
+    work = await alice.post("/api/v1/me/lists", {"name": "Work"}, status=201)
+    d = await directory(w, "LDAP", [person("1", "Dupont", "Jean")])
+    await admin.post(f"/api/v1/directories/{d['id']}/sync")
+    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="user", subject_id=w["users"]["bob"]["id"])
+    jean = (await alice.get("/api/v1/directories/search", params={"q": "dupont"}))["items"][0]
+    listed = await alice.put(f"/api/v1/me/lists/{fav['id']}/contacts", {"contact_ids": [jean["id"], mum["id"]]})
+    assert [c["id"] for c in listed["items"]] == [jean["id"], mum["id"]]
+    await alice.call("PUT", f"/api/v1/me/lists/{fav['id']}/contacts", {"contact_ids": [999999]}, status=404)
+    ordered = await alice.put("/api/v1/me/lists/order", {"ids": [work["id"], fav["id"]]})
+    assert [x["name"] for x in ordered["items"]] == ["Work", "Family"]
+    await bob.get(f"/api/v1/me/lists/{fav['id']}", status=404)  # private list
+    await admin.create("parameter_values", name="AuthorizePublicList", scope="user", scope_id=w["users"]["alice"]["id"], value="No")
+    assert (await alice.call("PATCH", f"/api/v1/me/lists/{fav['id']}", {"public": True}, status=403))["field"] == "public"
+    await admin.delete(f"/api/v1/parameter-values/{(await admin.get('/api/v1/parameter-values', params={'name': 'AuthorizePublicList'}))['items'][0]['id']}")
+    await alice.patch(f"/api/v1/me/lists/{fav['id']}", {"public": True})
+    seen = await bob.get(f"/api/v1/me/lists/{fav['id']}")
+    assert [c["id"] for c in seen["items"]] == [jean["id"]]  # never Alice's private contact
+    assert [x["name"] for x in (await bob.get("/api/v1/me/lists"))["items"]] == ["Family"]
+    await alice.delete(f"/api/v1/me/contacts/{mum['id']}")
+    assert (await alice.get("/api/v1/me/contacts"))["total"] == 0
+
+
+async def test_pushed_contacts_replace_the_previous_push(twp_app):
+    w = await world(twp_app)
+    admin = w["admin"]
+    outlook = await admin.create("directories", domain_id=w["paris"]["id"], name="Outlook", connector="push", type="private", priority=30)
+    alice = await w["server"].login("alice", "a-long-password-1")
+    await alice.call("POST", "/api/v1/me/directories/Outlook/push", {"contacts": []}, status=404)  # no right yet
+    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{outlook['id']}", subject_type="group", subject_id=w["group"]["id"])
+    push = [{"EntryID": "a1", "FirstName": "Jean", "LastName": "Dupont", "BusinessTelephoneNumber": "+33 1 55 17 18 89"},
+            {"EntryID": "a2", "FirstName": "Jeanne", "LastName": "Durand"}, {"EntryID": "a3", "JobTitle": "nobody"}, "junk"]
+    report = await alice.post("/api/v1/me/directories/Outlook/push", {"contacts": push})
+    assert (report["status"], report["created"], report["ignored"], report["trigger"]) == ("ok", 2, 2, "push")
+    assert {p["record"] for p in report["problems"]} == {"a3", "#3"}
+    assert len((await alice.get("/api/v1/directories/search", params={"q": "jean"}))["items"]) == 2
+    report = await alice.post("/api/v1/me/directories/Outlook/push", {"contacts": push[:1]})
+    assert (report["deleted"], report["unchanged"]) == (1, 1)
+    assert [c["last_name"] for c in (await alice.get("/api/v1/directories/search", params={"q": "jean"}))["items"]] == ["Dupont"]
+    history = await admin.get(f"/api/v1/directories/{outlook['id']}/syncs")
+    assert history["items"][0]["user_id"] == w["users"]["alice"]["id"]
+
+
+async def test_config_declared_directories_are_upserted_and_managed_by_the_file(twp_app, tmp_path):
+    key = source([person("1", "Dupont", tel="0155171889")])
+    config = {"directories": {"Corporate": {"connector": "memory", "company": "ACME", "domain": "Paris", "source": key,
+                                            "type": "public", "priority": 7, "fields": FIELDS, "sync_every": "1h"}}}
+    server = await twp_app(plugins=[("memory", MemoryPlugin())])
+    admin = await server.admin()
+    company = await admin.create("companies", name="ACME")
+    await admin.create("domains", company_id=company["id"], name="Paris")
+    await server.kernel.stop()
+    server2 = await twp_app(plugins=[("memory", MemoryPlugin())], config={**config, "storage": {"url": server.kernel.config.storage.url}})
+    admin2 = await server2.admin()
+    items = (await admin2.get("/api/v1/directories"))["items"]
+    assert [(d["name"], d["priority"], d["config_managed"], d["sync_every"]) for d in items] == [("Corporate", 7, True, 3600)]
+    refused = await admin2.call("PATCH", f"/api/v1/directories/{items[0]['id']}", {"priority": 1}, status=409)
+    assert "[directories]" in refused["detail"]
+    assert (await admin2.post(f"/api/v1/directories/{items[0]['id']}/sync"))["created"] == 1
+
+
+class RingDriver(PbxDriver):
+    type_name = "ring"
+    capabilities = frozenset({"monitor"})
+    ids = itertools.count(1)
+
+    @property
+    def connected(self):
+        return True
+
+    async def setup(self):
+        self.link_up()
+
+    async def monitor(self, device):
+        pass
+
+
+class RingPlugin:
+    @hookimpl
+    def twp_register_pbx_drivers(self, register):
+        register(RingDriver)
+
+
+async def test_a_call_is_enriched_once_with_the_caller_identity(twp_app):
+    config = {"pbx": {"links": {"paris": {"driver": "ring", "company": "ACME", "domain": "Paris"}}}}
+    server = await twp_app(plugins=[("memory", MemoryPlugin()), ("ring", RingPlugin())], config=config)
+    admin = await server.admin()
+    company = await admin.create("companies", name="ACME")
+    paris = await admin.create("domains", company_id=company["id"], name="Paris")
+    alice = await admin.create("users", domain_id=paris["id"], login="alice", password="a-long-password-1")
+    await admin.create("devices", user_id=alice["id"], number="201")
+    d = await admin.create("directories", domain_id=paris["id"], name="CRM", connector="memory", fields=FIELDS,
+                           options={"source": source([person("1", "Dupont", "Jean", o="SSDEI", tel="01 55 17 18 89")])})
+    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="user", subject_id=alice["id"])
+    await admin.post(f"/api/v1/directories/{d['id']}/sync")
+    kernel = server.kernel
+    await kernel.directories.refresh_visibility()
+    for _ in range(100):
+        if ("201" in kernel.telephony.links["paris"].monitored):
+            break
+        await asyncio.sleep(0.02)
+    sub = kernel.events.subscribe(lambda e: e.type.startswith("call."), name="test")
+    calls = []
+    original = kernel.directories.reverse_now
+    kernel.directories.reverse_now = lambda *a: calls.append(a) or original(*a)
+    driver = kernel.telephony.links["paris"].driver
+    driver.emit(PbxEvent("delivered", "201", "c1", calling="+33155171889", called="201", other="+33155171889"))
+    driver.emit(PbxEvent("established", "201", "c1", calling="+33155171889", called="201", other="+33155171889"))
+    first = await asyncio.wait_for(sub.get(), 2)
+    second = await asyncio.wait_for(sub.get(), 2)
+    for event in (first, second):
+        assert event.data["call"]["remote_name"] == "Jean Dupont" and event.data["call"]["contact"]["company"] == "SSDEI"
+    assert len(calls) == 1

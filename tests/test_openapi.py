@@ -1,0 +1,128 @@
+"""The OpenAPI document at /api/v1/openapi.json says exactly what the server serves and accepts."""
+
+from __future__ import annotations
+
+import re
+
+from openapi_spec_validator import validate
+
+UNDOCUMENTED = {("GET", "/"), ("GET", "/api/v1/openapi.json")}  # the document itself and the index
+SAMPLE = {"string": "x", "integer": 1, "number": 1, "boolean": True, "array": [], "object": {}, "null": None}
+WRONG = {"string": 12345, "integer": "12345", "number": "12345", "boolean": "yes", "array": "x", "object": "x"}
+
+
+def served_routes(server) -> set[tuple[str, str]]:
+    app = server.client.server.app
+    out = set()
+    for route in app.router.routes():
+        if route.method in ("HEAD", "*"):
+            continue
+        out.add((route.method, route.resource.canonical))
+    return out - UNDOCUMENTED
+
+
+def operations(doc):
+    return [(m.upper(), p, op) for p, ops in doc["paths"].items() for m, op in ops.items()]
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"{(\w+)}", lambda m: "Caller" if m.group(1) == "application" else ("c-1" if m.group(1) == "call_id" else "1"), path)
+
+
+def types_of(schema) -> list[str]:
+    t = schema.get("type", "string")
+    return t if isinstance(t, list) else [t]
+
+
+async def test_the_document_lists_exactly_the_served_routes_and_is_valid_openapi(twp_server):
+    doc = await twp_server.anonymous.get("/api/v1/openapi.json")
+    documented = {(m, p) for m, p, _ in operations(doc)}
+    served = served_routes(twp_server)
+    assert documented - served == set(), "documented but not served"
+    assert served - documented == set(), "served but not documented"
+    assert len(documented) > 60
+    validate(doc)  # openapi-spec-validator: a well-formed OpenAPI 3.1 document
+    ids = [op["operationId"] for _, _, op in operations(doc)]
+    assert len(ids) == len(set(ids)), "operationIds are unique"
+    for method, path, op in operations(doc):
+        assert op["summary"] and op["summary"] != path, f"{method} {path} has no summary"
+        assert op["x-twp-access"] in ("public", "user", "admin", "any")
+        if op["x-twp-access"] == "public":
+            assert op["security"] == []
+        else:
+            assert op["security"] == [{"bearer": []}] and {"401", "403"} <= set(op["responses"]), f"{method} {path}"
+        params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+        assert params == set(re.findall(r"{(\w+)}", path)), f"{method} {path}: path parameters"
+
+
+async def test_every_non_public_operation_refuses_a_caller_without_a_token(twp_server):
+    doc = await twp_server.anonymous.get("/api/v1/openapi.json")
+    anonymous = twp_server.anonymous
+    open_doors = []
+    for method, path, op in operations(doc):
+        if op["x-twp-access"] == "public":
+            continue
+        answer = await anonymous.call(method, concrete(path), {} if "requestBody" in op else None)
+        if anonymous.last_status != 401 or answer.get("error") != "unauthorized":
+            open_doors.append(f"{method} {path} -> {anonymous.last_status}")
+    assert not open_doors
+    # The public ones answer without a token.
+    assert (await anonymous.get("/api/v1/health"))["status"] in ("ok", "degraded")
+
+
+async def test_request_bodies_accept_what_the_schema_says_and_nothing_else(twp_server, admin):
+    doc = await twp_server.anonymous.get("/api/v1/openapi.json")
+    problems, strict, checked = [], 0, 0
+    for method, path, op in operations(doc):
+        if "requestBody" not in op or op["x-twp-access"] == "user":
+            continue
+        client = twp_server.anonymous if op["x-twp-access"] == "public" else admin
+        schema = op["requestBody"]["content"]["application/json"]["schema"]
+        props = schema.get("properties", {})
+        required = {name: SAMPLE[types_of(props.get(name, {}))[0]] for name in schema.get("required", [])}
+        url = concrete(path)
+        if schema.get("additionalProperties") is False:
+            answer = await client.call(method, url, {**required, "zz_unknown": 1})
+            if client.last_status == 404 and "{" in path:
+                continue  # the path names nothing here (a PBX link, say); the handler may look for it first
+            strict += 1
+            if client.last_status != 400 or answer.get("field") != "zz_unknown" or "zz_unknown" not in answer["detail"]:
+                problems.append(f"{method} {path}: unknown field -> {client.last_status} {answer}")
+        for name in schema.get("required", []):
+            answer = await client.call(method, url, {k: v for k, v in required.items() if k != name})
+            if client.last_status != 400 or answer.get("field") != name:
+                problems.append(f"{method} {path}: without required {name} -> {client.last_status} {answer}")
+        for name, prop in props.items():
+            wrong = WRONG.get(types_of(prop)[0])
+            if wrong is None or any(isinstance(wrong, type(SAMPLE[t])) and t != "number" for t in types_of(prop) if t in SAMPLE):
+                continue
+            checked += 1
+            answer = await client.call(method, url, {**required, name: wrong})
+            if client.last_status != 400 or answer.get("field") != name:
+                problems.append(f"{method} {path}: {name}={wrong!r} -> {client.last_status} {answer}")
+    assert not problems, "\n".join(problems)
+    assert strict >= 20 and checked >= 60
+
+
+async def test_a_body_that_is_not_a_json_object_is_refused(twp_server, admin):
+    for raw, words in ((b"{not json", "not valid JSON"), (b"[1, 2]", "must be a JSON object, got list"), (b"", "a JSON object body is required")):
+        answer = await admin.call("POST", "/api/v1/companies", raw=raw)
+        assert admin.last_status == 400 and words in answer["detail"], (raw, answer)
+
+
+async def test_documented_success_statuses_are_the_ones_answered(twp_server, admin):
+    doc = await twp_server.anonymous.get("/api/v1/openapi.json")
+    paths = doc["paths"]
+    company = await admin.call("POST", "/api/v1/companies", {"name": "SSDEI"})
+    assert str(admin.last_status) in paths["/api/v1/companies"]["post"]["responses"] and admin.last_status == 201
+    await admin.call("PATCH", f"/api/v1/companies/{company['id']}", {"description": "x"})
+    assert str(admin.last_status) in paths["/api/v1/companies/{id}"]["patch"]["responses"]
+    domain = await admin.create("domains", company_id=company["id"], name="Paris")
+    group = await admin.create("groups", domain_id=domain["id"], name="All")
+    user = await admin.create("users", domain_id=domain["id"], login="jdoe")
+    await admin.call("POST", f"/api/v1/groups/{group['id']}/members", {"user_id": user["id"]})
+    assert admin.last_status == 204 and "204" in paths["/api/v1/groups/{id}/members"]["post"]["responses"]
+    await admin.call("DELETE", f"/api/v1/companies/{company['id']}")
+    assert admin.last_status == 204 and "204" in paths["/api/v1/companies/{id}"]["delete"]["responses"]
+    await admin.call("POST", "/api/v1/auth/logout")
+    assert admin.last_status == 204 and "204" in paths["/api/v1/auth/logout"]["post"]["responses"]

@@ -1,0 +1,120 @@
+"""Default plugin ``pbxsim``: a simulated PBX inside the server, the PBX of the ``make run`` demo.
+
+It does nothing unless the config has a ``[plugins.pbxsim]`` table::
+
+    [plugins.pbxsim]
+    listen = "127.0.0.1:18882"     # where the simulated switch listens (CSTA XML, J.2 framing)
+    traffic_interval = "30s"       # a demo call every ~30 s; 0 for none
+    devices = ["201-203"]          # internal devices; other numbers are the outside world
+
+With it, ``twp_startup`` starts ``twpcore.testing.pbxsim.PbxSimulator`` in the server's
+event loop and, when ``traffic_interval`` is not 0, ``DemoTraffic``: calls between the
+devices and a few outside numbers, answered and hung up by simulated people.  A
+``[pbx.links.demo]`` with ``driver = "mxone"``, ``host = "127.0.0.1"`` and the same port
+supervises the devices like a real PBX link.
+
+Start-up order: PBX link instances start *before* ``twp_startup`` hooks, so the link's
+first connection is refused; its driver answers ``NotReady`` with its own reconnection
+delay (``reconnect_min``, 1 s by default) and the kernel retries, by which time the
+simulator listens.  Starting the simulator earlier would need a hook that runs before
+instances, which the kernel does not have for good reason (plugins start after the
+store and instances are ready); the retry is the path a real PBX that boots after TWP
+takes too.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any, Literal
+
+import attrs
+
+from twpcore.hookspecs import hookimpl
+from twpcore.schema import ConfigErrors, ConfigProblem, Duration, setting, structure
+from twpcore.testing.pbxsim import DemoTraffic, PbxSimulator, SimConfig, expand_devices
+
+log = logging.getLogger(__name__)
+
+PLUGIN = "pbxsim"
+
+
+@attrs.frozen
+class Config:
+    """Options of ``[plugins.pbxsim]``."""
+
+    listen: str = setting("127.0.0.1:18882", help='"host:port" the simulated PBX listens on')
+    traffic_interval: Duration = setting(Duration(30), min=0, max=86400, help="average time between two demo calls; 0 disables them")
+    devices: list[str] = setting(factory=lambda: ["201-203"], help='internal devices, ranges allowed ("201-210")')
+    externals: list[str] = setting(factory=lambda: ["0612345678", "0155171889", "0498765432"], help="outside numbers of the demo calls")
+    framing: Literal["j2", "nul"] = setting("j2", help="framing of the simulated CSTA XML interface")
+    edition: Literal[3, 4, 5] = setting(4, help="ECMA-323 edition the simulator writes")
+    require_session: bool = setting(False, help="refuse services until an ECMA-354 session is started")
+    answer_after: Duration = setting(Duration(8), min=0, max=3600, help="simulated people answer a ringing internal phone after this")
+    external_answer_after: Duration = setting(Duration(3), min=0, max=3600, help="outside numbers answer after this")
+    ring_timeout: Duration = setting(Duration(45), min=1, max=3600, help="an unanswered call is cleared after this")
+    max_call_duration: Duration = setting(Duration(120), min=1, max=86400, help="outside parties hang up after talking this long")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+_running: weakref.WeakKeyDictionary[Any, tuple[PbxSimulator, DemoTraffic | None]] = weakref.WeakKeyDictionary()
+
+
+def read_config(source: str, options: dict[str, Any] | None) -> Config | None:
+    """Check ``[plugins.pbxsim]``; None when the table is absent (the plugin stays idle)."""
+    if options is None:
+        return None
+    path = f"plugins.{PLUGIN}"
+    config = structure(Config, options, source=source, path=path)
+    _, _, port = config.listen.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigErrors([ConfigProblem(source, f"{path}.listen", f'expected "host:port" such as "127.0.0.1:18882", got "{config.listen}"')])
+    try:
+        expand_devices(config.devices)
+    except ValueError as exc:
+        raise ConfigErrors([ConfigProblem(source, f"{path}.devices", str(exc))]) from None
+    return config
+
+
+@hookimpl
+async def twp_startup(app):
+    config = read_config(app.config.source, app.config.plugin_options.get(PLUGIN))
+    if config is None:
+        return
+    host, port = config.address
+    sim = PbxSimulator(SimConfig(
+        host=host, port=port, framing=config.framing, edition=config.edition, devices=tuple(config.devices),
+        require_session=config.require_session, external_default="answer", external_answer_after=float(config.external_answer_after),
+        internal_answer_after=float(config.answer_after), ring_timeout=float(config.ring_timeout),
+        max_call_duration=float(config.max_call_duration),
+    ))
+    await sim.start()
+    traffic = None
+    if config.traffic_interval > 0:
+        traffic = DemoTraffic(sim, expand_devices(config.devices), interval=float(config.traffic_interval),
+                              externals=config.externals, answer_after=min(float(config.answer_after), 4.0))
+        traffic.start()
+    _running[app] = (sim, traffic)
+    log.info("simulated PBX listening on %s:%s%s", host, sim.port,
+             f", a demo call every ~{config.traffic_interval:g} s" if traffic else "")
+
+
+@hookimpl
+async def twp_shutdown(app):
+    running = _running.pop(app, None)
+    if running is None:
+        return
+    sim, traffic = running
+    if traffic is not None:
+        await traffic.stop()
+    await sim.stop()
+
+
+def simulator(app: Any) -> PbxSimulator | None:
+    """The simulator started for this kernel, if any (for tests and demos)."""
+    running = _running.get(app)
+    return running[0] if running else None

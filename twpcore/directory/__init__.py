@@ -1,0 +1,16 @@
+"""The directory service (guide chapter 8): directories, synchronization, search and reverse lookup.
+
+- :mod:`twpcore.directory.fields`: standard fields, field options (guide 8.1), mapping of a
+  source record to a contact, ``SkippedRecord`` for connectors;
+- :mod:`twpcore.directory.index`: the in-memory search and reverse-lookup index;
+- :mod:`twpcore.directory.db`: store access (contacts replacement, rights);
+- :mod:`twpcore.directory.service`: ``DirectoryService`` (``kernel.directories``).
+
+Connector authors need only ``twpcore.kinds`` (``DirectoryConnector``, ``SourceRecord``,
+``NotReady``, ``AuthFailed``, ``ConnectorError``) and, to report an unreadable entry,
+:class:`SkippedRecord`.  ``docs/directories.md`` is the admin and author guide.
+"""
+
+from twpcore.directory.fields import NUMBER_FIELDS, PRIVATE_FIELDS, TEXT_FIELDS, MappingError, SkippedRecord
+
+__all__ = ["NUMBER_FIELDS", "PRIVATE_FIELDS", "TEXT_FIELDS", "MappingError", "SkippedRecord"]

@@ -1,0 +1,249 @@
+"""Store access of the directory service: directory rows, contact replacement, index loading, rights.
+
+Every function takes a connection inside a transaction (``Store.run``).  ``replace_contacts``
+is the heart of a sync: it diffs a directory's (or one owner's) new contacts against the
+stored ones by source id and writes the difference, so contact ids stay stable across
+syncs (contact lists and other data keep pointing at them, guide 8.4.2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+
+from twpcore import rights
+from twpcore.directory.fields import MappedContact, search_tokens, sort_key
+from twpcore.directory.index import Segment, SegmentInfo
+from twpcore.store import schema as t
+
+CHUNK = 500
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def directory_select() -> sa.Select:
+    d = t.directories
+    return sa.select(d, t.domains.c.company_id, t.domains.c.name.label("domain_name")).join(t.domains, t.domains.c.id == d.c.domain_id)
+
+
+def load_directory(conn: sa.Connection, directory_id: int) -> dict[str, Any] | None:
+    row = conn.execute(directory_select().where(t.directories.c.id == directory_id)).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
+def all_directories(conn: sa.Connection) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(directory_select().order_by(t.directories.c.id))]
+
+
+def info_of(row: dict[str, Any], owner_id: int | None = None) -> SegmentInfo:
+    return SegmentInfo(row["id"], owner_id, row["name"], row["priority"], bool(row["merge"]), row["domain_id"], row["company_id"], row["type"])
+
+
+# -- contacts ------------------------------------------------------------------------
+
+def contact_values(directory_id: int, owner_id: int | None, c: MappedContact) -> dict[str, Any]:
+    data = c.data
+    return {
+        "directory_id": directory_id, "owner_id": owner_id, "source_id": c.source_id,
+        "last_name": data.get("last_name", ""), "first_name": data.get("first_name", ""), "company": data.get("company", ""),
+        "email_key": c.email_key[:1000], "vip": c.vip[:1000], "sort_key": sort_key(data), "search_text": " ".join(search_tokens(data)),
+        "data": {"fields": data, "numbers": [{"type": n.type, "number": n.number, "redlisted": n.redlisted} for n in c.numbers]},
+        "digest": c.digest,
+    }
+
+
+def number_rows(contact_id: int, directory_id: int, c: MappedContact, keys: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    rows = []
+    for position, n in enumerate(c.numbers):
+        for rank, key in enumerate(keys.get(n.number, ()) or ("",)):
+            rows.append({"contact_id": contact_id, "directory_id": directory_id, "type": n.type, "position": position,
+                         "number": n.number, "key": key, "key_rank": rank, "redlisted": n.redlisted})
+    return rows
+
+
+def existing_digests(conn: sa.Connection, directory_id: int, owners: Iterable[int | None]) -> dict[tuple[int | None, str], tuple[int, str]]:
+    c = t.contacts
+    out = {}
+    for owner in owners:
+        cond = c.c.owner_id.is_(None) if owner is None else c.c.owner_id == owner
+        for r in conn.execute(sa.select(c.c.id, c.c.source_id, c.c.digest).where(c.c.directory_id == directory_id, cond)):
+            out[(owner, r.source_id)] = (r.id, r.digest)
+    return out
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def replace_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None, contacts: list[MappedContact],
+                     keys: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """Make the stored contacts of (directory, owner) exactly ``contacts``; return the counts."""
+    c, cn = t.contacts, t.contact_numbers
+    stored = existing_digests(conn, directory_id, [owner_id])
+    by_source = {sid: v for (_, sid), v in stored.items()}
+    stamp = now()
+    seen = set()
+    creates: list[MappedContact] = []
+    updates: list[tuple[int, MappedContact]] = []
+    unchanged = 0
+    for contact in contacts:
+        seen.add(contact.source_id)
+        old = by_source.get(contact.source_id)
+        if old is None:
+            creates.append(contact)
+        elif old[1] != contact.digest:
+            updates.append((old[0], contact))
+        else:
+            unchanged += 1
+    gone = [cid for sid, (cid, _) in by_source.items() if sid not in seen]
+    for chunk in _chunks(gone):
+        conn.execute(sa.delete(cn).where(cn.c.contact_id.in_(chunk)))
+        conn.execute(sa.delete(c).where(c.c.id.in_(chunk)))
+    if updates:
+        for chunk in _chunks([cid for cid, _ in updates]):
+            conn.execute(sa.delete(cn).where(cn.c.contact_id.in_(chunk)))
+        stmt = sa.update(c).where(c.c.id == sa.bindparam("_id")).values(
+            {k: sa.bindparam(k) for k in ("source_id", "last_name", "first_name", "company", "email_key", "vip", "sort_key", "search_text", "data", "digest", "updated_at")})
+        conn.execute(stmt, [{"_id": cid, **{k: v for k, v in contact_values(directory_id, owner_id, m).items() if k not in ("directory_id", "owner_id")}, "updated_at": stamp}
+                            for cid, m in updates])
+    numbers: list[dict[str, Any]] = []
+    for cid, m in updates:
+        numbers += number_rows(cid, directory_id, m, keys)
+    if creates:
+        for chunk in _chunks(creates, 2000):
+            ids = conn.execute(sa.insert(c).returning(c.c.id, sort_by_parameter_order=True),
+                               [{**contact_values(directory_id, owner_id, m), "updated_at": stamp} for m in chunk]).scalars().all()
+            for cid, m in zip(ids, chunk):
+                numbers += number_rows(cid, directory_id, m, keys)
+    for chunk in _chunks(numbers, 5000):
+        conn.execute(sa.insert(cn), list(chunk))
+    return {"created": len(creates), "updated": len(updates), "deleted": len(gone), "unchanged": unchanged}
+
+
+def delete_owner_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None) -> int:
+    c = t.contacts
+    cond = c.c.owner_id.is_(None) if owner_id is None else c.c.owner_id == owner_id
+    ids = conn.execute(sa.select(c.c.id).where(c.c.directory_id == directory_id, cond)).scalars().all()
+    for chunk in _chunks(ids):
+        conn.execute(sa.delete(t.contact_numbers).where(t.contact_numbers.c.contact_id.in_(chunk)))
+        conn.execute(sa.delete(c).where(c.c.id.in_(chunk)))
+    return len(ids)
+
+
+def load_segments(conn: sa.Connection, row: dict[str, Any], owner_id: Any = ...) -> list[Segment]:
+    """Build the index segments of a directory (every owner, or one) from the store."""
+    c, cn = t.contacts, t.contact_numbers
+    sel = sa.select(c.c.id, c.c.owner_id, c.c.last_name, c.c.first_name, c.c.company, c.c.email_key, c.c.vip, c.c.search_text).where(c.c.directory_id == row["id"])
+    nsel = sa.select(cn.c.contact_id, cn.c.type, cn.c.key, cn.c.redlisted).where(cn.c.directory_id == row["id"])
+    if owner_id is not ...:
+        cond = c.c.owner_id.is_(None) if owner_id is None else c.c.owner_id == owner_id
+        sel = sel.where(cond)
+        nsel = nsel.where(cn.c.contact_id.in_(sa.select(c.c.id).where(c.c.directory_id == row["id"], cond)))
+    groups: dict[int | None, list[tuple[Any, ...]]] = {}
+    for r in conn.execute(sel.order_by(c.c.owner_id, c.c.sort_key, c.c.id)):
+        groups.setdefault(r.owner_id, []).append((r.id, r.last_name, r.first_name, r.company, r.email_key, r.vip, r.search_text))
+    numbers = conn.execute(nsel).all()
+    if len(groups) == 1:
+        return [Segment(info_of(row, owner), contacts, numbers) for owner, contacts in groups.items()]
+    owner_of = {c[0]: owner for owner, contacts in groups.items() for c in contacts}
+    per_owner: dict[int | None, list[Any]] = {}
+    for n in numbers:
+        if n[0] in owner_of:
+            per_owner.setdefault(owner_of[n[0]], []).append(n)
+    return [Segment(info_of(row, owner), contacts, per_owner.get(owner, [])) for owner, contacts in groups.items()]
+
+
+def contact_rows(conn: sa.Connection, ids: Sequence[int]) -> dict[int, Any]:
+    out = {}
+    for chunk in _chunks(list(ids)):
+        for r in conn.execute(sa.select(t.contacts).where(t.contacts.c.id.in_(chunk))):
+            out[r.id] = r
+    return out
+
+
+# -- rights ----------------------------------------------------------------------------
+
+def user_row(conn: sa.Connection, user_id: int) -> Any:
+    return conn.execute(
+        sa.select(t.users.c.id, t.users.c.domain_id, t.users.c.enabled, t.users.c.login, t.users.c.email, t.users.c.first_name,
+                  t.users.c.last_name, t.domains.c.company_id)
+        .join(t.domains, t.domains.c.id == t.users.c.domain_id).where(t.users.c.id == user_id)).one_or_none()
+
+
+def user_directories(conn: sa.Connection, user_id: int) -> tuple[list[int], set[int]]:
+    """Directories the user may search (guide 7.4.2: a grant to the user or one of its groups; never a draft,
+    never another company's); and which of them are private (the user sees only its own contacts there)."""
+    user = user_row(conn, user_id)
+    if user is None or not user.enabled:
+        return [], set()
+    ids = [int(ref.split(":", 1)[1]) for ref in rights.visible_objects(conn, user_id, "directory")]
+    if not ids:
+        return [], set()
+    d = t.directories
+    rows = conn.execute(sa.select(d.c.id, d.c.type).join(t.domains, t.domains.c.id == d.c.domain_id)
+                        .where(d.c.id.in_(ids), d.c.type != "draft", t.domains.c.company_id == user.company_id)).all()
+    return [r.id for r in rows], {r.id for r in rows if r.type == "private"}
+
+
+def domain_directories(conn: sa.Connection, domain_id: int) -> list[int]:
+    """The public directories a domain as a whole reaches: its own, and those granted to any of its users or groups."""
+    d, a = t.directories, t.authorizations
+    own = conn.execute(sa.select(d.c.id).where(d.c.domain_id == domain_id, d.c.type == "public")).scalars().all()
+    company = conn.execute(sa.select(t.domains.c.company_id).where(t.domains.c.id == domain_id)).scalar_one_or_none()
+    refs = conn.execute(sa.select(a.c.object_ref).distinct().where(a.c.object_type == "directory", a.c.subject_domain_id == domain_id,
+                                                                   a.c.company_id == company)).scalars().all()
+    granted = [int(r.split(":", 1)[1]) for r in refs]
+    shared = conn.execute(sa.select(d.c.id).where(d.c.id.in_(granted or [-1]), d.c.type == "public")).scalars().all() if granted else []
+    return sorted(set(own) | set(shared))
+
+
+def all_visibility(conn: sa.Connection) -> tuple[dict[int, tuple[tuple[int, ...], frozenset[int]]], dict[int, tuple[int, ...]]]:
+    """Every user's directories and every domain's, computed in a few queries (for call enrichment)."""
+    a, gm = t.authorizations, t.group_members
+    dirs = {r.id: r for r in conn.execute(sa.select(t.directories.c.id, t.directories.c.type, t.directories.c.domain_id, t.domains.c.company_id)
+                                          .join(t.domains, t.domains.c.id == t.directories.c.domain_id))}
+    users = {r.id: r for r in conn.execute(sa.select(t.users.c.id, t.users.c.enabled, t.users.c.domain_id, t.domains.c.company_id)
+                                           .join(t.domains, t.domains.c.id == t.users.c.domain_id))}
+    members: dict[int, list[int]] = {}
+    for r in conn.execute(sa.select(gm.c.group_id, gm.c.user_id)):
+        members.setdefault(r.group_id, []).append(r.user_id)
+    per_user: dict[int, set[int]] = {}
+    per_domain: dict[int, set[int]] = {}
+    for r in conn.execute(sa.select(a.c.subject_type, a.c.subject_id, a.c.subject_domain_id, a.c.object_ref).where(a.c.object_type == "directory")):
+        try:
+            did = int(r.object_ref.split(":", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if did not in dirs:
+            continue
+        reached = [r.subject_id] if r.subject_type == "user" else members.get(r.subject_id, []) if r.subject_type == "group" else []
+        for uid in reached:
+            per_user.setdefault(uid, set()).add(did)
+        if dirs[did].type == "public":
+            per_domain.setdefault(r.subject_domain_id, set()).add(did)
+    for did, d in dirs.items():
+        if d.type == "public":
+            per_domain.setdefault(d.domain_id, set()).add(did)
+    out_users = {}
+    for uid, u in users.items():
+        ok = [d for d in per_user.get(uid, ()) if u.enabled and dirs[d].type != "draft" and dirs[d].company_id == u.company_id]
+        out_users[uid] = (tuple(ok), frozenset(d for d in ok if dirs[d].type == "private"))
+    return out_users, {k: tuple(sorted(v)) for k, v in per_domain.items()}
+
+
+def granted_users(conn: sa.Connection, directory_id: int) -> list[dict[str, Any]]:
+    """Enabled users reached by grants on a directory (the owners a private directory syncs)."""
+    a, gm, u = t.authorizations, t.group_members, t.users
+    ref = f"directory:{directory_id}"
+    direct = sa.select(a.c.subject_id.label("uid")).where(a.c.object_type == "directory", a.c.object_ref == ref, a.c.subject_type == "user")
+    via = (sa.select(gm.c.user_id.label("uid")).join(a, sa.and_(a.c.subject_type == "group", a.c.subject_id == gm.c.group_id))
+           .where(a.c.object_type == "directory", a.c.object_ref == ref))
+    ids = sa.union(direct, via).subquery()
+    rows = conn.execute(sa.select(u.c.id, u.c.login, u.c.email, u.c.first_name, u.c.last_name, u.c.domain_id, u.c.culture)
+                        .join(ids, ids.c.uid == u.c.id).where(u.c.enabled.is_(True)).order_by(u.c.id))
+    return [dict(r._mapping) for r in rows]

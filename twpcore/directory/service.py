@@ -1,0 +1,1076 @@
+"""The directory service: directories as stored objects, synchronization, scheduling, search, reverse lookup.
+
+The store is the source of truth: directories are rows (admins create them through the
+API, or declare them in ``[directories.<name>]`` config tables, upserted at start-up and
+marked config-managed), contacts and their numbers are rows, and every sync is kept in
+``directory_syncs``.  The in-memory :class:`~twpcore.directory.index.DirectoryIndex` is
+rebuilt from the store at start-up and after each change of a directory's contacts.
+
+A sync (guide 8.2.1) builds a fresh connector object from the directory's options, pulls
+every record, maps it (guide 8.1), computes the canonical keys of its numbers with the
+directory's domain dialing plan, then writes the difference with the stored contacts in
+one transaction.  Anything raised before that transaction commits (``NotReady``,
+``AuthFailed``, ``ConnectorError``, a time-out, any exception) leaves the previous
+contacts untouched and is recorded as a failed sync with its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import typing
+from typing import Any, Iterable
+
+import attrs
+import sqlalchemy as sa
+
+from twpcore.dialplan import DialingPlan
+from twpcore.directory import db
+from twpcore.directory.fields import (
+    ALL_FIELDS, NUMBER_FIELDS, PRIVATE_FIELDS, TEXT_FIELDS, Ignored, MappedContact, Mapping, MappingError,
+    SkippedRecord, contact_from_fields, display_name, identity_fields, words,
+)
+from twpcore.directory.index import DirectoryIndex, Segment
+from twpcore.events import Event
+from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady, SourceRecord
+from twpcore.plugins import describe_exception
+from twpcore.schema import ConfigErrors, Secret, looks_secret, structure
+from twpcore.store import redact_url
+from twpcore.store import schema as t
+
+log = logging.getLogger(__name__)
+
+TYPES = ("public", "private", "draft")
+SCHEDULED = ("daily", "interval")
+MAX_PROBLEMS = 1000
+"""Problems kept in a sync report; the count of ignored records is always exact."""
+NUMBERISH = frozenset("0123456789+()-./ ")
+
+
+class DirectoryError(Exception):
+    """A directory request cannot be carried out; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, error: str, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.field = status, error, detail, field
+
+
+@attrs.frozen
+class DirectoryRef:
+    """What a connector object is told of the directory it serves (``connector.directory``)."""
+
+    id: int
+    name: str
+    type: str
+    domain_id: int
+    company_id: int
+
+
+@attrs.define(eq=False)
+class SyncReport:
+    """The outcome of one sync, as kept in ``directory_syncs`` and answered by the API."""
+
+    directory_id: int
+    directory: str
+    trigger: str
+    started_at: float = attrs.field(factory=time.time)
+    id: int | None = None
+    status: str = "running"
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+    problems: list[dict[str, str]] = attrs.field(factory=list)
+    error: str | None = None
+    duration: float | None = None
+    user_id: int | None = None
+
+    def problem(self, record_id: str, reason: str) -> None:
+        self.ignored += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append({"record": str(record_id), "reason": reason})
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "directory_id": self.directory_id, "directory": self.directory, "trigger": self.trigger,
+            "status": self.status, "started_at": dt.datetime.fromtimestamp(self.started_at, dt.timezone.utc).isoformat(),
+            "duration": self.duration, "records": self.records, "created": self.created, "updated": self.updated,
+            "deleted": self.deleted, "unchanged": self.unchanged, "ignored": self.ignored, "problems": self.problems,
+            "problems_truncated": max(0, self.ignored - len(self.problems)), "error": self.error, "user_id": self.user_id,
+        }
+
+
+def parse_every(value: Any) -> int | None:
+    """``sync_every`` as seconds: an integer, or ``"15m"`` / ``"2h"`` / ``"90s"``; null turns high-frequency sync off."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise DirectoryError(422, "invalid_directory", f"sync_every: expected seconds or a duration such as \"15m\" or \"2h\", got {value!r}", "sync_every")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and value.strip()[:-1].strip().isdigit() and value.strip()[-1:] in ("s", "m", "h"):
+        seconds = int(value.strip()[:-1]) * {"s": 1, "m": 60, "h": 3600}[value.strip()[-1]]
+    elif isinstance(value, str) and value.strip().isdigit():
+        seconds = int(value)
+    else:
+        raise DirectoryError(422, "invalid_directory", f"sync_every: expected seconds or a duration such as \"15m\" or \"2h\", got {value!r}", "sync_every")
+    if not 1 <= seconds <= 7 * 86400:
+        raise DirectoryError(422, "invalid_directory", f"sync_every: expected 1 second to 7 days, got {seconds} seconds", "sync_every")
+    return seconds
+
+
+def _secret_keys(cls: type | None) -> set[str]:
+    if cls is None or not attrs.has(cls):
+        return set()
+    hints = typing.get_type_hints(cls)
+    out = set()
+    for f in attrs.fields(cls):
+        tp = hints.get(f.name)
+        if tp is Secret or Secret in typing.get_args(tp) or f.metadata.get("secret") or looks_secret(f.alias or f.name):
+            out.add(f.alias or f.name)
+    return out
+
+
+class DirectoryService:
+    """The kernel's directory service (``kernel.directories``)."""
+
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.index = DirectoryIndex()
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.mappings: dict[int, Mapping] = {}
+        self.locks: dict[int, asyncio.Lock] = {}
+        self.ready = asyncio.Event()
+        self.problems: list[str] = []
+        """Config-declared directories that could not be stored (unknown domain...)."""
+        self.tick = 30.0
+        """Longest sleep of the scheduler between two looks at the schedule (seconds)."""
+        self.sync_timeout = 3600.0
+        self._users_vis: dict[int, tuple[tuple[int, ...], frozenset[int]]] = {}
+        self._domains_vis: dict[int, tuple[int, ...]] = {}
+        self._plans: dict[int, DialingPlan] = {}
+        self._keys: dict[int, tuple[DialingPlan, dict[str, tuple[str, ...]]]] = {}
+        self._calls: dict[tuple[int, str, str], dict[str, Any] | None] = {}
+        self._next: dict[int, tuple[float | None, float | None]] = {}
+        self._last_start: dict[int, float] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._pending: dict[str, asyncio.Task] = {}
+        self._running: set[asyncio.Task] = set()
+        self._seen_sync = 0
+        self._own_syncs: set[int] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def store(self) -> Any:
+        return self.kernel.store
+
+    async def read(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` in a read-only transaction that never blocks writers (SQLite: BEGIN DEFERRED)."""
+        store = self.store
+
+        def run() -> Any:
+            with store.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+                with conn.begin():
+                    return fn(conn, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(store.executor, run)
+
+    async def start(self) -> None:
+        await self.store.run(self._upsert_config_directories)
+        await self.reload()
+        self.ready.set()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._scheduler(), name="directory-scheduler"))
+        self._tasks.append(loop.create_task(self._watch(), name="directory-watch"))
+        for row in list(self.rows.values()):
+            if row["connector"] == "twp_users" and row["type"] != "draft":
+                self._soon(f"users:{row['id']}", 0.0, self.sync(row["id"], "startup"))
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._pending.values(), *self._running]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._pending.values(), *self._running, return_exceptions=True)
+        self._tasks.clear()
+        self._pending.clear()
+
+    async def reload(self) -> None:
+        """Reload every directory row, dialing plan and visibility, and rebuild the whole index."""
+        rows = await self.read(db.all_directories)
+        self.rows = {r["id"]: r for r in rows}
+        self.mappings = {}
+        segments: dict[int, list[Segment]] = {}
+        for row in rows:
+            segments[row["id"]] = await self.read(db.load_segments, row)
+        fresh = DirectoryIndex()
+        for did, segs in segments.items():
+            fresh.replace(did, segs)
+        self.index = fresh
+        await self.refresh_plans()
+        await self.refresh_visibility()
+        await self._load_schedule()
+        self._seen_sync = await self.read(lambda c: c.execute(sa.select(sa.func.max(t.directory_syncs.c.id))).scalar_one() or 0)
+
+    async def refresh_plans(self) -> None:
+        def run(conn: sa.Connection) -> dict[int, DialingPlan]:
+            ids = conn.execute(sa.select(t.domains.c.id)).scalars().all()
+            return {i: self.kernel.dialing_plans.get(conn, i) for i in ids}
+
+        self._plans = await self.read(run)
+
+    async def refresh_visibility(self) -> None:
+        self._users_vis, self._domains_vis = await self.read(db.all_visibility)
+
+    def _soon(self, key: str, delay: float, coro: Any) -> None:
+        """Run ``coro`` after ``delay`` seconds, once: a newer request under the same key replaces a pending one."""
+        old = self._pending.pop(key, None)
+        if old is not None and not old.done():
+            old.cancel()
+
+        async def later() -> None:
+            try:
+                await asyncio.sleep(delay)
+                await coro
+            except asyncio.CancelledError:
+                coro.close()
+                raise
+            except DirectoryError as exc:
+                log.info("%s: %s", key, exc.detail)
+            except Exception:  # noqa: BLE001
+                log.exception("directory task %s failed", key)
+            finally:
+                if self._pending.get(key) is task:
+                    self._pending.pop(key, None)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._pending[key] = task
+
+    async def _watch(self) -> None:
+        """Follow admin changes: rights and users change visibility; users and devices feed the users directory."""
+        sub = self.kernel.events.subscribe(lambda e: e.type.startswith("admin.") or e.type == "system.resync", name="directories")
+        try:
+            while True:
+                event = await sub.get()
+                self._soon("visibility", 0.2, self.refresh_visibility())
+                if event.type.startswith(("admin.domain.", "admin.parameter_value.")):
+                    self._soon("plans", 0.2, self._after_domain_change())
+                if event.type.startswith(("admin.user.", "admin.device.", "admin.domain.")) or event.type == "system.resync":
+                    for row in list(self.rows.values()):
+                        if row["connector"] == "twp_users" and row["type"] != "draft" and (event.domain_id in (None, row["domain_id"])):
+                            self._soon(f"users:{row['id']}", 0.5, self.sync(row["id"], "change"))
+        finally:
+            self.kernel.events.unsubscribe(sub)
+
+    async def _after_domain_change(self) -> None:
+        await self.refresh_plans()
+        await self._load_schedule()
+
+    # ------------------------------------------------------------------ config-declared directories
+    def _upsert_config_directories(self, conn: sa.Connection) -> None:
+        self.problems = []
+        source = self.kernel.config.source
+        declared: set[int] = set()
+        for spec in self.kernel.config.instances_of(Kind.DIRECTORY_CONNECTOR):
+            settings = dict(getattr(spec, "settings", {}) or {})
+            where = f"{source}: {spec.path}"
+            if not spec.domain:
+                self.problems.append(f'{where}: no domain; add company = "…" and domain = "…" to say which domain the directory belongs to')
+                continue
+            sel = sa.select(t.domains.c.id).join(t.companies, t.companies.c.id == t.domains.c.company_id).where(t.domains.c.name == spec.domain)
+            if spec.company:
+                sel = sel.where(t.companies.c.name == spec.company)
+            ids = conn.execute(sel.limit(2)).scalars().all()
+            if len(ids) != 1:
+                self.problems.append(f"{where}: domain {spec.domain!r}" + (f" of company {spec.company!r}" if spec.company else "")
+                                     + (" does not exist; create it or fix the config" if not ids else ' exists in several companies; add company = "…"'))
+                continue
+            data = {**settings, "connector": spec.type_name, "options": spec.options}
+            if not spec.enabled:
+                data["type"] = "draft"
+            name = settings.pop("name", None) or spec.name
+            data["name"] = name
+            existing = conn.execute(db.directory_select().where(t.directories.c.domain_id == ids[0], t.directories.c.name == name)).one_or_none()
+            try:
+                values = self.check(conn, data, dict(existing._mapping) if existing is not None else None, domain_id=ids[0], strict=False)
+            except DirectoryError as exc:
+                self.problems.append(f"{where}: {exc.detail}")
+                continue
+            values["config_managed"] = True
+            if existing is None:
+                did = conn.execute(sa.insert(t.directories).values(domain_id=ids[0], **values).returning(t.directories.c.id)).scalar_one()
+            else:
+                did = existing.id
+                conn.execute(sa.update(t.directories).where(t.directories.c.id == did).values(**values))
+            declared.add(did)
+        # A directory that left the config file stops being config-managed (it is kept, with its contacts).
+        conn.execute(sa.update(t.directories).where(t.directories.c.config_managed.is_(True), t.directories.c.id.not_in(declared or {-1}))
+                     .values(config_managed=False))
+        for problem in self.problems:
+            log.error("%s", problem)
+
+    # ------------------------------------------------------------------ settings
+    def connector_type(self, name: str) -> Any:
+        rec = self.kernel.plugins.types[Kind.DIRECTORY_CONNECTOR].get(name)
+        return None if rec is None else rec.cls
+
+    def check(self, conn: sa.Connection | None, data: dict[str, Any], existing: dict[str, Any] | None, *, domain_id: int | None = None,
+              strict: bool = True) -> dict[str, Any]:
+        """Check a directory's settings (create when ``existing`` is None); return the column values to write."""
+        allowed = {"name", "connector", "type", "priority", "options", "fields", "labels", "merge", "sync_daily", "sync_time", "sync_every"}
+        if existing is None:
+            allowed.add("domain_id")
+        for key in data:
+            if key not in allowed:
+                raise DirectoryError(400, "bad_request", f"directory: unknown or read-only field {key!r}; fields: {', '.join(sorted(allowed))}", key)
+        merged = {**(existing or {}), **data}
+        values: dict[str, Any] = {}
+        name = merged.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200 or any(ord(c) < 32 for c in name):
+            raise DirectoryError(400, "bad_request", "directory: name must be a non-empty string of at most 200 characters", "name")
+        connector = merged.get("connector")
+        if not isinstance(connector, str) or not connector or len(connector) > 64:
+            raise DirectoryError(400, "bad_request", "directory: connector is required (the connector type, such as twp_users, private, sql, files, ldap)", "connector")
+        if existing is not None and "connector" in data and data["connector"] != existing["connector"]:
+            raise DirectoryError(400, "bad_request", "directory: the connector cannot be changed; create another directory", "connector")
+        dtype = merged.get("type", "public") or "public"
+        if dtype not in TYPES:
+            raise DirectoryError(400, "bad_request", f'directory: type must be public, private or draft (guide 8.1), got {dtype!r}', "type")
+        priority = merged.get("priority", 100)
+        if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 1_000_000:
+            raise DirectoryError(400, "bad_request", f"directory: priority must be an integer 0-1000000 (lower comes first), got {priority!r}", "priority")
+        cls = self.connector_type(connector)
+        caps = cls.capabilities if cls is not None else frozenset()
+        if cls is None and strict and existing is None and "connector" in data:
+            log.warning("directory %s: connector %r is not installed; the directory is kept but cannot sync", name, connector)
+        if cls is not None and dtype == "private" and not caps & {"private", "push"}:
+            raise DirectoryError(422, "invalid_directory", f'directory {name}: the {connector} connector cannot serve a private directory (it has no per-user contacts); use type public', "type")
+        if cls is not None and dtype == "public" and not caps & {"sync"}:
+            raise DirectoryError(422, "invalid_directory", f"directory {name}: the {connector} connector holds per-user contacts; use type private (or draft)", "type")
+        options = merged.get("options") or {}
+        if not isinstance(options, dict):
+            raise DirectoryError(400, "bad_request", "directory: options must be an object (the connector's settings)", "options")
+        if existing is not None and "options" in data:
+            old = existing.get("options") or {}
+            options = {k: (old.get(k) if v == "***" and k in old else v) for k, v in options.items()}
+        if cls is not None:
+            try:
+                structure(cls.Config, options, source=f"directory {name}", path="options")
+            except ConfigErrors as exc:
+                raise DirectoryError(422, "invalid_options", "; ".join(str(p) for p in exc.problems), "options") from None
+        fields, labels = merged.get("fields") or {}, merged.get("labels") or {}
+        try:
+            Mapping.check(fields, labels)
+        except MappingError as exc:
+            raise DirectoryError(422, "invalid_fields", str(exc), f"fields.{exc.field}") from None
+        sync_time = merged.get("sync_time")
+        if sync_time is not None and not (isinstance(sync_time, str) and len(sync_time) == 5 and sync_time[2] == ":"
+                                          and sync_time[:2].isdigit() and sync_time[3:].isdigit() and int(sync_time[:2]) < 24 and int(sync_time[3:]) < 60):
+            raise DirectoryError(422, "invalid_directory", f'sync_time: expected HH:MM (24 h, guide 8.2.1), got {sync_time!r}', "sync_time")
+        for key in ("merge", "sync_daily"):
+            if key in merged and not isinstance(merged[key], bool):
+                raise DirectoryError(400, "bad_request", f"directory: {key} must be true or false", key)
+        values.update(name=name.strip(), connector=connector, type=dtype, priority=priority, options=options, fields=fields or None,
+                      labels=labels or None, merge=bool(merged.get("merge", False)), sync_daily=bool(merged.get("sync_daily", True)),
+                      sync_time=sync_time, sync_every=parse_every(merged.get("sync_every")))
+        return values
+
+    def present(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A directory as the admin API shows it (secret options as ``"***"``)."""
+        cls = self.connector_type(row["connector"])
+        secrets = _secret_keys(getattr(cls, "Config", None))
+        options = {k: ("***" if (k in secrets or looks_secret(k)) and v not in (None, "") and not (isinstance(v, dict) and set(v) == {"env"})
+                       else redact_url(v) if isinstance(v, str) and "://" in v and "@" in v else v)
+                   for k, v in (row.get("options") or {}).items()}
+        state, reason = self.state(row)
+        contacts = sum(s.size for k, s in self.index.segments.items() if k[0] == row["id"])
+        created = row.get("created_at")
+        return {
+            "id": row["id"], "domain_id": row["domain_id"], "company_id": row.get("company_id"), "name": row["name"],
+            "connector": row["connector"], "type": row["type"], "priority": row["priority"], "options": options,
+            "fields": row.get("fields") or {}, "labels": row.get("labels") or {}, "merge": row["merge"],
+            "sync_daily": row["sync_daily"], "sync_time": row.get("sync_time"), "sync_every": row.get("sync_every"),
+            "config_managed": row["config_managed"], "state": state, "reason": reason, "contacts": contacts,
+            "capabilities": sorted(cls.capabilities) if cls is not None else [],
+            "created_at": created.isoformat() if hasattr(created, "isoformat") else created,
+        }
+
+    def state(self, row: dict[str, Any]) -> tuple[str, str | None]:
+        cls = self.connector_type(row["connector"])
+        if cls is None:
+            known = ", ".join(sorted(self.kernel.plugins.types[Kind.DIRECTORY_CONNECTOR])) or "none"
+            return "not_installed", f'no loaded plugin provides the connector "{row["connector"]}"; install it, or use one of: {known}'
+        if row["type"] == "draft":
+            return "draft", "drafts never synchronize (guide 8.1)"
+        try:
+            structure(cls.Config, row.get("options") or {}, source=f"directory {row['name']}", path="options")
+        except ConfigErrors as exc:
+            return "config_error", "; ".join(str(p) for p in exc.problems)
+        return "ready", None
+
+    def mapping(self, row: dict[str, Any], sample: Iterable[str] = ()) -> Mapping:
+        cached = self.mappings.get(row["id"])
+        if cached is not None and not sample:
+            return cached
+        fields = row.get("fields") or {}
+        if not fields:
+            cls = self.connector_type(row["connector"])
+            fields = dict(getattr(cls, "default_fields", None) or {}) or identity_fields(sample)
+        mapping = Mapping(fields, row.get("labels") or {})
+        if row.get("fields") or not sample:
+            self.mappings[row["id"]] = mapping
+        return mapping
+
+    async def changed(self, directory_id: int) -> None:
+        """A directory row was created, changed or deleted: reload it, its index segments and the schedule."""
+        row = await self.read(db.load_directory, directory_id)
+        self.mappings.pop(directory_id, None)
+        if row is None:
+            self.rows.pop(directory_id, None)
+            self.index.drop(directory_id)
+            self._next.pop(directory_id, None)
+        else:
+            self.rows[directory_id] = row
+            self.index.replace(directory_id, await self.read(db.load_segments, row))
+        await self.refresh_visibility()
+        await self._load_schedule()
+        self._wake.set()
+
+    # ------------------------------------------------------------------ connectors
+    def connector(self, row: dict[str, Any]) -> Any:
+        """A fresh connector object for one sync or test of the directory."""
+        cls = self.connector_type(row["connector"])
+        state, reason = self.state(row)
+        if state == "not_installed":
+            raise DirectoryError(409, "not_installed", f"directory {row['name']}: {reason}", "connector")
+        if state == "config_error":
+            raise DirectoryError(409, "config_error", f"directory {row['name']}: {reason}", "options")
+        cfg = structure(cls.Config, row.get("options") or {}, source=f"directory {row['name']}", path="options")
+        ctx = InstanceContext(f"directory:{row['name']}", Kind.DIRECTORY_CONNECTOR, self.kernel,
+                              logging.getLogger(f"twp.directory_connector.{row['connector']}"))
+        obj = cls(cfg, ctx)
+        obj.directory = DirectoryRef(row["id"], row["name"], row["type"], row["domain_id"], row["company_id"])
+        return obj
+
+    async def test(self, directory_id: int) -> dict[str, Any]:
+        """Guide 8.3's advice, built in: reach the source and say what was found."""
+        row = await self._row(directory_id)
+        obj = self.connector(row)
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(60):
+                await obj.setup()
+                message = await obj.test_connection()
+            return {"ok": True, "message": message, "duration": round(time.perf_counter() - t0, 3)}
+        except NotReady as exc:
+            return {"ok": False, "state": "not_ready", "detail": exc.reason, "duration": round(time.perf_counter() - t0, 3)}
+        except AuthFailed as exc:
+            return {"ok": False, "state": "auth_failed", "detail": str(exc) or "credentials refused", "duration": round(time.perf_counter() - t0, 3)}
+        except TimeoutError:
+            return {"ok": False, "state": "timeout", "detail": "no answer within 60 s", "duration": round(time.perf_counter() - t0, 3)}
+        except Exception as exc:  # noqa: BLE001
+            return {"ok": False, "state": "error", "detail": describe_exception(exc), "duration": round(time.perf_counter() - t0, 3)}
+        finally:
+            try:
+                await obj.close()
+            except Exception:  # noqa: BLE001
+                log.debug("close after test of %s failed", row["name"], exc_info=True)
+
+    async def _row(self, directory_id: int) -> dict[str, Any]:
+        row = await self.read(db.load_directory, directory_id)
+        if row is None:
+            raise DirectoryError(404, "not_found", f"directory {directory_id} not found")
+        return row
+
+    # ------------------------------------------------------------------ synchronization
+    def is_running(self, directory_id: int) -> bool:
+        lock = self.locks.get(directory_id)
+        return lock is not None and lock.locked()
+
+    async def sync(self, directory_id: int, trigger: str = "manual", *, owner_id: int | None = None,
+                   records: list[Any] | None = None) -> SyncReport:
+        """Synchronize a directory (or, with ``records``, replace one owner's pushed contacts); return the report."""
+        row = await self._row(directory_id)
+        lock = self.locks.setdefault(directory_id, asyncio.Lock())
+        if lock.locked():
+            raise DirectoryError(409, "sync_running", f"directory {row['name']} is already synchronizing; wait for it to finish")
+        async with lock:
+            report = SyncReport(directory_id, row["name"], trigger, user_id=owner_id)
+            self._last_start[directory_id] = report.started_at
+            report.id = await self.store.run(self._insert_sync, report)
+            self._own_syncs.add(report.id)
+            owners_done: list[int | None] = []
+            try:
+                if row["type"] == "draft":
+                    raise DirectoryError(409, "draft", f"directory {row['name']} is a draft: drafts never synchronize (guide 8.1); set its type to public or private")
+                async with asyncio.timeout(self.sync_timeout):
+                    batches = await self._pull(row, report) if records is None else {owner_id: records}
+                plan = await self.store.run(self.kernel.dialing_plans.get, row["domain_id"])
+                existing = await self.read(db.existing_digests, directory_id, list(batches))
+                loop = asyncio.get_running_loop()
+                mapped = await loop.run_in_executor(None, self._map, row, batches, report, plan, existing)
+                counts = await self.store.run(self._write, directory_id, mapped)
+                owners_done = list(batches)
+                for key in ("created", "updated", "deleted", "unchanged"):
+                    setattr(report, key, counts[key])
+                if report.status == "running":
+                    report.status = "ok"
+            except asyncio.CancelledError:
+                report.status, report.error = "failed", "cancelled (server stopping)"
+                raise
+            except DirectoryError as exc:
+                report.status, report.error = "failed", exc.detail
+            except NotReady as exc:
+                report.status, report.error = "failed", f"source not ready: {exc.reason}; previous contacts kept"
+            except AuthFailed as exc:
+                report.status, report.error = "failed", f"credentials refused: {exc or 'authentication failed'}; previous contacts kept"
+            except TimeoutError:
+                report.status, report.error = "failed", f"did not finish within {self.sync_timeout:g} s; previous contacts kept"
+            except ConnectorError as exc:
+                report.status, report.error = "failed", f"{exc}; previous contacts kept"
+            except Exception as exc:  # noqa: BLE001
+                log.exception("sync of directory %s failed", row["name"])
+                report.status, report.error = "failed", f"{describe_exception(exc)}; previous contacts kept"
+            finally:
+                report.duration = round(time.time() - report.started_at, 3)
+                try:
+                    await asyncio.shield(self.store.run(self._finish_sync, report))
+                except Exception:  # noqa: BLE001
+                    log.exception("could not record the sync report of directory %s", row["name"])
+            if owners_done:
+                if records is None and row["type"] != "private":
+                    self.index.replace(directory_id, await self.read(db.load_segments, row))
+                else:
+                    for owner in owners_done:
+                        self.index.replace(directory_id, await self.read(db.load_segments, row, owner), owner)
+            level = logging.INFO if report.status == "ok" else logging.WARNING
+            log.log(level, "directory %s sync (%s): %s, %d records, %d created, %d updated, %d deleted, %d ignored in %.2f s%s",
+                    row["name"], trigger, report.status, report.records, report.created, report.updated, report.deleted,
+                    report.ignored, report.duration or 0, f": {report.error}" if report.error else "")
+            self.kernel.events.publish(Event("directory.synced", {k: v for k, v in report.as_json().items() if k != "problems"},
+                                             row["company_id"], row["domain_id"]))
+            return report
+
+    async def _pull(self, row: dict[str, Any], report: SyncReport) -> dict[int | None, list[Any]]:
+        obj = self.connector(row)
+        if "sync" not in obj.capabilities:
+            raise DirectoryError(409, "not_syncable", f"directory {row['name']}: the {row['connector']} connector is not pulled "
+                                 "(its contacts are edited by users or pushed by their clients)")
+        batches: dict[int | None, list[Any]] = {}
+        try:
+            await obj.setup()
+            if row["type"] == "private":
+                users = await self.read(db.granted_users, row["id"])
+                for user in users:
+                    try:
+                        batches[user["id"]] = await _collect(obj.records(user))
+                    except (NotReady, AuthFailed, ConnectorError) as exc:
+                        report.status = "partial"
+                        report.problem(f"user:{user['login']}", f"{type(exc).__name__}: {exc}; this user's previous contacts kept")
+            else:
+                batches[None] = await _collect(obj.records())
+        finally:
+            try:
+                await obj.close()
+            except Exception:  # noqa: BLE001
+                log.debug("close after sync of %s failed", row["name"], exc_info=True)
+        return batches
+
+    def _map(self, row: dict[str, Any], batches: dict[int | None, list[Any]], report: SyncReport, plan: DialingPlan,
+             existing: dict[tuple[int | None, str], tuple[int, str]]) -> dict[int | None, tuple[list[MappedContact], dict[str, tuple[str, ...]]]]:
+        out = {}
+        sample = next((r.fields for b in batches.values() for r in b if isinstance(r, SourceRecord)), {})
+        mapping = self.mapping(row, sample.keys())
+        for owner, records in batches.items():
+            contacts: list[MappedContact] = []
+            first: dict[str, str] = {}
+            keys: dict[str, tuple[str, ...]] = {}
+            for rec in records:
+                report.records += 1
+                if isinstance(rec, SkippedRecord):
+                    report.problem(rec.id, rec.reason)
+                    continue
+                if not isinstance(rec, SourceRecord):
+                    report.problem("?", f"the connector yielded a {type(rec).__name__}, not a SourceRecord; it is ignored")
+                    continue
+                try:
+                    result = mapping.apply(str(rec.id), rec.fields)
+                except Exception as exc:  # noqa: BLE001 - one bad record never fails the sync
+                    report.problem(rec.id, f"cannot be mapped: {describe_exception(exc)}")
+                    continue
+                if isinstance(result, Ignored):
+                    report.problem(result.source_id, result.reason)
+                    continue
+                if result.source_id in first:
+                    report.problem(rec.id, f"duplicate id {result.source_id!r} (already given by record {first[result.source_id]})")
+                    continue
+                first[result.source_id] = str(rec.id)
+                contacts.append(result)
+                old = existing.get((owner, result.source_id))
+                if old is None or old[1] != result.digest:
+                    for n in result.numbers:
+                        if n.number not in keys:
+                            keys[n.number] = plan.canonical_keys(n.number)
+            out[owner] = (contacts, keys)
+        return out
+
+    @staticmethod
+    def _write(conn: sa.Connection, directory_id: int, mapped: dict[int | None, tuple[list[MappedContact], dict[str, tuple[str, ...]]]]) -> dict[str, int]:
+        total = {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0}
+        for owner, (contacts, keys) in mapped.items():
+            counts = db.replace_contacts(conn, directory_id, owner, contacts, keys)
+            for k in total:
+                total[k] += counts[k]
+        return total
+
+    @staticmethod
+    def _insert_sync(conn: sa.Connection, report: SyncReport) -> int:
+        return conn.execute(sa.insert(t.directory_syncs).values(
+            directory_id=report.directory_id, user_id=report.user_id, trigger=report.trigger, status="running",
+            started_at=dt.datetime.fromtimestamp(report.started_at, dt.timezone.utc)).returning(t.directory_syncs.c.id)).scalar_one()
+
+    @staticmethod
+    def _finish_sync(conn: sa.Connection, report: SyncReport) -> None:
+        conn.execute(sa.update(t.directory_syncs).where(t.directory_syncs.c.id == report.id).values(
+            status=report.status, finished_at=db.now(), duration=report.duration, records=report.records, created=report.created,
+            updated=report.updated, deleted=report.deleted, unchanged=report.unchanged, ignored=report.ignored,
+            error=report.error, problems=report.problems or None))
+
+    async def history(self, directory_id: int, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        def run(conn: sa.Connection) -> dict[str, Any]:
+            s = t.directory_syncs
+            total = conn.execute(sa.select(sa.func.count()).select_from(s).where(s.c.directory_id == directory_id)).scalar_one()
+            rows = conn.execute(sa.select(s).where(s.c.directory_id == directory_id).order_by(s.c.id.desc()).limit(limit).offset(offset)).all()
+            return {"items": [_sync_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+        return await self.read(run)
+
+    # ------------------------------------------------------------------ scheduler (guide 8.2.1)
+    async def _load_schedule(self) -> None:
+        def run(conn: sa.Connection) -> tuple[dict[int, str], dict[int, float]]:
+            times = {d: self.kernel.parameters.domain_value(conn, d, "timeSynchronizationDirectories").value
+                     for d in {r["domain_id"] for r in self.rows.values()}} if "timeSynchronizationDirectories" in self.kernel.parameters.definitions else {}
+            s = t.directory_syncs
+            last = {r.directory_id: r.started for r in conn.execute(
+                sa.select(s.c.directory_id, sa.func.max(s.c.started_at).label("started")).where(s.c.trigger.in_(SCHEDULED)).group_by(s.c.directory_id))}
+            return times, {k: _ts(v) for k, v in last.items() if v is not None}
+
+        times, last = await self.read(run)
+        now = time.time()
+        nxt = {}
+        for did, row in self.rows.items():
+            cls = self.connector_type(row["connector"])
+            if row["type"] == "draft" or cls is None or "sync" not in cls.capabilities:
+                continue
+            daily = None
+            if row["sync_daily"]:
+                hhmm = row.get("sync_time") or times.get(row["domain_id"], "02:00")
+                daily = _next_daily(hhmm, now)
+            every = None
+            if row.get("sync_every"):
+                base = max(self._last_start.get(did, 0.0), last.get(did, 0.0)) or _ts(row.get("created_at")) or now
+                every = base + row["sync_every"]
+            nxt[did] = (daily, every)
+        self._next = nxt
+
+    async def _external_syncs(self) -> None:
+        """Pick up syncs another process finished (``twp directory sync``, another node): reload those directories."""
+        def run(conn: sa.Connection) -> list[tuple[int, int]]:
+            s = t.directory_syncs
+            return [(r.id, r.directory_id) for r in conn.execute(
+                sa.select(s.c.id, s.c.directory_id).where(s.c.id > self._seen_sync, s.c.status != "running").order_by(s.c.id))]
+
+        for sync_id, directory_id in await self.read(run):
+            self._seen_sync = max(self._seen_sync, sync_id)
+            if sync_id in self._own_syncs:
+                self._own_syncs.discard(sync_id)
+            elif directory_id in self.rows:
+                log.info("directory %s was synchronized by another process: reloading it", self.rows[directory_id]["name"])
+                await self.changed(directory_id)
+
+    async def _scheduler(self) -> None:
+        while True:
+            try:
+                await self._external_syncs()
+            except Exception:  # noqa: BLE001
+                log.exception("looking for syncs of other processes failed")
+            now = time.time()
+            soonest = now + self.tick
+            for did, (daily, every) in list(self._next.items()):
+                due = None
+                if daily is not None and daily <= now:
+                    due = "daily"
+                    daily = _next_daily(self.rows[did].get("sync_time") or dt.datetime.fromtimestamp(daily).strftime("%H:%M"), now + 1)
+                if every is not None and every <= now:
+                    due = due or "interval"
+                    every = now + (self.rows[did].get("sync_every") or 60)
+                self._next[did] = (daily, every)
+                if due and not self.is_running(did):
+                    task = asyncio.get_running_loop().create_task(self._scheduled(did, due))
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+                for when in (daily, every):
+                    if when is not None:
+                        soonest = min(soonest, when)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(0.05, soonest - time.time()))
+            except TimeoutError:
+                pass
+
+    async def _scheduled(self, directory_id: int, trigger: str) -> None:
+        try:
+            await self.sync(directory_id, trigger)
+        except DirectoryError as exc:
+            log.info("scheduled sync of directory %s skipped: %s", directory_id, exc.detail)
+
+    # ------------------------------------------------------------------ rights and keys
+    async def visible_for_user(self, user_id: int) -> tuple[Any, list[int], set[int]]:
+        def run(conn: sa.Connection) -> tuple[Any, list[int], set[int]]:
+            user = db.user_row(conn, user_id)
+            ids, private = db.user_directories(conn, user_id)
+            return user, ids, private
+
+        return await self.read(run)
+
+    async def plan(self, domain_id: int) -> DialingPlan:
+        plan = await self.store.run(self.kernel.dialing_plans.get, domain_id)
+        self._plans[domain_id] = plan
+        return plan
+
+    def keys(self, domain_id: int, number: str, plan: DialingPlan | None = None) -> tuple[str, ...]:
+        """Canonical keys of a number in a domain, cached (``canonical_keys`` is the slow part of a lookup)."""
+        plan = plan or self._plans.get(domain_id) or DialingPlan.default()
+        cached = self._keys.get(domain_id)
+        if cached is None or cached[0] is not plan:
+            cached = (plan, {})
+            self._keys[domain_id] = cached
+        memo = cached[1]
+        found = memo.get(number)
+        if found is None:
+            if len(memo) >= 50_000:
+                memo.clear()
+            found = memo[number] = plan.canonical_keys(number)
+        return found
+
+    # ------------------------------------------------------------------ search and reverse lookup
+    async def search(self, user_id: int, q: str, offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        """Search the directories a user may see (guide 7.4.2), ranked by directory priority then name."""
+        await self.ready.wait()
+        user, ids, private = await self.visible_for_user(user_id)
+        if user is None:
+            raise DirectoryError(404, "not_found", f"user {user_id} not found")
+        segments = self.index.visible(ids, user_id, private)
+        return await self._search(segments, q, offset, limit, user.domain_id)
+
+    async def _search(self, segments: list[Segment], q: str, offset: int, limit: int, domain_id: int) -> dict[str, Any]:
+        q = q.strip()
+        number = _numberish(q)
+        if number:
+            plan = await self.plan(domain_id)
+            keys = [k for k in self.keys(domain_id, q, plan)]
+            from twpcore.directory.index import encode_key
+            encoded = [encode_key(k) for k in keys]
+            hits, more = self.index.search(segments, lambda s: s.numbers_all(encoded), offset, limit)
+        else:
+            terms = sorted(set(words(q)), key=len, reverse=True)
+            if not terms:
+                return {"items": [], "offset": offset, "limit": limit, "more": False, "query": q}
+            hits, more = self.index.search(segments, lambda s: s.match(terms), offset, limit)
+        items = await self.cards([(s, o) for s, o in hits], segments)
+        return {"items": items, "offset": offset, "limit": limit, "more": more, "query": q, "match": "number" if number else "text"}
+
+    async def search_domain(self, domain_id: int, q: str, offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        ids = await self.read(db.domain_directories, domain_id)
+        return await self._search(self.index.visible(ids, None, set()), q, offset, limit, domain_id)
+
+    async def reverse(self, number: str, *, user_id: int | None = None, domain_id: int | None = None, redlisted: bool = False) -> dict[str, Any] | None:
+        """The highest-priority contact with this number, through the domain's canonical keys.
+
+        Red-listed numbers are matched only when ``redlisted`` is set (call enrichment):
+        an API caller typing a number must not learn whom a hidden number belongs to.
+        """
+        await self.ready.wait()
+        if user_id is not None:
+            user, ids, private = await self.visible_for_user(user_id)
+            if user is None:
+                raise DirectoryError(404, "not_found", f"user {user_id} not found")
+            domain_id = user.domain_id
+            segments = self.index.visible(ids, user_id, private)
+        else:
+            assert domain_id is not None
+            segments = self.index.visible(await self.read(db.domain_directories, domain_id), None, set())
+        plan = await self.plan(domain_id)
+        keys = self.keys(domain_id, number, plan)
+        hit = self.index.reverse(segments, keys, redlisted)
+        if hit is None:
+            return None
+        seg, ordinal, number_type, red = hit
+        cards = await self.cards([(seg, ordinal)], segments)
+        return {"number": number, "keys": list(keys), "number_type": number_type, "contact": cards[0] if cards else None}
+
+    def reverse_now(self, number: str, domain_id: int, user_id: int | None) -> dict[str, Any] | None:
+        """Reverse lookup without I/O, for the telephony service: the identity of a caller or callee.
+
+        Uses the visibility computed in the background (refreshed on admin changes), matches
+        red-listed numbers (guide 8.2.4: the name is shown, never the number) and answers
+        from the index alone: contact id, directory, name, company, VIP, number type.
+        """
+        if not self.ready.is_set() or not number:
+            return None
+        if user_id is not None:
+            ids, private = self._users_vis.get(user_id, ((), frozenset()))
+        else:
+            ids, private = self._domains_vis.get(domain_id, ()), frozenset()
+        segments = self.index.visible(ids, user_id, set(private))
+        if not segments:
+            return None
+        hit = self.index.reverse(segments, self.keys(domain_id, number), True)
+        if hit is None:
+            return None
+        seg, ordinal, number_type, _ = hit
+        label = seg.label(ordinal)
+        return {
+            "contact_id": seg.ids[ordinal], "directory_id": seg.info.directory_id, "directory": seg.info.name,
+            "name": display_name(label), "company": label["company"], "vip": label["vip"] or None, "number_type": number_type,
+        }
+
+    def enrich_call(self, domain_id: int, user_id: int | None, device: str, data: dict[str, Any], change_type: str) -> None:
+        """Add ``remote_name`` and ``contact`` to a call event's data; the lookup runs once per call and device."""
+        call = data.get("call")
+        if not isinstance(call, dict):
+            return
+        key = (domain_id, device, str(call.get("call_id")))
+        if key in self._calls:
+            found = self._calls[key]
+        elif call.get("remote"):
+            if len(self._calls) > 100_000:
+                self._calls.clear()
+            try:
+                found = self._calls[key] = self.reverse_now(str(call["remote"]), domain_id, user_id)
+            except Exception:  # noqa: BLE001 - a lookup problem never stops call events
+                log.exception("reverse lookup of %s failed", call.get("remote"))
+                found = self._calls[key] = None
+        else:
+            return
+        if change_type == "call.cleared":
+            self._calls.pop(key, None)
+        data["call"] = {**call, "remote_name": found["name"] if found else None, "contact": found}
+
+    # ------------------------------------------------------------------ contact cards
+    async def cards(self, hits: list[tuple[Segment, int]], visible: list[Segment]) -> list[dict[str, Any]]:
+        """Contact cards of index hits, merged by e-mail across visible merge directories (guide 8.2.2)."""
+        wanted: dict[int, list[tuple[Segment, int]]] = {}
+        for seg, o in hits:
+            group = [(seg, o)]
+            if seg.info.merge:
+                email = seg.email(o)
+                if email:
+                    group = [(seg, o)] + [(s2, o2) for s2, o2 in self.index.members(visible, email) if s2 is not seg]
+            wanted[seg.ids[o]] = group
+        ids = {s.ids[o] for group in wanted.values() for s, o in group}
+        rows = await self.read(db.contact_rows, sorted(ids))
+        out = []
+        for seg, o in hits:
+            group = [rows[s.ids[oo]] for s, oo in wanted[seg.ids[o]] if s.ids[oo] in rows]
+            if group:
+                out.append(self.card(group[0], group[1:]))
+        return out
+
+    def card(self, row: Any, merged: list[Any] = ()) -> dict[str, Any]:
+        """One contact card: fields, custom fields with their labels, numbers without red-listed ones (guide 8.2.4)."""
+        directory = self.rows.get(row.directory_id) or {"name": "?", "labels": {}, "fields": {}, "connector": ""}
+        mapping = self.mapping(directory) if directory.get("id") else Mapping({})
+        fields = dict(row.data.get("fields", {}))
+        numbers = [{"type": n["type"], "number": n["number"]} for n in row.data.get("numbers", []) if not n.get("redlisted")]
+        sources = [{"contact_id": row.id, "directory_id": row.directory_id, "directory": directory["name"]}]
+        for other in merged:
+            other_dir = self.rows.get(other.directory_id) or {"name": "?"}
+            for k, v in other.data.get("fields", {}).items():
+                if k not in fields and not k.startswith("private"):
+                    fields[k] = v
+            seen = {n["number"] for n in numbers}
+            numbers += [{"type": n["type"], "number": n["number"]} for n in other.data.get("numbers", [])
+                        if not n.get("redlisted") and n["number"] not in seen]
+            sources.append({"contact_id": other.id, "directory_id": other.directory_id, "directory": other_dir["name"]})
+        labels = mapping.labels
+        card: dict[str, Any] = {"id": row.id, "directory_id": row.directory_id, "directory": directory["name"],
+                                "name": display_name(fields)}
+        for name in TEXT_FIELDS:
+            if fields.get(name):
+                card[name] = fields[name]
+        card["numbers"] = numbers
+        card["custom"] = [{"field": p, "label": labels.get(p, p.capitalize()), "value": fields[p]} for p in PRIVATE_FIELDS
+                          if fields.get(p) and p != mapping.vip_field]
+        card["vip"] = row.vip or None
+        card["hidden_in_caller"] = mapping.hidden
+        card["address_fields"] = mapping.address
+        if row.owner_id is not None:
+            card["owner_id"] = row.owner_id
+        if len(sources) > 1:
+            card["merged"] = sources
+        return card
+
+    async def contact(self, user_id: int, contact_id: int) -> dict[str, Any]:
+        """A contact card, when the user may see the contact's directory (404 otherwise)."""
+        await self.ready.wait()
+        user, ids, private = await self.visible_for_user(user_id)
+        row = (await self.read(db.contact_rows, [contact_id])).get(contact_id)
+        if user is None or row is None or row.directory_id not in ids or (row.directory_id in private and row.owner_id != user_id):
+            raise DirectoryError(404, "not_found", f"contact {contact_id} not found")
+        segments = self.index.visible(ids, user_id, private)
+        seg = next((s for s in segments if s.info.directory_id == row.directory_id), None)
+        if seg is not None and seg.info.merge:
+            try:
+                ordinal = seg.ids.index(contact_id)
+            except ValueError:
+                ordinal = None
+            if ordinal is not None:
+                return (await self.cards([(seg, ordinal)], segments))[0]
+        return self.card(row)
+
+    # ------------------------------------------------------------------ private contacts ([TwsPrivate], guide 9.1.1)
+    async def private_directory(self, user_id: int) -> dict[str, Any]:
+        user, ids, private = await self.visible_for_user(user_id)
+        rows = sorted((self.rows[i] for i in ids if i in self.rows and self.rows[i]["connector"] == "private"), key=lambda r: (r["priority"], r["id"]))
+        if not rows:
+            raise DirectoryError(403, "no_private_directory", "you have no private contacts directory: an administrator must give you "
+                                 "the right to a directory of connector \"private\" ([TwsPrivate], guide 9.1.1)")
+        return rows[0]
+
+    async def save_private(self, user_id: int, values: dict[str, Any], contact_id: int | None = None) -> dict[str, Any]:
+        row = await self.private_directory(user_id)
+        if contact_id is None:
+            allowed = await self.store.run(lambda c: self.kernel.parameters.resolve_one(c, user_id, "AuthorizeContactFavorite").as_bool())
+            if not allowed:
+                raise DirectoryError(403, "forbidden", "creating private contacts is not allowed for you (parameter AuthorizeContactFavorite, guide 9.1.8)")
+        try:
+            mapped = contact_from_fields(values, self.mapping(row).labels)
+        except MappingError as exc:
+            raise DirectoryError(400, "bad_request", str(exc).removeprefix("fields."), exc.field) from None
+        if isinstance(mapped, Ignored):
+            raise DirectoryError(422, "invalid_contact", "a contact needs a name (last_name, first_name or company) or a number", "last_name")
+        plan = await self.plan(row["domain_id"])
+        keys = {n.number: self.keys(row["domain_id"], n.number, plan) for n in mapped.numbers}
+
+        def run(conn: sa.Connection) -> int:
+            c = t.contacts
+            if contact_id is not None:
+                old = conn.execute(sa.select(c.c.id, c.c.source_id).where(c.c.id == contact_id, c.c.owner_id == user_id,
+                                                                          c.c.directory_id == row["id"])).one_or_none()
+                if old is None:
+                    raise DirectoryError(404, "not_found", f"private contact {contact_id} not found")
+                m = attrs.evolve(mapped, source_id=old.source_id)
+                vals = {k: v for k, v in db.contact_values(row["id"], user_id, m).items() if k not in ("directory_id", "owner_id")}
+                conn.execute(sa.update(c).where(c.c.id == contact_id).values(**vals, updated_at=db.now()))
+                conn.execute(sa.delete(t.contact_numbers).where(t.contact_numbers.c.contact_id == contact_id))
+                cid = contact_id
+            else:
+                import uuid
+
+                m = attrs.evolve(mapped, source_id="p-" + uuid.uuid4().hex)
+                cid = conn.execute(sa.insert(c).values(**db.contact_values(row["id"], user_id, m), updated_at=db.now()).returning(c.c.id)).scalar_one()
+            numbers = db.number_rows(cid, row["id"], m, keys)
+            if numbers:
+                conn.execute(sa.insert(t.contact_numbers), numbers)
+            return cid
+
+        cid = await self.store.run(run)
+        self.index.replace(row["id"], await self.read(db.load_segments, row, user_id), user_id)
+        return await self.contact(user_id, cid)
+
+    async def delete_private(self, user_id: int, contact_id: int) -> None:
+        row = await self.private_directory(user_id)
+
+        def run(conn: sa.Connection) -> None:
+            c = t.contacts
+            n = conn.execute(sa.delete(c).where(c.c.id == contact_id, c.c.owner_id == user_id, c.c.directory_id == row["id"])).rowcount
+            if not n:
+                raise DirectoryError(404, "not_found", f"private contact {contact_id} not found")
+
+        await self.store.run(run)
+        self.index.replace(row["id"], await self.read(db.load_segments, row, user_id), user_id)
+
+    async def list_private(self, user_id: int, offset: int, limit: int) -> dict[str, Any]:
+        row = await self.private_directory(user_id)
+
+        def run(conn: sa.Connection) -> tuple[int, list[Any]]:
+            c = t.contacts
+            cond = (c.c.directory_id == row["id"], c.c.owner_id == user_id)
+            total = conn.execute(sa.select(sa.func.count()).select_from(c).where(*cond)).scalar_one()
+            return total, conn.execute(sa.select(c).where(*cond).order_by(c.c.sort_key, c.c.id).limit(limit).offset(offset)).all()
+
+        total, rows = await self.read(run)
+        return {"items": [self.card(r) for r in rows], "total": total, "offset": offset, "limit": limit, "directory_id": row["id"]}
+
+    # ------------------------------------------------------------------ pushed contacts (guide 8.8)
+    async def push(self, user_id: int, name: str, items: list[Any]) -> SyncReport:
+        user, ids, private = await self.visible_for_user(user_id)
+        if user is None:
+            raise DirectoryError(404, "not_found", f"user {user_id} not found")
+        candidates = [self.rows[i] for i in ids if i in self.rows and self.rows[i]["name"] == name]
+        if not candidates:
+            raise DirectoryError(404, "not_found", f'directory "{name}" not found among the directories you may use; an administrator must '
+                                 "create it (connector push, type private) and give you the right to it (guide 8.8.3)")
+        row = sorted(candidates, key=lambda r: (r["domain_id"] != user.domain_id, r["priority"], r["id"]))[0]
+        cls = self.connector_type(row["connector"])
+        if cls is None or "push" not in cls.capabilities or row["type"] != "private":
+            raise DirectoryError(409, "not_pushable", f'directory "{name}" does not take pushed contacts (connector {row["connector"]}, '
+                                 f'type {row["type"]}); push into a private directory of connector push')
+        records = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                records.append(SkippedRecord(f"#{i}", f"expected an object of fields, got {type(item).__name__}"))
+                continue
+            rid = item.get("EntryID") or item.get("id") or f"#{i}"
+            records.append(SourceRecord(str(rid), item))
+        return await self.sync(row["id"], "push", owner_id=user_id, records=records)
+
+
+async def _collect(records: Any) -> list[Any]:
+    if hasattr(records, "__aiter__"):
+        return [r async for r in records]
+    if asyncio.iscoroutine(records):
+        records = await records
+    return list(records)
+
+
+def _numberish(q: str) -> bool:
+    digits = sum(c.isdigit() for c in q)
+    return digits >= 3 and all(c in NUMBERISH for c in q) and "+" not in q[1:]
+
+
+def _ts(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.timestamp()
+    return 0.0
+
+
+def _next_daily(hhmm: str, after: float) -> float:
+    """The next local time ``HH:MM`` at or after ``after``."""
+    hour, minute = int(hhmm[:2]), int(hhmm[3:5])
+    base = dt.datetime.fromtimestamp(after)
+    candidate = base.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if candidate.timestamp() < after:
+        candidate += dt.timedelta(days=1)
+    return candidate.timestamp()
+
+
+def _sync_json(r: Any) -> dict[str, Any]:
+    started = r.started_at.replace(tzinfo=r.started_at.tzinfo or dt.timezone.utc)
+    finished = r.finished_at.replace(tzinfo=r.finished_at.tzinfo or dt.timezone.utc) if r.finished_at else None
+    problems = r.problems or []
+    return {"id": r.id, "directory_id": r.directory_id, "user_id": r.user_id, "trigger": r.trigger, "status": r.status,
+            "started_at": started.isoformat(), "finished_at": finished.isoformat() if finished else None, "duration": r.duration,
+            "records": r.records, "created": r.created, "updated": r.updated, "deleted": r.deleted, "unchanged": r.unchanged,
+            "ignored": r.ignored, "problems": problems, "problems_truncated": max(0, r.ignored - len(problems)), "error": r.error}
+
+
+__all__ = ["DirectoryError", "DirectoryRef", "DirectoryService", "SyncReport", "ALL_FIELDS", "NUMBER_FIELDS"]
