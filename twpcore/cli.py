@@ -71,7 +71,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from twpcore.app import Kernel
 
     config = load_config(args.config)
-    logging.basicConfig(level=config.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from twpcore.logs import configure
+
+    configure(config.logging.level, config.logging.syslog, config.logging.syslog_facility)
     host = args.host or config.http.host
     port = args.port if args.port is not None else config.http.port
     kernel = Kernel.build(config)

@@ -55,6 +55,14 @@ class AuthConfig:
 @attrs.frozen
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting("INFO", help="log level")
+    syslog: str | None = setting(None, help='also send logs to a syslog server (guide 10.6): "udp://host:514" or "tcp://host:514"')
+    syslog_facility: str = setting("daemon", help="syslog facility: daemon, local0 ... local7, user")
+
+    def __attrs_post_init__(self) -> None:
+        from twpcore.logs import parse_syslog
+
+        if self.syslog is not None:
+            parse_syslog(self.syslog, self.syslog_facility)  # raises ValueError naming the problem
 
 
 @attrs.frozen
