@@ -33,7 +33,7 @@ endif
 
 $(STAMP): $(PROJECTS)
 	@test -x $(VENV_PY) || { echo "creating $(VENV) with $$(command -v $(PYTHON))"; $(PYTHON) -m venv $(VENV); }
-	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip "setuptools>=68" wheel
 	$(VENV_PY) -m pip install --disable-pip-version-check --progress-bar off \
 		-e '.[test]' $(foreach dir,$(PLUGIN_DIRS) $(CONTRIB_DIRS),-e '$(dir)[test]')
 	@echo '$(strip $(PROJECTS))' > $@
