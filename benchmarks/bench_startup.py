@@ -10,12 +10,17 @@ a. **start-up to ready**: from spawning ``twp --config <tmp> serve`` on a free p
    (migrations and first admin with its argon2 hash); "warm" runs restart on an
    existing one.  Every plugin installed in the venv is loaded: nothing is allowlisted.
 b. **idle memory**: VmRSS of the server process, 2 s after it became ready.
-c. **in-process** ``Kernel.build`` and ``await kernel.start()``, plus the import time of
-   the modules ``twp serve`` needs, in a fresh interpreter.
+c. **in-process**, each run in a fresh interpreter: the kernel modules' import, the first
+   ``Kernel.build`` (which imports every plugin), a second one, ``create_app`` and
+   ``await kernel.start()`` on a new and on an existing store;
+d. **where the import time goes**: ``python -X importtime`` of the kernel modules and
+   every plugin entry point, self time summed per top-level package.
 
 Servers run with a bytecode cache in a temporary ``PYTHONPYCACHEPREFIX`` (warmed by a
-first, unrecorded run), as an installed server has; the "no bytecode cache" line shows
-what a checkout with ``PYTHONDONTWRITEBYTECODE=1`` pays on every start.
+first, unrecorded run), as an installed server has; the ``PYTHONDONTWRITEBYTECODE=1``
+line shows what a development checkout pays on every start.  The kinds of run are
+interleaved, so a change of machine load spreads over all of them; the load average at
+start and end is printed with the results.
 
 This is a benchmark, not a test: nothing here asserts a time.  See docs/benchmarks.md.
 """
