@@ -210,3 +210,10 @@ async def test_secrets_are_never_returned(twp_server, admin, paris):
     openapi = await admin.get("/api/v1/openapi.json")
     user_schema = openapi["paths"]["/api/v1/users"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert user_schema["properties"]["password"]["writeOnly"] is True
+
+
+async def test_a_refused_password_is_never_echoed_back(twp_server, admin):
+    err = await admin.call("POST", "/api/v1/admins", {"login": "ops", "password": "short-pw"}, status=400)
+    assert err["field"] == "password" and "short-pw" not in err["detail"] and "12 characters" in err["detail"]
+    err = await admin.call("POST", "/api/v1/admins", {"login": "ops", "password": 123456789}, status=400)
+    assert "123456789" not in err["detail"]

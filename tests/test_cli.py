@@ -177,3 +177,17 @@ def test_plugins_list_setup_shows_setup_errors_offline(tmp_path):
     out = json.loads(subprocess.run(base + ["--setup"], capture_output=True, text=True, timeout=60, check=True).stdout)
     link = next(i for i in out["instances"] if i["name"] == "paris")
     assert link["state"] == "retrying" and str(port) in link["reason"], link
+
+
+def test_an_unusable_sqlite_folder_is_a_clear_error_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cfg = tmp_path / "twp.toml"
+    cfg.write_text(f'[storage]\nurl = "sqlite:///{blocker}/sub/twp.db"\n')
+    for command in (["config", "check"], ["db", "upgrade"]):
+        out = subprocess.run([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), *command], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, (command, out.stdout, out.stderr)
+        assert "storage.url" in out.stderr and "Traceback" not in out.stderr, out.stderr

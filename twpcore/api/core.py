@@ -141,7 +141,7 @@ def check_body(schema: dict[str, Any], data: dict[str, Any]) -> None:
         types = sub["type"] if isinstance(sub["type"], list) else [sub["type"]]
         ok = any(isinstance(value, _JSON_TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types if t in _JSON_TYPES)
         if not ok:
-            shown = json.dumps(value)[:60]
+            shown = "another type" if sub.get("writeOnly") else json.dumps(value)[:60]  # secrets are never echoed
             raise bad_request(f"field {key}: expected {' or '.join(types)}, got {shown}", key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if ("minimum" in sub and value < sub["minimum"]) or ("maximum" in sub and value > sub["maximum"]):

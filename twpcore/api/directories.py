@@ -118,7 +118,7 @@ async def create_directory(request: web.Request) -> web.Response:
     obj = svc.present(svc.rows[ident])
     _publish(request, "created", obj)
     if obj["connector"] == "twp_users" and obj["type"] != "draft":
-        svc._soon(f"users:{ident}", 0.0, svc.sync(ident, "created"))
+        svc._soon(f"users:{ident}", 0.0, lambda: svc.sync(ident, "created"))
     return web.json_response(obj, status=201)
 
 

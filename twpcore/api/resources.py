@@ -212,14 +212,15 @@ def validate(res: Resource, data: dict[str, Any], *, create: bool) -> dict[str, 
             continue
         py = JSON_TYPES[f.type]
         if not isinstance(v, py) or (py is int and isinstance(v, bool)):
-            raise bad_request(f"{res.singular}: field {f.name}: expected {f.type}, got {type(v).__name__} {v!r}"[:300], f.name)
+            raise bad_request(f"{res.singular}: field {f.name}: expected {f.type}, got {type(v).__name__}{'' if f.secret else ' ' + repr(v)}"[:300], f.name)
         if isinstance(v, str):
             if f.max_length and len(v) > f.max_length:
                 raise bad_request(f"{res.singular}: field {f.name}: at most {f.max_length} characters, got {len(v)}", f.name)
             if f.required and not v.strip():
                 raise bad_request(f"{res.singular}: field {f.name} must not be empty", f.name)
             if f.pattern and v and not re.fullmatch(f.pattern, v):
-                raise bad_request(f"{res.singular}: field {f.name}: {v!r} is not valid{'; ' + f.pattern_hint if f.pattern_hint else ''}"[:400], f.name)
+                shown = "the value" if f.secret else repr(v)  # never echo a password back
+                raise bad_request(f"{res.singular}: field {f.name}: {shown} is not valid{'; ' + f.pattern_hint if f.pattern_hint else ''}"[:400], f.name)
             if any(ord(c) < 32 for c in v):
                 raise bad_request(f"{res.singular}: field {f.name} contains control characters", f.name)
         if isinstance(v, int) and not isinstance(v, bool):

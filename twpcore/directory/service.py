@@ -17,6 +17,7 @@ contacts untouched and is recorded as a failed sync with its error.
 from __future__ import annotations
 
 import asyncio
+import functools
 import datetime as dt
 import logging
 import time
@@ -189,7 +190,7 @@ class DirectoryService:
         self._tasks.append(loop.create_task(self._watch(), name="directory-watch"))
         for row in list(self.rows.values()):
             if row["connector"] == "twp_users" and row["type"] != "draft":
-                self._soon(f"users:{row['id']}", 0.0, self.sync(row["id"], "startup"))
+                self._soon(f"users:{row['id']}", 0.0, functools.partial(self.sync, row["id"], "startup"))
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._pending.values(), *self._running]:
@@ -225,8 +226,12 @@ class DirectoryService:
     async def refresh_visibility(self) -> None:
         self._users_vis, self._domains_vis = await self.read(db.all_visibility)
 
-    def _soon(self, key: str, delay: float, coro: Any) -> None:
-        """Run ``coro`` after ``delay`` seconds, once: a newer request under the same key replaces a pending one."""
+    def _soon(self, key: str, delay: float, make: Any) -> None:
+        """Run ``make()`` (a coroutine) after ``delay`` seconds, once: a newer request under the same key replaces a pending one.
+
+        The coroutine is only created when it is about to run, so a request replaced
+        before it started leaves no coroutine that was never awaited.
+        """
         old = self._pending.pop(key, None)
         if old is not None and not old.done():
             old.cancel()
@@ -234,10 +239,7 @@ class DirectoryService:
         async def later() -> None:
             try:
                 await asyncio.sleep(delay)
-                await coro
-            except asyncio.CancelledError:
-                coro.close()
-                raise
+                await make()
             except DirectoryError as exc:
                 log.info("%s: %s", key, exc.detail)
             except Exception:  # noqa: BLE001
@@ -255,13 +257,13 @@ class DirectoryService:
         try:
             while True:
                 event = await sub.get()
-                self._soon("visibility", 0.2, self.refresh_visibility())
+                self._soon("visibility", 0.2, self.refresh_visibility)
                 if event.type.startswith(("admin.domain.", "admin.parameter_value.")):
-                    self._soon("plans", 0.2, self._after_domain_change())
+                    self._soon("plans", 0.2, self._after_domain_change)
                 if event.type.startswith(("admin.user.", "admin.device.", "admin.domain.")) or event.type == "system.resync":
                     for row in list(self.rows.values()):
                         if row["connector"] == "twp_users" and row["type"] != "draft" and (event.domain_id in (None, row["domain_id"])):
-                            self._soon(f"users:{row['id']}", 0.5, self.sync(row["id"], "change"))
+                            self._soon(f"users:{row['id']}", 0.5, functools.partial(self.sync, row["id"], "change"))
         finally:
             self.kernel.events.unsubscribe(sub)
 

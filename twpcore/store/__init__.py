@@ -75,7 +75,11 @@ class Store:
         kwargs: dict[str, Any] = {"future": True}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f'storage.url: cannot create the folder of the SQLite file "{parsed.database}" ({exc.strerror}); '
+                                     "use a path the server may write to") from None
             kwargs["connect_args"] = {"check_same_thread": False}
         elif self.dialect == "postgresql":
             kwargs.update(pool_pre_ping=True, pool_size=workers, max_overflow=workers)
