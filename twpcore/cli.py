@@ -256,22 +256,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_dialplan_test(args: argparse.Namespace) -> int:
     from twpcore.dialing import DialingPlans, test_number
-    from twpcore.store import schema as t
 
     config = load_config(args.config)
     store = open_store(config, upgrade=False)
-    company, _, name = args.domain.rpartition("/")
 
     def run(conn: sa.Connection) -> dict[str, Any]:
-        sel = sa.select(t.domains.c.id).join(t.companies, t.companies.c.id == t.domains.c.company_id).where(t.domains.c.name == name)
-        if company:
-            sel = sel.where(t.companies.c.name == company)
-        ids = conn.execute(sel.limit(2)).scalars().all()
-        if not ids:
-            raise SystemExit(f"twp: domain {args.domain!r} does not exist")
-        if len(ids) > 1:
-            raise SystemExit(f"twp: several companies have a domain {name!r}; write --domain Company/{name}")
-        return test_number(DialingPlans().get(conn, ids[0]), args.number, "received" if args.received else "dial")
+        domain_id = _find_domain(conn, args.domain)
+        return test_number(DialingPlans().get(conn, domain_id), args.number, "received" if args.received else "dial")
 
     result = store.transaction(run)
     if args.json:
