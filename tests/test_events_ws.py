@@ -140,7 +140,8 @@ async def test_a_client_that_stops_reading_is_told_to_resync_and_slows_nobody(tw
 
     # The reading client got every event, in order, while the other one lagged.
     assert [e["data"]["n"] for e in received] == list(range(published + 1))
-    assert slowest_publish < 0.05, f"publishing took up to {slowest_publish:.3f} s"
+    # publish() never waits for a client: far below the seconds the slow client sat unread.
+    assert slowest_publish < 1.0, f"publishing took up to {slowest_publish:.3f} s"
     # The slow client finds the events it had room for, then one resync, then the live stream again.
     seen = await events_until(slow, "system.resync", timeout=20)
     assert seen[0]["type"] == "system.hello"
