@@ -516,3 +516,31 @@ async def test_a_call_is_enriched_once_with_the_caller_identity(twp_app):
     for event in (first, second):
         assert event.data["call"]["remote_name"] == "Jean Dupont" and event.data["call"]["contact"]["company"] == "SSDEI"
     assert len(calls) == 1
+
+
+async def test_a_slow_index_load_does_not_hold_the_server_and_reads_answer_503(twp_app, monkeypatch):
+    """With millions of contacts the index takes long to load: the server serves meanwhile."""
+    from twpcore.directory.service import DirectoryService
+
+    gate = asyncio.Event()
+    original = DirectoryService.reload
+
+    async def slow_reload(self):
+        await gate.wait()
+        await original(self)
+
+    monkeypatch.setattr(DirectoryService, "start_wait", 0.05)
+    monkeypatch.setattr(DirectoryService, "reload", slow_reload)
+    w = await world(twp_app)  # the server started although the index is not loaded
+    alice = await w["server"].login("alice", "a-long-password-1")
+    assert (await w["admin"].get("/api/v1/health"))["ready"] is True
+    err = await alice.call("GET", "/api/v1/directories/search", params={"q": "x"}, status=503)
+    assert err["error"] == "directory_loading" and "retry" in err["detail"]
+    await alice.call("GET", "/api/v1/directories/reverse", params={"number": "0155171889"}, status=503)
+    gate.set()
+    for _ in range(250):
+        if w["server"].kernel.directories.ready.is_set():
+            break
+        await asyncio.sleep(0.02)
+    found = await alice.get("/api/v1/directories/search", params={"q": "x"})
+    assert found["items"] == []

@@ -181,16 +181,39 @@ class DirectoryService:
 
         return await asyncio.get_running_loop().run_in_executor(store.executor, run)
 
+    #: How long ``start`` waits for the index before the server serves anyway (seconds).
+    start_wait = 5.0
+
     async def start(self) -> None:
+        """Load the index; serve after ``start_wait`` seconds even if a large index is still loading.
+
+        Small sites are fully loaded when the server starts.  With millions of contacts the
+        server answers everything else at once, and directory reads answer 503 until the
+        index is ready; syncs and private-contact changes wait for it.
+        """
         await self.store.run(self._upsert_config_directories)
+        loading = asyncio.get_running_loop().create_task(self._initial_load(), name="directory-load")
+        self._tasks.append(loading)
+        try:
+            await asyncio.wait_for(asyncio.shield(loading), self.start_wait)
+        except asyncio.TimeoutError:
+            log.warning("the directory index is still loading after %.0f s; searches answer 503 until it is ready", self.start_wait)
+
+    async def _initial_load(self) -> None:
+        t0 = time.perf_counter()
         await self.reload()
         self.ready.set()
+        log.info("directory index ready in %.1f s (%d directories)", time.perf_counter() - t0, len(self.rows))
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._scheduler(), name="directory-scheduler"))
         self._tasks.append(loop.create_task(self._watch(), name="directory-watch"))
         for row in list(self.rows.values()):
             if row["connector"] == "twp_users" and row["type"] != "draft":
                 self._soon(f"users:{row['id']}", 0.0, functools.partial(self.sync, row["id"], "startup"))
+
+    def _require_ready(self) -> None:
+        if not self.ready.is_set():
+            raise DirectoryError(503, "directory_loading", "the directory index is still loading after a restart; retry in a few seconds")
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._pending.values(), *self._running]:
@@ -428,6 +451,7 @@ class DirectoryService:
 
     async def changed(self, directory_id: int) -> None:
         """A directory row was created, changed or deleted: reload it, its index segments and the schedule."""
+        await self.ready.wait()
         row = await self.read(db.load_directory, directory_id)
         self.mappings.pop(directory_id, None)
         if row is None:
@@ -495,6 +519,7 @@ class DirectoryService:
     async def sync(self, directory_id: int, trigger: str = "manual", *, owner_id: int | None = None,
                    records: list[Any] | None = None) -> SyncReport:
         """Synchronize a directory (or, with ``records``, replace one owner's pushed contacts); return the report."""
+        await self.ready.wait()  # the initial load must not overwrite what this sync writes
         row = await self._row(directory_id)
         lock = self.locks.setdefault(directory_id, asyncio.Lock())
         if lock.locked():
@@ -761,7 +786,7 @@ class DirectoryService:
     # ------------------------------------------------------------------ search and reverse lookup
     async def search(self, user_id: int, q: str, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         """Search the directories a user may see (guide 7.4.2), ranked by directory priority then name."""
-        await self.ready.wait()
+        self._require_ready()
         user, ids, private = await self.visible_for_user(user_id)
         if user is None:
             raise DirectoryError(404, "not_found", f"user {user_id} not found")
@@ -786,6 +811,7 @@ class DirectoryService:
         return {"items": items, "offset": offset, "limit": limit, "more": more, "query": q, "match": "number" if number else "text"}
 
     async def search_domain(self, domain_id: int, q: str, offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        self._require_ready()
         ids = await self.read(db.domain_directories, domain_id)
         return await self._search(self.index.visible(ids, None, set()), q, offset, limit, domain_id)
 
@@ -795,7 +821,7 @@ class DirectoryService:
         Red-listed numbers are matched only when ``redlisted`` is set (call enrichment):
         an API caller typing a number must not learn whom a hidden number belongs to.
         """
-        await self.ready.wait()
+        self._require_ready()
         if user_id is not None:
             user, ids, private = await self.visible_for_user(user_id)
             if user is None:
@@ -918,7 +944,7 @@ class DirectoryService:
 
     async def contact(self, user_id: int, contact_id: int) -> dict[str, Any]:
         """A contact card, when the user may see the contact's directory (404 otherwise)."""
-        await self.ready.wait()
+        self._require_ready()
         user, ids, private = await self.visible_for_user(user_id)
         row = (await self.read(db.contact_rows, [contact_id])).get(contact_id)
         if user is None or row is None or row.directory_id not in ids or (row.directory_id in private and row.owner_id != user_id):
@@ -944,6 +970,7 @@ class DirectoryService:
         return rows[0]
 
     async def save_private(self, user_id: int, values: dict[str, Any], contact_id: int | None = None) -> dict[str, Any]:
+        await self.ready.wait()
         row = await self.private_directory(user_id)
         if contact_id is None:
             allowed = await self.store.run(lambda c: self.kernel.parameters.resolve_one(c, user_id, "AuthorizeContactFavorite").as_bool())
@@ -985,6 +1012,7 @@ class DirectoryService:
         return await self.contact(user_id, cid)
 
     async def delete_private(self, user_id: int, contact_id: int) -> None:
+        await self.ready.wait()
         row = await self.private_directory(user_id)
 
         def run(conn: sa.Connection) -> None:
