@@ -11,3 +11,10 @@ from twp_ldap.connector import ActiveDirectoryConnector, LdapConnector
 def twp_register_directory_connectors(register):  # type: ignore[no-untyped-def]
     register(LdapConnector)
     register(ActiveDirectoryConnector)
+
+
+@hookimpl
+def twp_register_auth_methods(register):  # type: ignore[no-untyped-def]
+    from twp_ldap.auth import LdapAuth
+
+    register(LdapAuth)
