@@ -15,14 +15,12 @@ import email.policy
 import logging
 import socket
 
-import argon2
 import attrs
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-import twpcore.auth
 from twpcore.hookspecs import hookimpl
 from twpcore.kinds import PbxDriver
 from twpcore.mail import voicemail_event
@@ -32,9 +30,7 @@ from twpcore.telephony.events import PbxEvent
 SMTP_PASSWORD = "smtp-pa55-word"
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    monkeypatch.setattr(twpcore.auth, "_hasher", argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")  # logins are not what these tests are about
 
 
 # -- a PBX link whose calls the test drives ------------------------------------------------

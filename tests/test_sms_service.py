@@ -15,21 +15,17 @@ import datetime as dt
 import itertools
 import uuid
 
-import argon2
 import attrs
 import pytest
 import sqlalchemy as sa
 
-import twpcore.auth
 from twpcore.hookspecs import hookimpl
+from twpcore.testing.sms import wait_sms_status
 from twpcore.kinds import Kind, NotReady, SmsProvider, SmsProviderConfig, SmsRejected, SmsSent, SmsUnavailable
 from twpcore.schema import setting
 from twpcore.store import schema as t
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """Logins are not what these tests are about: hash test passwords at the lowest argon2 cost."""
-    monkeypatch.setattr(twpcore.auth, "_hasher", argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")  # logins are not what these tests are about
 
 
 INBOXES: dict[str, list] = {}
@@ -127,13 +123,7 @@ async def tenant(server, *, company="ACME", domain="Paris", authorize=True):
 
 
 async def wait_status(client, ident, statuses, timeout=5.0):
-    statuses = (statuses,) if isinstance(statuses, str) else statuses
-    for _ in range(int(timeout / 0.02)):
-        msg = await client.get(f"/api/v1/sms/{ident}")
-        if msg["status"] in statuses:
-            return msg
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"SMS {ident} is {msg['status']} ({msg['reason']}), expected {statuses}")
+    return await wait_sms_status(client, ident, statuses, timeout)
 
 
 def inbox():

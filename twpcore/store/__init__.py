@@ -91,6 +91,8 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twp-store")
+        self.migrated: str | None = None
+        """The revision this process migrated the store to; a second ``upgrade`` is then a no-op."""
 
     # -- lifecycle ---------------------------------------------------------------
     def alembic_config(self, connection: sa.Connection | None = None) -> AlembicConfig:
@@ -110,6 +112,8 @@ class Store:
 
     def upgrade(self) -> tuple[str | None, str | None]:
         """Apply every pending migration; return (revision before, revision after)."""
+        if self.migrated is not None:  # `twp serve` migrates before the kernel starts: once is enough
+            return self.migrated, self.migrated
         try:
             before = self.current_revision()
             with self.engine.begin() as conn:
@@ -119,6 +123,7 @@ class Store:
             raise StoreError(f"cannot open the store {redact_url(self.url)}: {exc.orig}; check storage.url and that the database server runs") from None
         if before != after:
             log.info("store %s migrated from %s to %s", redact_url(self.url), before, after)
+        self.migrated = after
         return before, after
 
     def check_ready(self) -> None:

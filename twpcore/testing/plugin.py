@@ -185,6 +185,16 @@ def twp_config(twp_db_url: str, tmp_path: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash passwords at argon2's lowest cost, for tests where logins are not the subject."""
+    import argon2
+
+    import twpcore.auth
+
+    monkeypatch.setattr(twpcore.auth, "_hasher", argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
 def register_plugin() -> list[tuple[str, Any]]:
     """Append ``(name, plugin)`` pairs; ``twp_app`` registers them like installed plugins."""
     return []

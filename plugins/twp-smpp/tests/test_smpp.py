@@ -12,23 +12,19 @@ import asyncio
 import logging
 import ssl
 
-import argon2
 import pytest
 import smpplib.gsm
 
-import twpcore.auth
 from twpcore.kinds import Kind
+from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
 from twpcore.sms import gsm7_encode
 from twp_smpp.testing import Smsc, free_port
 
 PASSWORD = "s3cret-bind-pw"
-FAST = {"sms_poll_interval": "20ms", "sms_retry_delay": "50ms", "sms_retry_max_delay": "200ms", "sms_send_timeout": "5s"}
+FAST = FAST_SMS
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """User logins are not what these tests are about: hash at the lowest argon2 cost."""
-    monkeypatch.setattr(twpcore.auth, "_hasher", argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")  # logins are not what these tests are about
 
 
 @pytest.fixture
@@ -44,26 +40,14 @@ def smpp(port, **options):
 
 
 async def start(twp_app, providers, **options):
-    return await twp_app(config={"plugins": {"notifications": {**FAST, **options}}, "sms": {"providers": providers}})
+    return await start_sms(twp_app, providers, **options)
 
 
-async def tenant(server):
-    admin = await server.admin()
-    company = await admin.create("companies", name="ACME")
-    domain = await admin.create("domains", company_id=company["id"], name="Paris")
-    await admin.create("users", domain_id=domain["id"], login="alice", password="alice-password-1")
-    await admin.create("parameter_values", name="AuthorizeSms", scope="domain", scope_id=domain["id"], value="Yes")
-    return await server.login("alice", "alice-password-1")
+tenant = sms_tenant
 
 
 async def wait_status(client, ident, statuses, timeout=8.0):
-    statuses = (statuses,) if isinstance(statuses, str) else statuses
-    for _ in range(int(timeout / 0.02)):
-        msg = await client.get(f"/api/v1/sms/{ident}")
-        if msg["status"] in statuses:
-            return msg
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"SMS {ident} is {msg['status']} ({msg['reason']}), expected {statuses}")
+    return await wait_sms_status(client, ident, statuses, timeout)
 
 
 def instance(server, name="operator"):

@@ -13,21 +13,18 @@ import logging
 import socket
 import urllib.parse
 
-import argon2
 import pytest
 from aiohttp import web
 
-import twpcore.auth
 from twpcore.kinds import Kind
+from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
 
 KEY = "k3y-for-the-gateway"
 TOKEN = "receipt-token-42"
-FAST = {"sms_poll_interval": "20ms", "sms_retry_delay": "50ms", "sms_retry_max_delay": "200ms", "sms_send_timeout": "5s"}
+FAST = FAST_SMS
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    monkeypatch.setattr(twpcore.auth, "_hasher", argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("cheap_password_hashes")  # logins are not what these tests are about
 
 
 def free_port() -> int:
@@ -84,27 +81,15 @@ def json_gateway(gw, **options):
             "id_path": "messages.0.id", "error_path": "error.message", "receipt_token": TOKEN, **options}
 
 
-async def start(twp_app, providers):
-    return await twp_app(config={"plugins": {"notifications": FAST}, "sms": {"providers": providers}})
+async def start(twp_app, providers, **options):
+    return await start_sms(twp_app, providers, **options)
 
 
-async def tenant(server):
-    admin = await server.admin()
-    company = await admin.create("companies", name="ACME")
-    domain = await admin.create("domains", company_id=company["id"], name="Paris")
-    await admin.create("users", domain_id=domain["id"], login="alice", password="alice-password-1")
-    await admin.create("parameter_values", name="AuthorizeSms", scope="domain", scope_id=domain["id"], value="Yes")
-    return await server.login("alice", "alice-password-1")
+tenant = sms_tenant
 
 
 async def wait_status(client, ident, statuses, timeout=5.0):
-    statuses = (statuses,) if isinstance(statuses, str) else statuses
-    for _ in range(int(timeout / 0.02)):
-        msg = await client.get(f"/api/v1/sms/{ident}")
-        if msg["status"] in statuses:
-            return msg
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"SMS {ident} is {msg['status']} ({msg['reason']}), expected {statuses}")
+    return await wait_sms_status(client, ident, statuses, timeout)
 
 
 async def test_a_json_gateway_gets_the_message_and_its_receipt_delivers_it(twp_app, gateway):
