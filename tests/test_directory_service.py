@@ -372,7 +372,14 @@ async def test_twp_users_directory_follows_users_and_devices(twp_app):
     await wait_for("alice", [("Alice", [{"type": "phone", "number": "2001"}])])
     await admin.create("devices", user_id=w["users"]["bob"]["id"], number="2002")
     await wait_for("bob", [("Bob", [{"type": "phone", "number": "2002"}])])
-    assert (await alice.get("/api/v1/directories/reverse", params={"number": "2002"}))["contact"]["first_name"] == "Bob"
+    # The users directory is synced in the background after each change: wait for the lookup too.
+    # (Known follow-up: once in CI the search found Bob but the lookup just after did not.)
+    for _ in range(100):
+        found = await alice.get("/api/v1/directories/reverse", params={"number": "2002"})
+        if found and found.get("contact"):
+            break
+        await asyncio.sleep(0.05)
+    assert found["contact"]["first_name"] == "Bob"
 
 
 async def test_private_contacts_and_lists(twp_app):
