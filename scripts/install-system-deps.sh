@@ -39,6 +39,10 @@ libsqliteodbc     /usr/lib/*/odbc/libsqlite3odbc.so
 odbc-postgresql   /usr/lib/*/odbc/psqlodbcw.so
 mdbtools          mdb-export
 odbc-mdbtools     /usr/lib/*/odbc/libmdbodbc.so
+krb5-kdc          /usr/sbin/krb5kdc
+krb5-admin-server /usr/sbin/kadmind
+krb5-user         kinit
+libkrb5-dev       krb5-config
 '
 
 PYTHON=${PYTHON:-python3}
