@@ -12,8 +12,6 @@ cache is involved: every call does the whole transformation, steps included.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import random
 import statistics
 import sys
@@ -21,6 +19,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import machine_info  # noqa: E402
 
 from twpcore.dialplan import DialingPlan, Rule  # noqa: E402
 
@@ -92,23 +92,6 @@ def run_once(plan: DialingPlan, numbers: list[str], seconds: float, operation: s
             return done / (now - start)
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "date": datetime.date.today().isoformat(),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print a table row for docs/benchmarks.md")
@@ -123,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     # For scale, not the goal: the reverse transformation, and canonical keys (phonenumbers).
     received = statistics.median(run_once(plan, numbers, args.seconds / 2, "from_received") for _ in range(3))
     keys = statistics.median(run_once(plan, numbers[:2000], args.seconds / 2, "canonical_keys") for _ in range(3))
-    info = machine()
+    info = machine_info()
     if args.markdown:
         where = f"{info['cpu']}, {info['platform']} | {info['python']} |"
         print("| date | benchmark | result | machine | python |")

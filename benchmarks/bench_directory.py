@@ -31,7 +31,6 @@ import asyncio
 import csv
 import datetime
 import os
-import platform
 import random
 import re
 import sqlite3
@@ -43,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import machine, write_section  # noqa: E402
 
 import attrs  # noqa: E402
 
@@ -108,19 +109,6 @@ class BenchPlugin:
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} CPUs, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -315,18 +303,6 @@ def report(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(text: str) -> None:
-    path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-    doc = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    begin, end = "<!-- bench_directory:begin -->", "<!-- bench_directory:end -->"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in doc and end in doc:
-        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip() + "\n\n## Directories (bench_directory.py)\n\n" + block + "\n"
-    path.write_text(doc, encoding="utf-8")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--contacts", type=int, default=1_000_000)
@@ -339,7 +315,7 @@ def main() -> None:
     text = report(asyncio.run(run(args)))
     print(text)
     if args.write:
-        write(text)
+        write_section("bench_directory", text, "Directories (bench_directory.py)")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,6 @@ import argparse
 import asyncio
 import datetime
 import logging
-import os
-import platform
-import re
 import statistics
 import sys
 import time
@@ -29,6 +26,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import machine, write_section  # noqa: E402
 
 from twpcore.kinds import InstanceContext, Kind  # noqa: E402
 from twpcore.schema import structure  # noqa: E402
@@ -65,18 +64,6 @@ async def consume(connector: LdapConnector) -> int:
     async for _ in connector.records():
         count += 1
     return count
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,13 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(report)
     if args.write:
-        docs = ROOT / "docs" / "benchmarks.md"
-        text = docs.read_text()
-        pattern = re.compile(r"(<!-- bench_ldap_sync:begin -->\n).*?(<!-- bench_ldap_sync:end -->)", re.S)
-        if not pattern.search(text):
-            print(f"{docs}: no <!-- bench_ldap_sync:begin --> / end markers; add them where the result goes", file=sys.stderr)
-            return 1
-        docs.write_text(pattern.sub(lambda m: m.group(1) + report + "\n" + m.group(2), text))
+        write_section("bench_ldap_sync", report, "LDAP sync (bench_ldap_sync.py)")
     return 0
 
 

@@ -33,7 +33,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import platform
 import re
 import signal
 import socket
@@ -46,35 +45,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from common import machine_info, read_text as _read, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench_startup:begin -->", "<!-- bench_startup:end -->"
 GOAL_SECONDS = 1.5
 READY_TIMEOUT = 60.0
 IDLE_WAIT = 2.0
-
-
-# -- machine ---------------------------------------------------------------------
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
-def machine() -> dict[str, str]:
-    cpu = re.search(r"^model name\s*:\s*(.+)$", _read("/proc/cpuinfo"), re.M)
-    mem = re.search(r"^MemTotal:\s*(\d+) kB", _read("/proc/meminfo"), re.M)
-    osname = re.search(r'^PRETTY_NAME="?([^"\n]+)"?', _read("/etc/os-release"), re.M)
-    return {
-        "cpu": cpu.group(1).strip() if cpu else platform.processor() or "unknown",
-        "cores": str(os.cpu_count()),
-        "ram": f"{int(mem.group(1)) / 1024 / 1024:.1f} GiB" if mem else "unknown",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": f"{osname.group(1) if osname else platform.system()}, kernel {platform.release()}",
-        "load": _read("/proc/loadavg").split(" ")[0] or "?",
-    }
 
 
 def installed_plugins() -> list[str]:
@@ -348,18 +325,6 @@ def report(m: dict[str, str], runs: int, plugins: list[str], serve: dict[str, li
     return "\n".join(lines)
 
 
-def write_doc(text: str) -> None:
-    if not DOC.exists():
-        raise SystemExit(f"{DOC} does not exist; create it with the markers {BEGIN} and {END}")
-    doc = DOC.read_text(encoding="utf-8")
-    if BEGIN not in doc or END not in doc or doc.index(BEGIN) > doc.index(END):
-        raise SystemExit(f"{DOC}: markers {BEGIN} ... {END} not found; add them where the results belong")
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}", encoding="utf-8")
-    print(f"updated {DOC.relative_to(ROOT)}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=7, help="runs per measurement (default 7)")
@@ -372,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         ap.error("--runs must be at least 1")
 
-    m = machine()
+    m = machine_info()
     plugins = installed_plugins()
     progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="twp-bench-") as tmpname:
@@ -409,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(m, args.runs, plugins, serve, inproc, imports, profile)
     print(text)
     if args.write:
-        write_doc(text)
+        write_section("bench_startup", text, "Start-up (bench_startup.py)")
     return 0
 
 

@@ -26,11 +26,7 @@ import asyncio
 import collections
 import datetime as dt
 import json
-import os
-import platform
-import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +38,8 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import machine, write_section  # noqa: E402
 
 from twpcore.auth import create_admin, hash_password  # noqa: E402
 from twpcore.store import Store  # noqa: E402
@@ -57,15 +55,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def machine() -> str:
-    cpu = "?"
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -156,7 +145,7 @@ request_timeout = 30
         await wait_http(base)
         result["rss_ready_mib"] = round(rss_kib(proc.pid) / 1024, 1)
         numbers = [str(FIRST + i) for i in range(args.devices)]
-        await sim.wait_until(lambda: sum(1 for n in numbers[-100:] if sim.monitored(n)) == 100 and all(sim.monitored(n) for n in numbers[::997]),
+        await sim.wait_until(lambda: all(sim.monitored(n) for n in numbers[-100:]) and all(sim.monitored(n) for n in numbers[::997]),
                              timeout=1800, what="every device monitored")
         result["supervise_s"] = round(time.perf_counter() - started, 1)
         await asyncio.sleep(2)
@@ -296,18 +285,6 @@ def markdown(r: dict, empty: float) -> str:
                       f"--devices {r['devices']} --rate {r['rate']} --seconds {r['seconds']}`.", "", *rows])
 
 
-def write_docs(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    doc = path.read_text()
-    begin, end = "<!-- bench_telephony:begin -->", "<!-- bench_telephony:end -->"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in doc:
-        doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
-    else:
-        doc += f"\n## Telephony (issue 4)\n\n{block}\n"
-    path.write_text(doc)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--devices", type=int, default=50000)
@@ -323,7 +300,7 @@ def main() -> None:
     text = markdown(result, empty)
     print(text)
     if args.write:
-        write_docs(text)
+        write_section("bench_telephony", text, "Telephony (bench_telephony.py)")
 
 
 if __name__ == "__main__":
