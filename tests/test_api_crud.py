@@ -47,6 +47,21 @@ async def test_paging_filters_and_search(admin, paris):
     assert first["company_id"] == paris["company"]["id"]
 
 
+async def test_search_folds_case_beyond_ascii(admin, paris):
+    """``q`` matches whatever the letters' case, accented and non-Latin ones included (SQLite folds ASCII only)."""
+    domain = paris["domain"]["id"]
+    for login, last in (("elo", "Élodie"), ("emi", "émile"), ("ivan", "ИВАНОВ"), ("zoe", "Zoé")):
+        await admin.create("users", domain_id=domain, login=login, last_name=last)
+
+    async def found(q):
+        return sorted(u["login"] for u in (await admin.get("/api/v1/users", params={"q": q}))["items"])
+
+    assert await found("élo") == ["elo"]
+    assert await found("ÉMI") == ["emi"]
+    assert await found("иван") == ["ivan"]
+    assert await found("ZOÉ") == ["zoe"]
+
+
 # resource, body, field named, words in the detail
 INVALID = [
     ("users", {"login": "a/b"}, "login", "no slashes"),

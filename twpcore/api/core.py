@@ -154,7 +154,7 @@ async def resolve_principal(request: web.Request) -> Principal | None:
         return None
     kernel = request.app[KERNEL]
     try:
-        return await kernel.store.run(principal_for_token, token)  # type: ignore[attr-defined]
+        return await kernel.store.read(principal_for_token, token)  # type: ignore[attr-defined]
     except TokenError as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
 

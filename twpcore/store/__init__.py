@@ -53,6 +53,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    # SQLite's own lower() folds ASCII letters only, so a search for "élodie" would miss
+    # "Élodie".  Python's str.lower knows every script; it replaces the built-in.
+    dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
@@ -150,6 +157,22 @@ class Store:
         """Run ``fn(conn, *args)`` in one transaction on the store's thread pool."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(self.transaction, fn, *args, **kwargs))
+
+    def read_transaction(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in a read-only snapshot that never waits for, nor blocks, writers.
+
+        On SQLite the transaction begins DEFERRED (a WAL reader); elsewhere it is an
+        ordinary transaction.  ``fn`` must not write: on SQLite a write would have to
+        upgrade the lock and could fail with "database is locked".
+        """
+        with self.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+            with conn.begin():
+                return fn(conn, *args, **kwargs)
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``read_transaction`` on the store's thread pool: for request handlers that only read."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(self.read_transaction, fn, *args, **kwargs))
 
 
 __all__ = ["Store", "StoreError", "schema", "redact_url"]
