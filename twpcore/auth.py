@@ -21,6 +21,7 @@ import argon2
 import attrs
 import sqlalchemy as sa
 
+from twpcore.events import Event
 from twpcore.kinds import AuthMethod, AuthOutcome, LoginAttempt
 from twpcore.store import schema as t
 
@@ -99,13 +100,22 @@ class Principal:
         }
 
 
-def issue_token(conn: sa.Connection, principal_type: str, principal_id: int, lifetime: float, source: str = "", method: str = "") -> tuple[str, dt.datetime]:
+def issue_token(conn: sa.Connection, principal_type: str, principal_id: int, lifetime: float, source: str = "", method: str = "",
+                *, session_started_at: dt.datetime | None = None, session_max_lifetime: float | None = None) -> tuple[str, dt.datetime]:
+    """A new token (shown once) and its expiry.
+
+    ``session_started_at`` is the login a refreshed token descends from (now for a new
+    login); with ``session_max_lifetime`` the token never outlives that session.
+    """
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     created = now()
+    started = _aware(session_started_at) if session_started_at is not None else created
     expires = created + dt.timedelta(seconds=lifetime)
+    if session_max_lifetime is not None:
+        expires = min(expires, started + dt.timedelta(seconds=session_max_lifetime))
     conn.execute(sa.insert(t.tokens).values(
         token_hash=token_digest(token), principal_type=principal_type, principal_id=principal_id,
-        created_at=created, expires_at=expires, source=source[:64], method=method[:32]))
+        created_at=created, expires_at=expires, source=source[:64], method=method[:32], session_started_at=started))
     return token, expires
 
 
@@ -114,7 +124,15 @@ class TokenError(Exception):
 
 
 def principal_for_token(conn: sa.Connection, token: str) -> Principal:
-    row = conn.execute(sa.select(t.tokens).where(t.tokens.c.token_hash == token_digest(token))).one_or_none()
+    return _principal(conn, conn.execute(sa.select(t.tokens).where(t.tokens.c.token_hash == token_digest(token))).one_or_none())
+
+
+def check_token_id(conn: sa.Connection, token_id: int) -> Principal:
+    """The principal of a token already shown once (an open WebSocket's), or ``TokenError`` if it stopped working."""
+    return _principal(conn, conn.execute(sa.select(t.tokens).where(t.tokens.c.id == token_id)).one_or_none())
+
+
+def _principal(conn: sa.Connection, row: Any) -> Principal:
     if row is None:
         raise TokenError("unknown token; log in again")
     if row.revoked_at is not None:
@@ -137,17 +155,54 @@ def principal_for_token(conn: sa.Connection, token: str) -> Principal:
     return Principal("user", user.id, user.login, row.id, False, frozenset({user.company_id}), user.domain_id, expires)
 
 
-def revoke_token(conn: sa.Connection, token_id: int) -> None:
-    conn.execute(sa.update(t.tokens).where(t.tokens.c.id == token_id, t.tokens.c.revoked_at.is_(None)).values(revoked_at=now()))
+def revoke_token(conn: sa.Connection, token_id: int) -> bool:
+    """Revoke one token; False when it was already revoked (another request got there first)."""
+    return bool(conn.execute(sa.update(t.tokens).where(t.tokens.c.id == token_id, t.tokens.c.revoked_at.is_(None)).values(revoked_at=now())).rowcount)
 
 
-def revoke_all(conn: sa.Connection, principal_type: str, principal_id: int) -> int:
-    """Revoke every live token of a principal; return how many stopped working (expired ones are not counted)."""
+def revoke_all(conn: sa.Connection, principal_type: str, principal_id: int, *, keep: int | None = None) -> int:
+    """Revoke every live token of a principal but ``keep``; return how many stopped working (expired ones are not counted)."""
     at = now()
-    return conn.execute(sa.update(t.tokens).where(
-        t.tokens.c.principal_type == principal_type, t.tokens.c.principal_id == principal_id, t.tokens.c.revoked_at.is_(None),
-        t.tokens.c.expires_at > at,
-    ).values(revoked_at=at)).rowcount
+    where = [t.tokens.c.principal_type == principal_type, t.tokens.c.principal_id == principal_id, t.tokens.c.revoked_at.is_(None),
+             t.tokens.c.expires_at > at]
+    if keep is not None:
+        where.append(t.tokens.c.id != keep)
+    return conn.execute(sa.update(t.tokens).where(*where).values(revoked_at=at)).rowcount
+
+
+class SessionEnded(TokenError):
+    """The token cannot be refreshed: its session reached its maximum lifetime."""
+
+
+def refresh_token(conn: sa.Connection, token_id: int, lifetime: float, session_max_lifetime: float, source: str = "") -> tuple[str, dt.datetime, dt.datetime, str]:
+    """Rotate a live token: revoke it and issue its successor in the same session.
+
+    Return (token, expires_at, session_ends_at, method).  Raise ``TokenError`` when the
+    token was revoked meanwhile (two refreshes of one token: one wins), and
+    ``SessionEnded`` when the session is at its end.
+    """
+    row = conn.execute(sa.select(t.tokens).where(t.tokens.c.id == token_id)).one()
+    started = _aware(row.session_started_at or row.created_at)
+    ends = started + dt.timedelta(seconds=session_max_lifetime)
+    if ends <= now() + dt.timedelta(seconds=1):
+        raise SessionEnded(f"this session started at {started.isoformat()} and may last {_span(session_max_lifetime)}; log in again")
+    if not revoke_token(conn, token_id):
+        raise TokenError("token was revoked; log in again")
+    token, expires = issue_token(conn, row.principal_type, row.principal_id, lifetime, source, row.method,
+                                 session_started_at=started, session_max_lifetime=session_max_lifetime)
+    return token, expires, ends, row.method
+
+
+def session_end(conn: sa.Connection, token_id: int, session_max_lifetime: float) -> dt.datetime:
+    row = conn.execute(sa.select(t.tokens.c.session_started_at, t.tokens.c.created_at).where(t.tokens.c.id == token_id)).one()
+    return _aware(row.session_started_at or row.created_at) + dt.timedelta(seconds=session_max_lifetime)
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} seconds"
 
 
 def create_admin(conn: sa.Connection, login: str, password: str | None = None, *, super_user: bool = True, companies: tuple[int, ...] = ()) -> tuple[int, str]:
@@ -168,6 +223,8 @@ class ChainResult:
     method: str | None = None
     reason: str = ""
     audit: str = ""
+    error: bool = False
+    """A method failed (crashed): the server's fault, not a wrong password."""
 
 
 async def run_chain(methods: dict[str, AuthMethod], chain: str, attempt: LoginAttempt) -> ChainResult:
@@ -181,9 +238,31 @@ async def run_chain(methods: dict[str, AuthMethod], chain: str, attempt: LoginAt
             result = await method.authenticate(attempt)
         except Exception as exc:  # noqa: BLE001 - a broken method must not crash login
             log.error("auth method %s failed: %s: %s", name, type(exc).__name__, exc)
-            return ChainResult(False, None, name, f"auth method {name} failed; see the server log")
+            return ChainResult(False, None, name, f"auth method {name} failed; see the server log", error=True)
         if result.outcome == AuthOutcome.ACCEPT:
             return ChainResult(True, result.user, name, result.reason)
         if result.outcome == AuthOutcome.REJECT:
             return ChainResult(False, None, name, result.reason, result.audit or result.reason)
     return ChainResult(False, None, None, "no auth method recognized the request")
+
+
+# -- open sessions (events WebSockets) ---------------------------------------------------
+TOKENS_REVOKED = "auth.tokens_revoked"
+_ENDING = {TOKENS_REVOKED: None, "admin.user.updated": "user", "admin.user.deleted": "user",
+           "admin.admin.updated": "admin", "admin.admin.deleted": "admin"}
+
+
+def tokens_revoked_event(principal_type: str, principal_id: int, company_id: int | None, token_id: int | None = None) -> Event:
+    """The event that makes open WebSockets of these tokens (one, or all of the principal) check them and close."""
+    return Event(TOKENS_REVOKED, {"principal_type": principal_type, "principal_id": principal_id, "token_id": token_id}, company_id)
+
+
+def ends_session(who: Principal, event: Any) -> bool:
+    """Might this event have ended the session of ``who`` (revoked tokens, account disabled or deleted)?"""
+    kind = _ENDING.get(event.type, "")
+    if kind == "":
+        return False
+    data = event.data or {}
+    if kind is None:
+        return data.get("principal_type") == who.type and data.get("principal_id") == who.id and data.get("token_id") in (None, who.token_id)
+    return kind == who.type and data.get("id") == who.id

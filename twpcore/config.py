@@ -49,6 +49,19 @@ class LimitsConfig:
 class AuthConfig:
     token_lifetime: Duration = setting(Duration(8 * 3600), min=60, help="how long a login token stays valid")
     admin_token_lifetime: Duration = setting(Duration(3600), min=60, help="how long an admin token stays valid")
+    session_max_lifetime: Duration = setting(Duration(3 * 86400), min=60, help="how long refreshed user tokens may go on, counted from the login (POST /auth/refresh)")
+    admin_session_max_lifetime: Duration = setting(Duration(12 * 3600), min=60, help="the same for admin tokens")
+    lockout_threshold: int = setting(5, min=0, max=1000, help="failed logins of one login name before it is locked out; 0 turns lock-out off")
+    lockout_address_threshold: int = setting(50, min=0, max=100_000, help="failed logins from one source address before it is locked out; 0 turns it off")
+    lockout_base_delay: Duration = setting(Duration(60), min=0.01, help="first lock-out; each further failure doubles it")
+    lockout_max_delay: Duration = setting(Duration(900), min=0.01, help="longest lock-out")
+    lockout_reset_after: Duration = setting(Duration(12 * 3600), min=0.01, help="failures are forgotten after this long without a new one")
+    password_min_length: int = setting(10, min=1, max=1024, help="TWS passwords: fewest characters")
+    password_min_classes: int = setting(2, min=1, max=4, help="TWS passwords: fewest character classes among lower case, upper case, digits, others")
+    password_refuse_login: bool = setting(True, help="TWS passwords: refuse the login as password (in any case, reversed, or with digits or symbols added)")
+    password_refuse_common: bool = setting(True, help="TWS passwords: refuse the well-known passwords of twpcore/passwords.py")
+    reset_code_lifetime: Duration = setting(Duration(86400), min=60, help="how long a password-reset code from an administrator stays valid")
+    websocket_recheck: Duration = setting(Duration(30), min=0.05, max=3600, help="how often an open events WebSocket checks that its token still works (revoked elsewhere, user disabled)")
     methods: dict[str, dict[str, Any]] = setting(factory=dict, help="options per auth method: [auth.methods.<Name>]")
 
 

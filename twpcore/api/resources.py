@@ -19,7 +19,7 @@ import attrs
 import sqlalchemy as sa
 from aiohttp import web
 
-from twpcore import rights
+from twpcore import passwords, rights
 from twpcore.api.core import KERNEL, ApiError, Route, bad_request, not_found, path_int, principal, query_int, read_json
 from twpcore.auth import Principal, hash_password, now
 from twpcore.events import Event
@@ -95,6 +95,8 @@ class Resource:
     """``fn(out, kernel)``: last touch on an output object (hiding secret parameter values)."""
     after_commit: Callable[[Any], Awaitable[None]] | None = None
     """``await fn(kernel)`` after a successful create, update or delete (refreshing warnings)."""
+    check_input: Callable[..., None] | None = None
+    """``fn(kernel, data, existing_row_or_None)`` on the request body before secrets are hashed (password rules)."""
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -310,7 +312,7 @@ def make_handlers(res: Resource) -> list[Route]:
             rows = conn.execute(sel.order_by(*order).limit(limit).offset(offset)).all()
             return {"items": [row_out(res, r, kernel) for r in rows], "total": total, "limit": limit, "offset": offset}
 
-        return web.json_response(await kernel.store.run(run))
+        return web.json_response(await kernel.store.read(run))
 
     async def get_item(request: web.Request) -> web.Response:
         who = principal(request)
@@ -321,7 +323,7 @@ def make_handlers(res: Resource) -> list[Route]:
             return row_out(res, row, kernel)
 
         kernel = request.app[KERNEL]
-        return web.json_response(await kernel.store.run(run))
+        return web.json_response(await kernel.store.read(run))
 
     async def create_item(request: web.Request) -> web.Response:
         who = principal(request)
@@ -331,6 +333,8 @@ def make_handlers(res: Resource) -> list[Route]:
         def run(conn: sa.Connection) -> dict[str, Any]:
             if res.tenancy == "super" and not who.super_user:
                 raise ApiError(403, "forbidden", f"only super users may create {res.name}")
+            if res.check_input:
+                res.check_input(kernel, data, None)
             values = validate(res, data, create=True)  # hashes passwords: keep it off the event loop
             for f in res.fields:
                 if f.ref and values.get(f.col) is not None:
@@ -364,6 +368,8 @@ def make_handlers(res: Resource) -> list[Route]:
 
         def run(conn: sa.Connection) -> dict[str, Any]:
             row = fetch_managed(conn, res, who, ident)
+            if res.check_input:
+                res.check_input(kernel, data, row)
             values = validate(res, data, create=False)
             for f in res.fields:
                 if f.ref and values.get(f.col) is not None:
@@ -455,6 +461,15 @@ def _user_limits(conn: sa.Connection, kernel: Any, who: Principal, values: dict,
             raise ApiError(409, "limit_reached", f"domain {values['domain_id']} already has {n} users, the limit is {limit} (limits.users_per_domain in {kernel.config.source})", "domain_id")
 
 
+def _user_password(kernel: Any, data: dict, existing: Any) -> None:
+    if isinstance(data.get("password"), str):
+        login = data.get("login", existing.login if existing is not None else "")
+        try:
+            passwords.check(kernel.config.auth, data["password"], login if isinstance(login, str) else "")
+        except passwords.PasswordRejected as exc:
+            raise ApiError(422, exc.rule, f"user: {exc}", "password") from None
+
+
 def _device_domain(conn: sa.Connection, kernel: Any, who: Principal, values: dict, existing: Any) -> None:
     if values.get("user_id") is not None:
         user_domain = conn.execute(sa.select(t.users.c.domain_id).where(t.users.c.id == values["user_id"])).scalar_one()
@@ -512,7 +527,7 @@ _add(Resource("users", "user", t.users, (
     Field("password", secret=True, hashed=True, column="password_hash", max_length=1024, description="TWS auth method password (stored as argon2)"),
     Field("voicemail_password", secret=True, max_length=64, description="the PBX voicemail password"),
     Field("ip", max_length=64),
-), "domain", "logins are unique within a domain", before_write=_user_limits, after_write=_quota_check))
+), "domain", "logins are unique within a domain", before_write=_user_limits, after_write=_quota_check, check_input=_user_password))
 _add(Resource("devices", "device", t.devices, (
     Field("domain_id", "integer", create_only=True, ref="domains", filter=True),
     Field("user_id", "integer", ref="users", filter=True),

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import WSMsgType, web
 
-from twpcore import rights
+from twpcore import lockout, rights
 from twpcore.api.core import KERNEL, PRINCIPAL, WEBSOCKETS, ApiError, Route, bad_request, not_found, path_int, principal, read_json
-from twpcore.api.resources import RESOURCES, _quota_check, audit, fetch_managed, iso_utc, require_managed, row_out
-from twpcore.auth import now, issue_token, revoke_all, revoke_token, run_chain, verify_password
+from twpcore.api.resources import RESOURCES, _quota_check, audit, fetch_managed, iso_utc, publish_admin, require_managed, row_out
+from twpcore.auth import TokenError, check_token_id, ends_session, now, issue_token, revoke_all, revoke_token, run_chain, tokens_revoked_event, verify_password
 from twpcore.events import visible_to
 from twpcore.kinds import Kind, LoginAttempt
 from twpcore.parameters import Resolved
@@ -27,6 +28,8 @@ def _login_fields(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
     domain = data.get("domain")
     if not isinstance(login, str) or not login.strip() or len(login) > 200:
         raise bad_request("login: a user name of 1-200 characters is required", "login")
+    if any(ord(c) < 32 for c in login):
+        raise bad_request("login: control characters are not allowed in a user name", "login")
     if password is not None and (not isinstance(password, str) or len(password) > 1024):
         raise bad_request("password: expected a string of at most 1024 characters", "password")
     if domain is not None and not isinstance(domain, str):
@@ -50,36 +53,72 @@ def find_user(conn: sa.Connection, login: str, domain: str | None) -> dict[str, 
     return dict(rows[0]._mapping) if rows else None
 
 
+def locked_out(lock: lockout.Lock) -> web.Response:
+    """The answer to a login while its name or address is locked: 429 with ``Retry-After``."""
+    wait = lock.retry_after()
+    what = "this source address" if lock.scope == "address" else "this login"
+    return web.json_response({"error": "locked_out", "detail": f"too many failed logins for {what}; try again in {wait} s "
+                              "(an administrator can unlock a user with POST /api/v1/users/{id}/unlock)", "field": None},
+                             status=429, headers={"Retry-After": str(wait)})
+
+
 async def login(request: web.Request) -> web.Response:
-    """User login through the auth chain (``AuthMethods`` parameter)."""
+    """User login through the auth chain (``AuthMethods`` parameter); lock-out first (``twpcore.lockout``)."""
     kernel = request.app[KERNEL]
-    login_name, password, domain = _login_fields(await read_json(request))
+    data = await read_json(request)
+    login_name, password, domain = _login_fields(data)
+    application = data.get("application")
+    source = request.remote or ""
+    auth_cfg = kernel.config.auth
     store = kernel.store
+    counters = lockout.keys("login", login_name, source)
+    lock = await store.run(lockout.locked, auth_cfg, counters)
+    if lock is not None:
+        return locked_out(lock)  # before any auth method is asked: no password oracle while locked
     user = await store.run(find_user, login_name, domain)
     if user is not None:
         chain = (await store.run(kernel.parameters.resolve_one, user["id"], "AuthMethods")).value
     else:
         chain = (await store.run(_server_default, kernel, "AuthMethods")).value
-    attempt = LoginAttempt(login_name, password, user, request.remote or "", request.headers)
+    attempt = LoginAttempt(login_name, password, user, source, request.headers)
     result = await run_chain(kernel.instances.ready(Kind.AUTH_METHOD), chain, attempt)  # type: ignore[arg-type]
     if not result.accepted:
-        await store.run(lambda c: audit_login(c, login_name, user, False, request.remote or "", result.method, result.audit or result.reason))
+        def failed(c: sa.Connection) -> None:
+            audit_login(c, login_name, user, False, source, result.method, result.audit or result.reason)
+            if not result.error:  # a crashed method is the server's fault, not a guess
+                lockout.audit_locks(c, lockout.record_failure(c, auth_cfg, counters), source, user)
+
+        await store.run(failed)
         raise ApiError(401, "login_failed", result.reason or "invalid login or password")
     if user is None:
         # A method vouched for someone TWP does not know: there is no account to log into.
         reason = f"auth method {result.method} accepted {login_name!r}, but no TWP user has this login; an administrator must create or import it"
-        await store.run(lambda c: audit_login(c, login_name, None, False, request.remote or "", result.method, reason))
+        await store.run(lambda c: audit_login(c, login_name, None, False, source, result.method, reason))
         raise ApiError(401, "login_failed", reason)
     if not user["enabled"]:
         raise ApiError(403, "user_disabled", f"user {login_name} is disabled; ask an administrator to enable the account")
 
-    def issue(conn: sa.Connection) -> dict[str, Any]:
-        token, expires = issue_token(conn, "user", user["id"], kernel.config.auth.token_lifetime, request.remote or "", result.method or "")
-        audit_login(conn, login_name, user, True, request.remote or "", result.method, "")
-        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(), "method": result.method,
-                "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]}}
+    def issue(conn: sa.Connection) -> dict[str, Any] | rights.RightsError:
+        lockout.reset(conn, *counters[0])  # the password was right, even if the application is refused
+        if application is not None:
+            try:
+                rights.check_application_login(conn, user["id"], application)
+            except rights.RightsError as exc:
+                audit_login(conn, login_name, user, False, source, result.method, str(exc))
+                return exc
+        started = now()
+        token, expires = issue_token(conn, "user", user["id"], auth_cfg.token_lifetime, source, result.method or "",
+                                     session_started_at=started, session_max_lifetime=auth_cfg.session_max_lifetime)
+        audit_login(conn, login_name, user, True, source, result.method, f"application {application}" if application else "")
+        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
+                "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.session_max_lifetime)).isoformat(), "method": result.method,
+                "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]},
+                "applications": rights.granted_applications(conn, user["id"])}
 
-    return web.json_response(await store.run(issue))
+    out = await store.run(issue)
+    if isinstance(out, rights.RightsError):
+        raise ApiError(out.status, "application_not_granted" if out.status == 403 else "invalid_application", str(out), out.field)
+    return web.json_response(out)
 
 
 def _server_default(conn: sa.Connection, kernel: Any, name: str) -> Any:
@@ -103,16 +142,28 @@ async def admin_login(request: web.Request) -> web.Response:
     login_name, password, _ = _login_fields(data)
     if password is None:
         raise bad_request("password is required", "password")
+    source = request.remote or ""
+    auth_cfg = kernel.config.auth
+    counters = lockout.keys("admin", login_name, source)
+    lock = await kernel.store.run(lockout.locked, auth_cfg, counters)
+    if lock is not None:
+        return locked_out(lock)
 
     def run(conn: sa.Connection) -> dict[str, Any] | None:
         row = conn.execute(sa.select(t.admins).where(t.admins.c.login == login_name)).one_or_none()
         ok = row is not None and row.enabled and verify_password(row.password_hash, password)
         conn.execute(sa.insert(t.audit_log).values(at=now(), actor=f"admin:{login_name}"[:220],
-                                                   action="admin_login" if ok else "admin_login_failed", source=(request.remote or "")[:64]))
+                                                   action="admin_login" if ok else "admin_login_failed", source=source[:64]))
         if not ok:
+            lockout.audit_locks(conn, lockout.record_failure(conn, auth_cfg, counters), source, actor="admin")
             return None
-        token, expires = issue_token(conn, "admin", row.id, kernel.config.auth.admin_token_lifetime, request.remote or "", "admin")
-        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(), "admin": {"id": row.id, "login": row.login, "super_user": row.super_user}}
+        lockout.reset(conn, *counters[0])
+        started = now()
+        token, expires = issue_token(conn, "admin", row.id, auth_cfg.admin_token_lifetime, source, "admin",
+                                     session_started_at=started, session_max_lifetime=auth_cfg.admin_session_max_lifetime)
+        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
+                "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.admin_session_max_lifetime)).isoformat(),
+                "admin": {"id": row.id, "login": row.login, "super_user": row.super_user}}
 
     out = await kernel.store.run(run)
     if out is None:
@@ -122,7 +173,9 @@ async def admin_login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     who = principal(request)
-    await request.app[KERNEL].store.run(revoke_token, who.token_id)
+    kernel = request.app[KERNEL]
+    await kernel.store.run(revoke_token, who.token_id)
+    kernel.events.publish(tokens_revoked_event(who.type, who.id, None if who.is_admin else min(who.companies, default=None), who.token_id))
     return web.Response(status=204)
 
 
@@ -204,7 +257,7 @@ def _membership_routes(base: str, parent: str, child: str, table: sa.Table, pare
         if not isinstance(member, int) or isinstance(member, bool):
             raise bad_request(f"{child_col}: an integer id is required", child_col)
 
-        def run(conn: sa.Connection) -> None:
+        def run(conn: sa.Connection) -> Any:
             p = fetch_managed(conn, pres, who, ident)
             c = fetch_managed(conn, cres, who, member)
             if same_domain and p.domain_id != c.domain_id:
@@ -215,22 +268,26 @@ def _membership_routes(base: str, parent: str, child: str, table: sa.Table, pare
             if quota:
                 _quota_check(conn, p._company_id)
             audit(conn, who, "add_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
+            return p
 
-        await request.app[KERNEL].store.run(run)
+        p = await request.app[KERNEL].store.run(run)
+        publish_admin(request, pres, "members_changed", {"id": ident, "company_id": p._company_id, "domain_id": p.domain_id})
         return web.Response(status=204)
 
     async def remove_member(request: web.Request) -> web.Response:
         who, ident = principal(request), path_int(request)
         member = path_int(request, "member")
 
-        def run(conn: sa.Connection) -> None:
+        def run(conn: sa.Connection) -> Any:
             p = fetch_managed(conn, pres, who, ident)
             n = conn.execute(sa.delete(table).where(table.c[parent_col] == ident, table.c[child_col] == member)).rowcount
             if not n:
                 raise not_found(f"{cres.singular} member", member)
             audit(conn, who, "remove_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
+            return p
 
-        await request.app[KERNEL].store.run(run)
+        p = await request.app[KERNEL].store.run(run)
+        publish_admin(request, pres, "members_changed", {"id": ident, "company_id": p._company_id, "domain_id": p.domain_id})
         return web.Response(status=204)
 
     body = {"type": "object", "required": [child_col], "additionalProperties": False, "properties": {child_col: {"type": "integer"}}}
@@ -319,9 +376,11 @@ async def revoke_user_tokens(request: web.Request) -> web.Response:
         company = require_managed(conn, who, "users", ident, "id")
         n = revoke_all(conn, "user", ident)
         audit(conn, who, "revoke_tokens", "user", ident, company, request.remote or "", {"revoked": n})
-        return {"revoked": n}
+        return {"revoked": n, "company_id": company}
 
-    return web.json_response(await request.app[KERNEL].store.run(run))
+    out = await request.app[KERNEL].store.run(run)
+    request.app[KERNEL].events.publish(tokens_revoked_event("user", ident, out.pop("company_id")))
+    return web.json_response(out)
 
 
 async def audit_log(request: web.Request) -> web.Response:
@@ -361,25 +420,40 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
     kernel = request.app[KERNEL]
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    sub = kernel.events.subscribe(lambda e: e.type == "system.resync" or visible_to(who, e), name=f"ws {who.type}:{who.login}", queue_size=kernel.config.http.websocket_queue)
+    sub = kernel.events.subscribe(lambda e: e.type == "system.resync" or visible_to(who, e) or ends_session(who, e),
+                                  name=f"ws {who.type}:{who.login}", queue_size=kernel.config.http.websocket_queue)
     request.app[WEBSOCKETS].add(ws)
     await ws.send_json({"type": "system.hello", "data": {"principal": who.as_json()}})
+    loop = asyncio.get_running_loop()
+    every = kernel.config.auth.websocket_recheck
 
     async def pump() -> None:
-        # The socket lives as long as the token: at its expiry the server closes it (code 4001).
+        # The socket lives as long as the token: at its expiry, its revocation or when its
+        # user or admin is disabled or deleted, the server closes it (code 4001).  Changes
+        # made here are seen at once (events); those made by another kernel on the same
+        # store within auth.websocket_recheck.
+        next_check = loop.time() + every
         while True:
-            event = None
-            if who.expires_at is None:
-                event = await sub.get()
-            else:
+            wait = max(0.0, next_check - loop.time())
+            if who.expires_at is not None:
+                wait = min(wait, max(0.0, (who.expires_at - now()).total_seconds()))
+            try:
+                event = await asyncio.wait_for(sub.get(), wait)
+            except asyncio.TimeoutError:
+                event = None
+            if who.expires_at is not None and now() >= who.expires_at:
+                await ws.close(code=4001, message=b"token expired; log in again")
+                return
+            if (event is None and loop.time() >= next_check) or (event is not None and ends_session(who, event)):
+                next_check = loop.time() + every
                 try:
-                    event = await asyncio.wait_for(sub.get(), max(0.0, (who.expires_at - now()).total_seconds()))
-                except asyncio.TimeoutError:
-                    pass
-                if now() >= who.expires_at:
-                    await ws.close(code=4001, message=b"token expired; log in again")
+                    await kernel.store.run(check_token_id, who.token_id)
+                except TokenError as exc:
+                    await ws.close(code=4001, message=str(exc).encode()[:120])
                     return
-            if event is not None:
+                except Exception as exc:  # noqa: BLE001 - a store hiccup must not kill the socket; next check later
+                    log.warning("events WebSocket of %s:%s could not check its token: %s", who.type, who.login, exc)
+            if event is not None and (event.type == "system.resync" or visible_to(who, event)):
                 await ws.send_json(event.as_json())
 
     task = asyncio.get_running_loop().create_task(pump())
@@ -399,8 +473,10 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
 def kernel_routes() -> list[Route]:
     login_body = {"type": "object", "required": ["login"], "additionalProperties": False, "properties": {
         "login": {"type": "string"}, "password": {"type": "string", "writeOnly": True}, "domain": {"type": "string", "description": "Company/Domain when the login exists in several domains"}}}
+    user_login_body = {**login_body, "properties": {**login_body["properties"], "application": {
+        "type": "string", "description": "the application logging in (Caller...): refused unless the user holds it"}}}
     routes = [
-        Route("POST", "/api/v1/auth/login", login, "public", "Log a user in through the auth chain", "auth", body=login_body),
+        Route("POST", "/api/v1/auth/login", login, "public", "Log a user in through the auth chain", "auth", body=user_login_body),
         Route("POST", "/api/v1/auth/admin-login", admin_login, "public", "Log an administrator in", "auth", body=login_body),
         Route("POST", "/api/v1/auth/logout", logout, "any", "Revoke the caller's token", "auth", status=204),
         Route("GET", "/api/v1/me", me, "any", "Who am I: profile, groups, devices, applications", "auth"),

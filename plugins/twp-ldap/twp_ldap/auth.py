@@ -16,7 +16,8 @@ from typing import Literal
 
 import attrs
 import ldap3
-from ldap3.core.exceptions import LDAPException, LDAPInvalidCredentialsResult, LDAPSocketOpenError
+from ldap3.core.exceptions import (LDAPCertificateError, LDAPException, LDAPInvalidCredentialsResult, LDAPSocketOpenError,
+                                   LDAPSSLConfigurationError, LDAPStartTLSError)
 from ldap3.utils.dn import escape_rdn
 
 from twpcore.kinds import AuthMethod, AuthResult, LoginAttempt
@@ -63,13 +64,24 @@ class LdapAuth(AuthMethod):
         dn = bind_dn(params["AuthLdapDn"].value or "?", attempt.login)
         try:
             ok = await asyncio.get_running_loop().run_in_executor(None, self._bind, host, port, dn, attempt.password)
+        except (ssl.SSLError, ssl.CertificateError, LDAPStartTLSError, LDAPCertificateError, LDAPSSLConfigurationError) as exc:
+            return AuthResult.reject(REFUSED, audit=self._tls_problem(host, port, exc))
         except LDAPSocketOpenError as exc:
+            if self.config.security != "none" and _is_tls_error(exc):
+                return AuthResult.reject(REFUSED, audit=self._tls_problem(host, port, exc))
             return AuthResult.reject(REFUSED, audit=f"LDAP server {host}:{port} unreachable: {exc}")
         except LDAPException as exc:
+            if self.config.security != "none" and _is_tls_error(exc):
+                return AuthResult.reject(REFUSED, audit=self._tls_problem(host, port, exc))
             return AuthResult.reject(REFUSED, audit=f"LDAP bind to {host}:{port} failed: {type(exc).__name__}")
         if not ok:
             return AuthResult.reject(REFUSED, audit=f"LDAP server {host}:{port} refused the bind of {dn}")
         return AuthResult.accept(attempt.user, f"bound as {dn}")
+
+    def _tls_problem(self, host: str, port: int, exc: Exception) -> str:
+        where = f"ca_file {self.config.ca_file}" if self.config.ca_file else "the system CAs (set ca_file)"
+        return (f"LDAP server {host}:{port}: TLS ({self.config.security}) failed: {exc}; its certificate must be signed by a CA in "
+                f"{where} of [auth.methods.LDAP] and name {host}")
 
     def _bind(self, host: str, port: int, dn: str, password: str) -> bool:
         cfg: LdapAuthConfig = self.config
@@ -81,7 +93,15 @@ class LdapAuth(AuthMethod):
         try:
             conn.open()
             if cfg.security == "starttls":
-                conn.start_tls()
+                # Never fall back to sending the password in clear text.
+                try:
+                    started = conn.start_tls()
+                except (LDAPStartTLSError, LDAPCertificateError, LDAPSSLConfigurationError):
+                    raise
+                except LDAPException as exc:
+                    raise LDAPStartTLSError(f"the server refused StartTLS: {exc}") from exc
+                if not started:
+                    raise LDAPStartTLSError(f"the server refused StartTLS: {conn.result.get('description', conn.result)}")
             return bool(conn.bind())
         except LDAPInvalidCredentialsResult:
             return False
@@ -90,6 +110,11 @@ class LdapAuth(AuthMethod):
                 conn.unbind()
             except LDAPException:
                 pass
+
+
+def _is_tls_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("ssl", "certificate", "tls"))
 
 
 __all__ = ["LdapAuth", "bind_dn"]

@@ -1,0 +1,148 @@
+"""Login lock-out with exponential backoff, kept in the store.
+
+Failed logins are counted per login name (``login`` scope for users, ``admin`` for
+administrators; unknown names too, so a lock-out never tells whether an account
+exists) and per source address (``address`` scope, shared by every login endpoint).
+When a counter reaches its threshold (``[auth] lockout_threshold``,
+``lockout_address_threshold``) the name or address is locked for
+``lockout_base_delay``, doubled by every further failure up to ``lockout_max_delay``.
+While locked, a login is answered 429 ``locked_out`` with ``Retry-After`` before any
+auth method is asked, so a locked name cannot be used to try passwords.  A success
+resets the name's counter; counters are forgotten ``lockout_reset_after`` after their
+last failure.  The counters are rows of ``login_failures``, so they survive a restart
+and two kernels on one store share them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from twpcore.auth import _aware, now
+from twpcore.store import schema as t
+
+log = logging.getLogger(__name__)
+SCOPES = ("login", "admin", "address")
+
+
+@attrs.frozen
+class Lock:
+    """A name or address locked until ``until``."""
+
+    scope: str
+    subject: str
+    until: dt.datetime
+    failures: int
+
+    def retry_after(self, at: dt.datetime | None = None) -> int:
+        """Whole seconds to wait (at least 1), for the ``Retry-After`` header."""
+        return max(1, math.ceil((self.until - (at or now())).total_seconds()))
+
+
+def login_key(login: str) -> str:
+    return login.strip().casefold()[:255]
+
+
+def keys(scope: str, login: str | None, address: str) -> list[tuple[str, str]]:
+    """The counters a login attempt touches: its name in ``scope``, and its source address."""
+    out = [(scope, login_key(login))] if login else []
+    if address:
+        out.append(("address", address[:255]))
+    return out
+
+
+def _threshold(auth: Any, scope: str) -> int:
+    return auth.lockout_address_threshold if scope == "address" else auth.lockout_threshold
+
+
+def locked(conn: sa.Connection, auth: Any, counters: list[tuple[str, str]], at: dt.datetime | None = None) -> Lock | None:
+    """The longest lock among ``counters`` still running at ``at``, if any."""
+    at = at or now()
+    f = t.login_failures
+    found: Lock | None = None
+    for scope, subject in counters:
+        if not _threshold(auth, scope):
+            continue
+        row = conn.execute(sa.select(f).where(f.c.scope == scope, f.c.subject == subject)).one_or_none()
+        if row is None or row.locked_until is None or _aware(row.locked_until) <= at:
+            continue
+        if found is None or _aware(row.locked_until) > found.until:
+            found = Lock(scope, subject, _aware(row.locked_until), row.failures)
+    return found
+
+
+def record_failure(conn: sa.Connection, auth: Any, counters: list[tuple[str, str]], at: dt.datetime | None = None) -> list[Lock]:
+    """Count one failed attempt on each counter; return the locks it starts."""
+    at = at or now()
+    f = t.login_failures
+    started: list[Lock] = []
+    for scope, subject in counters:
+        threshold = _threshold(auth, scope)
+        if not threshold:
+            continue
+        where = (f.c.scope == scope, f.c.subject == subject)
+        row = conn.execute(sa.select(f).where(*where).with_for_update()).one_or_none()
+        if row is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(f).values(scope=scope, subject=subject, failures=0, first_failure_at=at, last_failure_at=at))
+            except sa.exc.IntegrityError:
+                pass  # another kernel inserted it first: count on its row
+            row = conn.execute(sa.select(f).where(*where).with_for_update()).one()
+        fresh = row.failures == 0 or _aware(row.last_failure_at) + dt.timedelta(seconds=auth.lockout_reset_after) <= at
+        failures = 1 if fresh else row.failures + 1
+        until = None
+        if failures >= threshold:
+            delay = min(auth.lockout_max_delay, auth.lockout_base_delay * 2 ** min(failures - threshold, 40))
+            until = at + dt.timedelta(seconds=delay)
+            started.append(Lock(scope, subject, until, failures))
+            log.warning("login lock-out: %s %r locked for %.0f s after %d failed logins", scope, subject, delay, failures)
+        conn.execute(sa.update(f).where(*where).values(
+            failures=failures, first_failure_at=at if fresh else row.first_failure_at, last_failure_at=at, locked_until=until))
+    return started
+
+
+def reset(conn: sa.Connection, scope: str, subject: str) -> bool:
+    """Forget a counter (a success, or an administrator's unlock); True when there was one."""
+    f = t.login_failures
+    return bool(conn.execute(sa.delete(f).where(f.c.scope == scope, f.c.subject == subject)).rowcount)
+
+
+def state(conn: sa.Connection, auth: Any, scope: str, subject: str, at: dt.datetime | None = None) -> dict[str, Any]:
+    """What an administrator sees of a counter."""
+    at = at or now()
+    f = t.login_failures
+    row = conn.execute(sa.select(f).where(f.c.scope == scope, f.c.subject == subject)).one_or_none()
+    if row is None or _aware(row.last_failure_at) + dt.timedelta(seconds=auth.lockout_reset_after) <= at:
+        return {"scope": scope, "subject": subject, "locked": False, "failures": 0, "locked_until": None, "retry_after": None, "last_failure_at": None}
+    until = _aware(row.locked_until) if row.locked_until is not None else None
+    is_locked = until is not None and until > at
+    return {"scope": scope, "subject": subject, "locked": is_locked, "failures": row.failures,
+            "locked_until": until.isoformat() if is_locked and until else None,
+            "retry_after": Lock(scope, subject, until, row.failures).retry_after(at) if is_locked and until else None,
+            "last_failure_at": _aware(row.last_failure_at).isoformat()}
+
+
+def current(conn: sa.Connection, auth: Any, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Every name and address locked now."""
+    at = at or now()
+    f = t.login_failures
+    rows = conn.execute(sa.select(f.c.scope, f.c.subject).where(f.c.locked_until > at).order_by(f.c.locked_until.desc())).all()
+    return [state(conn, auth, r.scope, r.subject, at) for r in rows]
+
+
+def audit_locks(conn: sa.Connection, locks: list[Lock], source: str, user: dict[str, Any] | None = None, actor: str = "user") -> None:
+    """One audit entry per lock started (a limited admin sees those of its users)."""
+    for lock in locks:
+        who = f"{actor}:{lock.subject}" if lock.scope != "address" else f"address:{lock.subject}"
+        conn.execute(sa.insert(t.audit_log).values(
+            at=now(), actor=who[:220], action="lockout", object_type="user" if user and lock.scope != "address" else lock.scope,
+            object_id=str(user["id"]) if user and lock.scope != "address" else "",
+            company_id=user["company_id"] if user and lock.scope != "address" else None, source=source[:64],
+            detail={"scope": lock.scope, "subject": lock.subject, "failures": lock.failures, "locked_until": lock.until.isoformat(),
+                    "seconds": lock.retry_after()}))
