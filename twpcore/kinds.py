@@ -226,7 +226,12 @@ class PbxDriver(PluginType):
         self._unsupported("do_not_disturb")
 
     async def subscribers(self) -> list[dict[str, Any]]:
-        """The PBX's subscriber list (number, name) for users import (issue 6)."""
+        """The PBX's subscriber list for users import (guide 7.2): one dict per subscriber.
+
+        Each has ``number`` (the device number, as the PBX names it) and ``name`` (the
+        display name, ``""`` if none); ``first_name``, ``last_name``, ``email`` and
+        ``mobile`` may be given too.  Declare the ``subscribers`` capability.
+        """
         return self._unsupported("subscribers")
 
 
@@ -326,11 +331,42 @@ class AuthResult:
         return cls(AuthOutcome.PASS, reason)
 
 
+@attrs.frozen
+class NegotiateStep:
+    """An auth method's answer to one ``Authorization: Negotiate`` token (RFC 4559)."""
+
+    token: bytes | None = None
+    """What to send back in ``WWW-Authenticate: Negotiate <token>``: the next leg, or the final mutual-auth token."""
+    complete: bool = False
+    """True when the security context is established; ``principal`` and ``login`` are then set."""
+    principal: str = ""
+    """The authenticated name as the protocol gives it (``alice@CORP.EXAMPLE.COM``, ``CORP\\alice``)."""
+    login: str = ""
+    """The TWP login it maps to."""
+    domain: str | None = None
+    """``Company/Domain`` to look ``login`` up in; ``None``: any domain."""
+    protocol: str = ""
+    """``kerberos`` or ``ntlm``."""
+
+
+class NegotiateRefused(Exception):
+    """A Negotiate token that is malformed (``status`` 400), refused (401) or cannot be handled now (503).
+
+    ``reason`` is for the caller; ``audit`` (default: the reason) only for the audit log.
+    """
+
+    def __init__(self, reason: str, *, status: int = 401, principal: str = "", audit: str = ""):
+        super().__init__(reason)
+        self.reason, self.status, self.principal, self.audit = reason, status, principal, audit or reason
+
+
 class AuthMethod(PluginType):
     """An auth method named in the ``AuthMethods`` parameter (``WindowsSecurity|TWS``).
 
     ``authenticate`` returns ACCEPT, REJECT (final: no weaker method is tried) or PASS
-    (the method does not recognize the request; the next method is asked).
+    (the method does not recognize the request; the next method is asked).  A method
+    with the ``negotiate`` capability also serves ``POST /api/v1/auth/negotiate``
+    through ``negotiate``.
     """
 
     kind = Kind.AUTH_METHOD
@@ -338,6 +374,16 @@ class AuthMethod(PluginType):
 
     async def authenticate(self, attempt: LoginAttempt) -> AuthResult:
         raise NotImplementedError
+
+    def negotiate_schemes(self) -> tuple[str, ...]:
+        """HTTP schemes offered in ``WWW-Authenticate`` and accepted in ``Authorization``: ``Negotiate``, and ``NTLM``
+        (raw NTLM tokens, for clients like ``curl --ntlm``) when the method takes NTLM."""
+        return ("Negotiate",)
+
+    async def negotiate(self, connection: Any, token: bytes) -> NegotiateStep:
+        """Take one Negotiate token; ``connection`` names the client's TCP connection, to which
+        multi-leg protocols (NTLM) bind their half-made context.  Raise ``NegotiateRefused``."""
+        raise NotImplementedError(f"{self.type_name} does not speak HTTP Negotiate")
 
 
 class SmsUnavailable(Exception):

@@ -9,7 +9,8 @@ Fixtures:
 - ``twp_server``: a started server with the default config;
 - ``admin``: a ``TwpClient`` with a token of a freshly created super user;
 - ``register_plugin``: append ``(name, plugin_object)`` pairs before calling ``twp_app``;
-- ``postgres_server``: a real PostgreSQL server for the session (``twpcore.testing.servers``).
+- ``postgres_server``: a real PostgreSQL server for the session (``twpcore.testing.servers``);
+- ``kdc``: a real MIT Kerberos KDC for the session (``twpcore.testing.kdc``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from twpcore.app import Kernel
 from twpcore.auth import generate_password, hash_password, issue_token
 from twpcore.config import Config
 from twpcore.store import schema as t
+from twpcore.testing.kdc import kdc  # noqa: F401 - the fixture
 from twpcore.testing.servers import PostgresServer
 
 

@@ -1,0 +1,1 @@
+"""TWP auth method ``WindowsSecurity`` (admin guide 6.2): HTTP Negotiate with Kerberos or NTLM, Kerberos passwords."""
