@@ -36,10 +36,12 @@ SEGMENTS = {
     "companies": "company", "domains": "domain", "users": "user", "devices": "device", "groups": "group",
     "intercom-groups": "intercom_group", "phone-queues": "phone_queue", "directories": "directory",
     "admins": "admin", "authorizations": "authorization", "parameter-values": "parameter_value", "sms": "sms",
+    "user-imports": "user_import",
 }
 # {id} of paths whose first segment does not name the object (a user's own contacts and lists).
 PATH_IDS = {"/api/v1/me/contacts/{id}": "contact", "/api/v1/directories/contacts/{id}": "contact",
-            "/api/v1/me/lists/{id}": "list", "/api/v1/me/lists/{id}/contacts": "list"}
+            "/api/v1/me/lists/{id}": "list", "/api/v1/me/lists/{id}/contacts": "list",
+            "/api/v1/me/calendar/events/{id}": "calendar_event", "/api/v1/me/call-logs/{id}": "call_log"}
 # {member} of a relation, by the relation's path.
 MEMBERS = {"/api/v1/groups/{id}/members/{member}": "user", "/api/v1/intercom-groups/{id}/devices/{member}": "device"}
 # Values for properties of request bodies, by name (B's ids are filled in by the world).
@@ -76,9 +78,13 @@ async def build_company(server: Any, admin: Any, name: str, n: int) -> dict[str,
     owner = await server.login(f"user-{name}", f"pass-{name}-123456")
     w["contact"] = (await owner.post("/api/v1/me/contacts", {"last_name": name, "phone": f"01 55 17 18 8{n}"}, status=201))["id"]
     w["list"] = (await owner.post("/api/v1/me/lists", {"name": "Favourites"}, status=201))["id"]
+    w["calendar_event"] = (await owner.post("/api/v1/me/calendar/events", {"start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z",
+                                                                          "subject": name}, status=201))["id"]
     await admin.put(f"/api/v1/companies/{w['company']}/quotas/Caller", {"seats": 10})
     w["authorization"] = (await admin.create("authorizations", object_type="application", object_ref="Caller", subject_type="group", subject_id=w["group"]))["id"]
     await admin.create("authorizations", object_type="directory", object_ref=f"directory:{w['directory']}", subject_type="user", subject_id=w["user"])
+    w["user_import"] = (await admin.post("/api/v1/user-imports", {"domain_id": w["domain"], "name": "LDAP", "source": "ldap", "host": "127.0.0.1",
+                                                                "port": 9, "base_dn": "dc=example,dc=com", "password": "bind-secret"}, status=201))["id"]
     w["parameter_value"] = (await admin.create("parameter_values", name="AuthorizeSms", scope="domain", scope_id=w["domain"], value="yes"))["id"]
     await admin.create("parameter_values", name="AuthorizeChat", scope="group", scope_id=w["group"], value="no")
     await admin.create("parameter_values", name="AuthorizeNote", scope="user", scope_id=w["user"], value="no")
@@ -88,6 +94,11 @@ async def build_company(server: Any, admin: Any, name: str, n: int) -> dict[str,
     w["sms"] = server.run(lambda c: c.execute(sa.insert(schema.sms_outbox).values(
         company_id=w["company"], domain_id=w["domain"], user_id=w["user"], recipient="+33612345678", text=f"from {name}",
         encoding="gsm7", parts=1, status="failed", reason="no provider in this test")).inserted_primary_key[0])
+    # An entry of the user's call log (written directly: the test's calls are still in progress).
+    w["call_log"] = server.run(lambda c: c.execute(sa.insert(schema.call_logs).values(
+        company_id=w["company"], domain_id=w["domain"], user_id=w["user"], device=f"{n}01", call_id="c-1", direction="incoming",
+        remote_number="0612345678", started_at=sa.func.current_timestamp(), ended_at=sa.func.current_timestamp(), outcome="missed"))
+        .inserted_primary_key[0])
     return w
 
 

@@ -403,6 +403,79 @@ def cmd_directory_reverse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _imports_run(args: argparse.Namespace, work: Any) -> Any:
+    """Run ``await work(kernel)`` with the kernel's users-import service on the configured store (no server started)."""
+    from twpcore.app import Kernel
+
+    config = load_config(args.config)
+    kernel = Kernel.build(config)
+    kernel.store = open_store(config, upgrade=False)
+    try:
+        return asyncio.run(work(kernel))
+    finally:
+        kernel.store.close()
+
+
+def cmd_users_import_list(args: argparse.Namespace) -> int:
+    """List the users imports (guide 7.2) with their last run."""
+    from twpcore.store import schema as t
+    from twpcore.user_imports import definition_select, present, run_json
+
+    async def work(kernel: Any) -> Any:
+        def run(conn: sa.Connection) -> list[dict[str, Any]]:
+            out = []
+            for row in conn.execute(definition_select().order_by(t.user_imports.c.id)):
+                item = present(dict(row._mapping))
+                r = t.user_import_runs
+                last = conn.execute(sa.select(r).where(r.c.import_id == row.id).order_by(r.c.id.desc()).limit(1)).one_or_none()
+                item["last_run"] = run_json(last) if last is not None else None
+                out.append(item)
+            return out
+
+        return await kernel.store.run(run)
+
+    items = _imports_run(args, work)
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    for i in items:
+        last = i["last_run"]
+        when = f"last run {last['started_at'][:19]} {last['status']}" if last else "never run"
+        print(f"{i['id']:>4}  {i['name'][:30]:<30} {i['source']:<16} {i['sync_type']:<22} {i['schedule']:<8} {when}")
+    return 0
+
+
+def cmd_users_import_run(args: argparse.Namespace) -> int:
+    """Run a users import now and print its report (``--dry-run``: write nothing)."""
+    from twpcore.user_imports import UserImportError, load_definition
+
+    async def work(kernel: Any) -> Any:
+        row = await kernel.store.run(load_definition, args.id)
+        if row is None:
+            raise SystemExit(f"twp: user import {args.id} does not exist; `twp users import list` shows them")
+        if row["source"] == "pbx":
+            raise SystemExit(f"twp: user import {args.id} reads a PBX's subscriber list through the server's PBX link "
+                             f"{row['link']!r}; run it on the server: POST /api/v1/user-imports/{args.id}/run")
+        try:
+            return await kernel.user_imports.run(args.id, "cli", dry_run=args.dry_run)
+        except UserImportError as exc:
+            raise SystemExit(f"twp: {exc.detail}") from None
+
+    report = _imports_run(args, work).as_json()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"user import {report['import']}{' (dry run: nothing written)' if report['dry_run'] else ''}: {report['status']}: "
+              f"{report['records']} entries, {report['created']} created, {report['updated']} updated, {report['unchanged']} unchanged, "
+              f"{report['disabled']} disabled, {report['deleted']} deleted, {report['ignored']} ignored")
+        for e in report["entries"][:50]:
+            if e["action"] != "created" or args.verbose:
+                print(f"  {e['action']} {e['login'] or e['entry']}" + (f": {e['reason']}" if e.get("reason") else ""))
+        if report["error"]:
+            err(report["error"])
+    return 0 if report["status"] == "ok" else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twp", description="TWP telephony gateway")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG}, or $TWP_CONFIG)")
@@ -461,6 +534,17 @@ def parser() -> argparse.ArgumentParser:
     dv.add_argument("--json", action="store_true")
     dv.add_argument("number")
     dv.set_defaults(func=cmd_directory_reverse)
+    us = sub.add_parser("users", help="users (guide 7)").add_subparsers(dest="sub", required=True)
+    ui = us.add_parser("import", help="users imports (guide 7.2)").add_subparsers(dest="action", required=True)
+    uil = ui.add_parser("list", help="list the users imports and their last run")
+    uil.add_argument("--json", action="store_true")
+    uil.set_defaults(func=cmd_users_import_list)
+    uir = ui.add_parser("run", help="run a users import now and print its report")
+    uir.add_argument("id", type=int)
+    uir.add_argument("--dry-run", action="store_true", help="compute and report the changes, write nothing")
+    uir.add_argument("--verbose", "-v", action="store_true", help="also list the users created")
+    uir.add_argument("--json", action="store_true")
+    uir.set_defaults(func=cmd_users_import_run)
     r = sub.add_parser("restore", help="replace the store's content with a backup")
     r.add_argument("file")
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -13,6 +13,12 @@ devices and a few outside numbers, answered and hung up by simulated people.  A
 ``[pbx.links.demo]`` with ``driver = "mxone"``, ``host = "127.0.0.1"`` and the same port
 supervises the devices like a real PBX link.
 
+The plugin also registers the ``pbxsim`` PBX driver: the kernel's CSTA XML driver plus
+the optional ``subscribers`` operation (users import, guide 7.2), which asks the switch
+for its subscriber list with ``GetSwitchingFunctionDevices`` and reads the
+``SwitchingFunctionDevices`` segments the simulator answers with.  The subscribers
+(number and display name) come from ``subscribers = { "201" = "Alice Martin" }``.
+
 Start-up order: PBX link instances start *before* ``twp_startup`` hooks, so the link's
 first connection is refused; its driver answers ``NotReady`` with its own reconnection
 delay (``reconnect_min``, 1 s by default) and the kernel retries, by which time the
@@ -24,12 +30,17 @@ takes too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import weakref
 from typing import Any, Literal
 
 import attrs
 
+from twpcore.csta.codec import Message, as_list, build, device_text
+from twpcore.csta.driver import CSTA_CAPABILITIES, CstaXmlConfig, CstaXmlDriver
+from twpcore.csta.errors import CstaTimeout
 from twpcore.hookspecs import hookimpl
 from twpcore.schema import ConfigErrors, ConfigProblem, Duration, setting, structure
 from twpcore.testing.pbxsim import DemoTraffic, PbxSimulator, SimConfig, expand_devices
@@ -54,6 +65,7 @@ class Config:
     external_answer_after: Duration = setting(Duration(3), min=0, max=3600, help="outside numbers answer after this")
     ring_timeout: Duration = setting(Duration(45), min=1, max=3600, help="an unanswered call is cleared after this")
     max_call_duration: Duration = setting(Duration(120), min=1, max=86400, help="outside parties hang up after talking this long")
+    subscribers: dict[str, str] = setting(factory=dict, help='the subscriber list a users import reads: { "201" = "Alice Martin" }')
 
     @property
     def address(self) -> tuple[str, int]:
@@ -81,6 +93,11 @@ def read_config(source: str, options: dict[str, Any] | None) -> Config | None:
 
 
 @hookimpl
+def twp_register_options(register):
+    register(read_config)  # `twp config check` reports a bad table; startup reads it again
+
+
+@hookimpl
 async def twp_startup(app):
     config = read_config(app.config.source, app.config.plugin_options.get(PLUGIN))
     if config is None:
@@ -90,7 +107,7 @@ async def twp_startup(app):
         host=host, port=port, framing=config.framing, edition=config.edition, devices=tuple(config.devices),
         require_session=config.require_session, external_default="answer", external_answer_after=float(config.external_answer_after),
         internal_answer_after=float(config.answer_after), ring_timeout=float(config.ring_timeout),
-        max_call_duration=float(config.max_call_duration),
+        max_call_duration=float(config.max_call_duration), subscribers=dict(config.subscribers),
     ))
     await sim.start()
     traffic = None
@@ -118,3 +135,72 @@ def simulator(app: Any) -> PbxSimulator | None:
     """The simulator started for this kernel, if any (for tests and demos)."""
     running = _running.get(app)
     return running[0] if running else None
+
+
+# -- the pbxsim driver -------------------------------------------------------------
+
+@attrs.frozen(kw_only=True)
+class PbxSimLinkConfig(CstaXmlConfig):
+    """Options of a ``[pbx.links.<name>]`` table with ``driver = "pbxsim"``."""
+
+    port: int = setting(18882, min=1, max=65535, help="TCP port of the simulated PBX (the listen port of [plugins.pbxsim])")
+
+
+class PbxSimDriver(CstaXmlDriver):
+    """The simulated PBX over CSTA XML, with its subscriber list (``subscribers``)."""
+
+    type_name = "pbxsim"
+    Config = PbxSimLinkConfig
+    capabilities = CSTA_CAPABILITIES | {"subscribers"}
+    description = "the built-in PBX simulator over CSTA XML, with its subscriber list for users import"
+
+    #: Subscriber-list transfers kept at once (a switch that sends segments nobody asked for cannot fill memory).
+    MAX_TRANSFERS = 8
+
+    def __init__(self, config: PbxSimLinkConfig, context: Any):
+        super().__init__(config, context)
+        self._segments: dict[str, list[Message]] = {}
+        self._segment_arrived = asyncio.Event()
+
+    def _on_message(self, gen: int, message: Message) -> None:
+        if message.name == "SwitchingFunctionDevices":
+            xref = message.text("serviceCrossRefID") or ""
+            if xref in self._segments or len(self._segments) < self.MAX_TRANSFERS:
+                self._segments.setdefault(xref, []).append(message)
+                self._segment_arrived.set()
+            return
+        super()._on_message(gen, message)
+
+    async def subscribers(self) -> list[dict[str, Any]]:
+        """Every subscriber of the switch as ``{"number", "name"}``."""
+        response = await self._request("subscribers", build("GetSwitchingFunctionDevices"))
+        xref = response.text("serviceCrossRefID") or ""
+        deadline = time.monotonic() + float(self.config.request_timeout)
+        try:
+            while True:
+                got = self._segments.get(xref, [])
+                if any(m.text("lastSegment") == "true" for m in got):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CstaTimeout("subscribers (the last SwitchingFunctionDevices segment)", float(self.config.request_timeout), link=self.name)
+                self._segment_arrived.clear()
+                try:
+                    await asyncio.wait_for(self._segment_arrived.wait(), left)
+                except TimeoutError:
+                    pass
+        finally:
+            segments = self._segments.pop(xref, [])
+        out = []
+        for message in sorted(segments, key=lambda m: int(m.text("segmentID") or 0)):
+            for entry in as_list(message.get("deviceList/deviceEntry")):
+                if isinstance(entry, dict):
+                    number = device_text(entry.get("deviceID"))
+                    if number:
+                        out.append({"number": number, "name": str(entry.get("deviceName") or "")})
+        return out
+
+
+@hookimpl
+def twp_register_pbx_drivers(register):
+    register(PbxSimDriver)

@@ -18,7 +18,8 @@ what it writes is what a driver reads from a real PBX:
   AnswerCall, ClearConnection, ClearCall, HoldCall, RetrieveCall, ConsultationCall,
   AlternateCall, ReconnectCall, TransferCall, SingleStepTransferCall, ConferenceCall,
   DeflectCall, GenerateDigits, SetForwarding/GetForwarding, SetDoNotDisturb/
-  GetDoNotDisturb, SystemStatus.  Unknown devices, calls and monitors are answered
+  GetDoNotDisturb, GetSwitchingFunctionDevices (the ``subscribers`` list, sent in
+  SwitchingFunctionDevices segments), SystemStatus.  Unknown devices, calls and monitors are answered
   with ``CSTAErrorCode`` as a switch would.
 - **Events** (ECMA-323) go to the monitors of every device involved: Originated,
   Delivered, Established, Held, Retrieved, Transfered, Conferenced, Diverted,
@@ -164,6 +165,10 @@ class SimConfig:
     """Largest frame read (framing default when None)."""
     unsupported: frozenset[str] = frozenset()
     """Request names answered with ``serviceNotSupported`` (a switch without the feature)."""
+    subscribers: dict[str, str] = attrs.field(factory=dict)
+    """The switch's subscriber list, number → display name, listed by ``GetSwitchingFunctionDevices`` (users import, guide 7.2)."""
+    subscriber_segment: int = 100
+    """Devices per ``SwitchingFunctionDevices`` segment of that list."""
 
 
 @attrs.define(eq=False)
@@ -356,6 +361,8 @@ class PbxSimulator:
         self.refuse_connections = False
         """Close new TCP connections at once."""
         self.scenarios = Scenarios(self)
+        self.subscribers: dict[str, str] = dict(self.config.subscribers)
+        """Number → name of the subscribers the switch lists; tests change it between two imports."""
         for number in expand_devices(self.config.devices):
             self.device(number, internal=True)
 
@@ -641,6 +648,30 @@ class PbxSimulator:
             pending, link.deferred = link.deferred, None
             for event in pending or ():
                 link.write(event, EVENT_INVOKE_ID)
+
+    # -- requests: the subscriber list (ECMA-269 GetSwitchingFunctionDevices) -----------
+    def _req_GetSwitchingFunctionDevices(self, link: SimLink, m: Message) -> Message:
+        """Answer at once, then send the list in ``SwitchingFunctionDevices`` segments, as ECMA-269 describes.
+
+        Each ``deviceEntry`` carries ``deviceID``, ``deviceCategory`` and ``deviceName``
+        (the subscriber's display name; a simulator field where real switches use their
+        own extensions).
+        """
+        xref = link.next_xref()
+        items = sorted(self.subscribers.items())
+        size = max(1, self.config.subscriber_segment)
+        segments = [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+
+        def send() -> None:
+            for n, segment in enumerate(segments, 1):
+                entries = [{"deviceID": number, "deviceCategory": "station", "deviceName": name} for number, name in segment]
+                link.write(build("SwitchingFunctionDevices", {
+                    "serviceCrossRefID": xref, "segmentID": n, "lastSegment": n == len(segments),
+                    "deviceList": {"deviceEntry": entries} if entries else None,
+                }), next(link._invoke) % 9000 + 1)
+
+        asyncio.get_running_loop().call_soon(send)
+        return build("GetSwitchingFunctionDevicesResponse", {"serviceCrossRefID": xref})
 
     # -- requests: ECMA-354 session ----------------------------------------------------
     def _req_StartApplicationSession(self, link: SimLink, m: Message) -> Message:
