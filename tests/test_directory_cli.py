@@ -18,7 +18,7 @@ async def test_cli_sync_search_and_reverse(twp_app, tmp_path, capsys, monkeypatc
     d = await admin.create("directories", domain_id=paris["id"], name="CRM", connector="memory", options={"source": key}, fields=FIELDS)
     await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="user", subject_id=alice["id"])
     config = tmp_path / "twp.toml"
-    config.write_text(f'[storage]\nurl = "{server.kernel.config.storage.url}"\n')
+    config.write_text(f'[storage]\nurl = "{server.kernel.config.storage.url}"\nbackup_dir = "{tmp_path / "backups"}"\n')
     # The CLI loads plugins from entry points; the test's in-process connector is added the same way.
     from twpcore.app import Kernel
     build = Kernel.build

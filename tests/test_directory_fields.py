@@ -77,3 +77,14 @@ def test_folding_and_search_words():
     assert fold("Élodie ØRSTED Straße") == "elodie orsted strasse"
     assert words("Jean-Pierre O'Brien") == ["jean", "pierre", "o", "brien"]
     assert search_tokens({"last_name": "O'Brien", "first_name": "Zoë", "email": "z.obrien@acme.fr"}) == ["o", "brien", "obrien", "zoe", "z", "acme", "fr"]
+
+
+def test_a_field_set_to_empty_is_not_mapped_but_must_be_a_twp_field():
+    """A directory's ``fields`` drop a connector default with "" (or null): the field is then not mapped."""
+    mapping = Mapping({"last_name": "sn", "mobile": "", "home": None})
+    assert set(mapping.specs) == {"last_name"}
+    contact = mapping.apply("uid=1", {"sn": "Dupont", "mobile": "0611223344", "home": "0155171889"})
+    assert contact.data == {"last_name": "Dupont"} and contact.numbers == ()
+    with pytest.raises(MappingError) as err:
+        Mapping.check({"nickname": ""}, {})
+    assert err.value.field == "nickname" and "unknown TWP field" in str(err.value)

@@ -1,16 +1,20 @@
 """Store access of the directory service: directory rows, contact replacement, index loading, rights.
 
-Every function takes a connection inside a transaction (``Store.run``).  ``replace_contacts``
-is the heart of a sync: it diffs a directory's (or one owner's) new contacts against the
-stored ones by source id and writes the difference, so contact ids stay stable across
-syncs (contact lists and other data keep pointing at them, guide 8.4.2).
+Every function takes a connection inside a transaction (``Store.run``).  The heart of a
+sync is ``diff_contacts``, which compares a directory's (or one owner's) new contacts with
+the stored ones by source id, and ``insert_contacts`` / ``update_contacts`` /
+``delete_contacts``, which the service calls batch by batch to write the difference, so
+contact ids stay stable across syncs (contact lists and other data keep pointing at them,
+guide 8.4.2).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any, Iterable, Sequence
 
+import attrs
 import sqlalchemy as sa
 
 from twpcore import rights
@@ -80,82 +84,165 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i:i + size]
 
 
-def replace_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None, contacts: list[MappedContact],
-                     keys: dict[str, tuple[str, ...]]) -> dict[str, int]:
-    """Make the stored contacts of (directory, owner) exactly ``contacts``; return the counts."""
-    c, cn = t.contacts, t.contact_numbers
-    stored = existing_digests(conn, directory_id, [owner_id])
-    by_source = {sid: v for (_, sid), v in stored.items()}
-    stamp = now()
+@attrs.define(eq=False)
+class ChangeSet:
+    """What a sync changes in the stored contacts of (directory, owner): computed once, written in batches."""
+
+    owner_id: int | None
+    creates: list[MappedContact] = attrs.field(factory=list)
+    updates: list[tuple[int, MappedContact]] = attrs.field(factory=list)
+    """(contact id, new contact): contact ids stay stable across syncs."""
+    gone: list[int] = attrs.field(factory=list)
+    """Ids of stored contacts the source no longer has."""
+    unchanged: int = 0
+    keys: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    contacts: list[MappedContact] = attrs.field(factory=list)
+    """Every contact of the sync (for ``write_changes``, which diffs again inside its transaction)."""
+
+
+def diff_contacts(stored: dict[tuple[int | None, str], tuple[int, str]], owner_id: int | None, contacts: list[MappedContact],
+                  keys: dict[str, tuple[str, ...]]) -> ChangeSet:
+    """The difference between the stored contacts of one owner (``existing_digests``) and a sync's contacts, by source id."""
+    by_source = {sid: v for (owner, sid), v in stored.items() if owner == owner_id}
+    change = ChangeSet(owner_id, keys=keys, contacts=contacts)
     seen = set()
-    creates: list[MappedContact] = []
-    updates: list[tuple[int, MappedContact]] = []
-    unchanged = 0
     for contact in contacts:
         seen.add(contact.source_id)
         old = by_source.get(contact.source_id)
         if old is None:
-            creates.append(contact)
+            change.creates.append(contact)
         elif old[1] != contact.digest:
-            updates.append((old[0], contact))
+            change.updates.append((old[0], contact))
         else:
-            unchanged += 1
-    gone = [cid for sid, (cid, _) in by_source.items() if sid not in seen]
-    for chunk in _chunks(gone):
+            change.unchanged += 1
+    change.gone = [cid for sid, (cid, _) in by_source.items() if sid not in seen]
+    return change
+
+
+def insert_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None, contacts: Sequence[MappedContact],
+                    keys: dict[str, tuple[str, ...]], stamp: dt.datetime) -> list[int]:
+    """Insert new contacts and their numbers; return their ids (in the order given)."""
+    c = t.contacts
+    ids: list[int] = []
+    numbers: list[dict[str, Any]] = []
+    for chunk in _chunks(contacts, 2000):
+        got = conn.execute(sa.insert(c).returning(c.c.id, sort_by_parameter_order=True),
+                           [{**contact_values(directory_id, owner_id, m), "updated_at": stamp} for m in chunk]).scalars().all()
+        for cid, m in zip(got, chunk):
+            numbers += number_rows(cid, directory_id, m, keys)
+        ids += got
+    for chunk in _chunks(numbers, 5000):
+        conn.execute(sa.insert(t.contact_numbers), list(chunk))
+    return ids
+
+
+def update_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None, updates: Sequence[tuple[int, MappedContact]],
+                    keys: dict[str, tuple[str, ...]], stamp: dt.datetime) -> None:
+    """Rewrite changed contacts in place (same ids) with their numbers."""
+    if not updates:
+        return
+    c, cn = t.contacts, t.contact_numbers
+    for chunk in _chunks([cid for cid, _ in updates]):
         conn.execute(sa.delete(cn).where(cn.c.contact_id.in_(chunk)))
-        conn.execute(sa.delete(c).where(c.c.id.in_(chunk)))
-    if updates:
-        for chunk in _chunks([cid for cid, _ in updates]):
-            conn.execute(sa.delete(cn).where(cn.c.contact_id.in_(chunk)))
-        stmt = sa.update(c).where(c.c.id == sa.bindparam("_id")).values(
-            {k: sa.bindparam(k) for k in ("source_id", "last_name", "first_name", "company", "email_key", "vip", "sort_key", "search_text", "data", "digest", "updated_at")})
-        conn.execute(stmt, [{"_id": cid, **{k: v for k, v in contact_values(directory_id, owner_id, m).items() if k not in ("directory_id", "owner_id")}, "updated_at": stamp}
-                            for cid, m in updates])
+    stmt = sa.update(c).where(c.c.id == sa.bindparam("_id")).values(
+        {k: sa.bindparam(k) for k in ("source_id", "last_name", "first_name", "company", "email_key", "vip", "sort_key", "search_text", "data", "digest", "updated_at")})
+    conn.execute(stmt, [{"_id": cid, **{k: v for k, v in contact_values(directory_id, owner_id, m).items() if k not in ("directory_id", "owner_id")}, "updated_at": stamp}
+                        for cid, m in updates])
     numbers: list[dict[str, Any]] = []
     for cid, m in updates:
         numbers += number_rows(cid, directory_id, m, keys)
-    if creates:
-        for chunk in _chunks(creates, 2000):
-            ids = conn.execute(sa.insert(c).returning(c.c.id, sort_by_parameter_order=True),
-                               [{**contact_values(directory_id, owner_id, m), "updated_at": stamp} for m in chunk]).scalars().all()
-            for cid, m in zip(ids, chunk):
-                numbers += number_rows(cid, directory_id, m, keys)
     for chunk in _chunks(numbers, 5000):
         conn.execute(sa.insert(cn), list(chunk))
-    return {"created": len(creates), "updated": len(updates), "deleted": len(gone), "unchanged": unchanged}
+
+
+def write_changes(conn: sa.Connection, directory_id: int, changes: Sequence[ChangeSet], stamp: dt.datetime) -> list[ChangeSet]:
+    """A (small) sync's changes in one transaction, diffed again against the stored contacts inside it; return what was written.
+
+    Diffing inside the write transaction keeps two processes syncing one directory at the
+    same time (``twp directory sync`` and the server) from creating a contact twice.
+    """
+    done = []
+    for change in changes:
+        stored = existing_digests(conn, directory_id, [change.owner_id])
+        fresh = diff_contacts(stored, change.owner_id, change.contacts, change.keys)
+        insert_contacts(conn, directory_id, fresh.owner_id, fresh.creates, fresh.keys, stamp)
+        update_contacts(conn, directory_id, fresh.owner_id, fresh.updates, fresh.keys, stamp)
+        delete_contacts(conn, fresh.gone)
+        done.append(fresh)
+    return done
+
+
+def delete_contacts(conn: sa.Connection, ids: Sequence[int]) -> None:
+    """Delete contacts (and their numbers) by id."""
+    for chunk in _chunks(list(ids)):
+        conn.execute(sa.delete(t.contact_numbers).where(t.contact_numbers.c.contact_id.in_(chunk)))
+        conn.execute(sa.delete(t.contacts).where(t.contacts.c.id.in_(chunk)))
 
 
 def delete_owner_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None) -> int:
     c = t.contacts
     cond = c.c.owner_id.is_(None) if owner_id is None else c.c.owner_id == owner_id
     ids = conn.execute(sa.select(c.c.id).where(c.c.directory_id == directory_id, cond)).scalars().all()
-    for chunk in _chunks(ids):
-        conn.execute(sa.delete(t.contact_numbers).where(t.contact_numbers.c.contact_id.in_(chunk)))
-        conn.execute(sa.delete(c).where(c.c.id.in_(chunk)))
+    delete_contacts(conn, ids)
     return len(ids)
 
 
-def load_segments(conn: sa.Connection, row: dict[str, Any], owner_id: Any = ...) -> list[Segment]:
-    """Build the index segments of a directory (every owner, or one) from the store."""
+def _segment_rows(conn: sa.Connection, directory_id: int, owner_id: Any) -> tuple[dict[int | None, list[tuple[Any, ...]]], dict[int | None, list[Any]], dict[int | None, str]]:
+    """What a directory's segments are built from, per owner: contacts in rank order, numbers, and a digest of both.
+
+    The digest (``fingerprint``) covers every value read, in the order read: two reads
+    with equal fingerprints build equal segments, which is what lets a snapshot of the
+    index stand for a load at start-up (``DirectoryService``).
+    """
     c, cn = t.contacts, t.contact_numbers
-    sel = sa.select(c.c.id, c.c.owner_id, c.c.last_name, c.c.first_name, c.c.company, c.c.email_key, c.c.vip, c.c.search_text).where(c.c.directory_id == row["id"])
-    nsel = sa.select(cn.c.contact_id, cn.c.type, cn.c.key, cn.c.redlisted).where(cn.c.directory_id == row["id"])
+    sel = sa.select(c.c.id, c.c.owner_id, c.c.last_name, c.c.first_name, c.c.company, c.c.email_key, c.c.vip, c.c.search_text).where(c.c.directory_id == directory_id)
+    nsel = sa.select(cn.c.contact_id, cn.c.type, cn.c.key, cn.c.redlisted).where(cn.c.directory_id == directory_id)
     if owner_id is not ...:
         cond = c.c.owner_id.is_(None) if owner_id is None else c.c.owner_id == owner_id
         sel = sel.where(cond)
-        nsel = nsel.where(cn.c.contact_id.in_(sa.select(c.c.id).where(c.c.directory_id == row["id"], cond)))
+        nsel = nsel.where(cn.c.contact_id.in_(sa.select(c.c.id).where(c.c.directory_id == directory_id, cond)))
     groups: dict[int | None, list[tuple[Any, ...]]] = {}
+    prints: dict[int | None, Any] = {}
     for r in conn.execute(sel.order_by(c.c.owner_id, c.c.sort_key, c.c.id)):
-        groups.setdefault(r.owner_id, []).append((r.id, r.last_name, r.first_name, r.company, r.email_key, r.vip, r.search_text))
-    numbers = conn.execute(nsel).all()
+        contact = (r.id, r.last_name, r.first_name, r.company, r.email_key, r.vip, r.search_text)
+        group = groups.get(r.owner_id)
+        if group is None:
+            group = groups[r.owner_id] = []
+            prints[r.owner_id] = hashlib.blake2b(digest_size=20)
+        group.append(contact)
+        prints[r.owner_id].update(repr(contact).encode())
+    per_owner: dict[int | None, list[Any]] = {owner: [] for owner in groups}
+    numbers = conn.execute(nsel.order_by(cn.c.id)).all()
     if len(groups) == 1:
-        return [Segment(info_of(row, owner), contacts, numbers) for owner, contacts in groups.items()]
-    owner_of = {c[0]: owner for owner, contacts in groups.items() for c in contacts}
-    per_owner: dict[int | None, list[Any]] = {}
-    for n in numbers:
-        if n[0] in owner_of:
-            per_owner.setdefault(owner_of[n[0]], []).append(n)
-    return [Segment(info_of(row, owner), contacts, per_owner.get(owner, [])) for owner, contacts in groups.items()]
+        owner = next(iter(groups))
+        per_owner[owner] = numbers
+        digest = prints[owner]
+        for n in numbers:
+            digest.update(repr(tuple(n)).encode())
+    elif groups:
+        owner_of = {contact[0]: owner for owner, contacts in groups.items() for contact in contacts}
+        for n in numbers:
+            owner = owner_of.get(n[0], ...)
+            if owner is not ...:
+                per_owner[owner].append(n)
+                prints[owner].update(repr(tuple(n)).encode())
+    return groups, per_owner, {owner: digest.hexdigest() for owner, digest in prints.items()}
+
+
+def load_segments(conn: sa.Connection, row: dict[str, Any], owner_id: Any = ...) -> list[Segment]:
+    """Build the index segments of a directory (every owner, or one) from the store; each carries its ``fingerprint``."""
+    groups, numbers, prints = _segment_rows(conn, row["id"], owner_id)
+    out = []
+    for owner, contacts in groups.items():
+        segment = Segment(info_of(row, owner), contacts, numbers[owner])
+        segment.fingerprint = prints[owner]
+        out.append(segment)
+    return out
+
+
+def fingerprints(conn: sa.Connection, directory_id: int) -> dict[int | None, str]:
+    """The fingerprint of each owner's segment as ``load_segments`` would build it now, without building it."""
+    return _segment_rows(conn, directory_id, ...)[2]
 
 
 def contact_rows(conn: sa.Connection, ids: Sequence[int]) -> dict[int, Any]:

@@ -296,11 +296,21 @@ def plain(value: Any) -> list[str]:
     return [text] if text else []
 
 
+def _unmapped(field: str, text: Any) -> bool:
+    """A field set to ``""`` or null: not mapped (in a directory's ``fields``, it drops the connector's default)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        if field not in ALL_FIELDS:
+            raise MappingError(field, f"unknown TWP field; known fields: {', '.join(ALL_FIELDS)}")
+        return True
+    return False
+
+
 class Mapping:
     """A directory's compiled field mapping and labels; ``apply`` maps one source record."""
 
     def __init__(self, fields: Mapping[str, Any], labels: Mapping[str, str] | None = None):
-        self.specs: dict[str, FieldSpec] = {name: parse_spec(name, text) for name, text in (fields or {}).items()}
+        self.specs: dict[str, FieldSpec] = {name: parse_spec(name, text) for name, text in (fields or {}).items()
+                                            if not _unmapped(name, text)}
         self.labels = check_labels(dict(labels or {}))
         self.vip_field = next((k for k, v in self.labels.items() if v.upper() == VIP_LABEL), None)
         self.hidden = sorted(n for n, s in self.specs.items() if s.hidden)

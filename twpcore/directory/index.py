@@ -3,7 +3,8 @@
 The store holds contacts (``contacts``, ``contact_numbers``); this index is rebuilt from
 it, one *segment* per directory (per owner for private directories), whenever a sync,
 a push or an edit changed that directory.  Segments are immutable: a rebuilt segment
-replaces the old one in one assignment, so readers never see half a sync.
+replaces the old one in one assignment, so searches and reverse lookups never match half
+a sync; a load that finishes after a newer one is not applied (``generation``).
 
 A segment numbers its contacts by rank (sort key, then id): *ordinal* 0 is the first
 contact by name.  It keeps, in compact ``array`` columns:
@@ -159,6 +160,43 @@ class Segment:
                 if c[4]:
                     self.emails.setdefault(c[4], ordinal)
         self.size = n
+        self.fingerprint: str | None = None
+        """Digest of the store rows the segment was built from (``db.load_segments``), for snapshots."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Millions of small strings would each take a slot in pickle's memo: store them as one string and lengths.
+        state = {k: v for k, v in self.__dict__.items() if k != "emails"}
+        for name in ("labels", "tokens"):
+            items = state[name]
+            state[name] = (array("i", map(len, items)), "".join(items))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in ("labels", "tokens"):
+            lengths, text = state[name]
+            items, pos = [], 0
+            for n in lengths:
+                items.append(text[pos:pos + n])
+                pos += n
+            state[name] = items
+        self.__dict__.update(state)
+        self.emails = self._emails() if self.info.merge else {}
+
+    def rebind(self, info: SegmentInfo) -> Segment:
+        """The segment under its directory's current settings (a snapshot's segment, after a restart)."""
+        if info.merge != self.info.merge:
+            self.emails = self._emails() if info.merge else {}
+        self.info = info
+        return self
+
+    def _emails(self) -> dict[str, int]:
+        """First ordinal of each e-mail (merge directories, guide 8.2.2)."""
+        emails: dict[str, int] = {}
+        for ordinal in range(self.size):
+            email = self.email(ordinal)
+            if email:
+                emails.setdefault(email, ordinal)
+        return emails
 
     # -- reading ---------------------------------------------------------------------
     def label(self, ordinal: int) -> dict[str, str]:
@@ -243,27 +281,46 @@ class DirectoryIndex:
 
     def __init__(self) -> None:
         self.segments: dict[tuple[int, int | None], Segment] = {}
+        self.generations: dict[tuple[int, Any], int] = {}
+        """Generation of the load last applied, per (directory, owner) and per (directory, ``...``) for whole directories."""
 
-    def replace(self, directory_id: int, segments: list[Segment], owner_id: Any = ...) -> None:
-        """Swap in a directory's new segments (all owners, or only ``owner_id``'s).
+    def replace(self, directory_id: int, segments: list[Segment], owner_id: Any = ..., generation: int | None = None) -> bool:
+        """Swap in a directory's new segments (all owners, or only ``owner_id``'s); return whether they were applied.
+
+        ``generation`` is the number the service drew *before* reading the segments from
+        the store (it grows with every load).  A load is applied only when no load drawn
+        later was applied already: loads run in a thread pool and may finish out of order,
+        and an older load must never replace the newer segment (it would bring back
+        contacts or numbers a later sync changed).  A whole-directory load keeps the
+        segments of owners reloaded after it was drawn.
 
         The segments are then moved out of the garbage collector's sight (``gc.freeze``):
         they are long-lived and hold no reference cycles (refcounting frees a replaced
         one), and a full collection scanning millions of index objects would pause the
         event loop for tens of milliseconds.
         """
+        newer: set[Any] = set()
+        if generation is not None:
+            whole = self.generations.get((directory_id, ...), 0)
+            if generation <= whole or (owner_id is not ... and generation <= self.generations.get((directory_id, owner_id), 0)):
+                return False
+            if owner_id is ...:
+                newer = {owner for (did, owner), g in self.generations.items() if did == directory_id and owner is not ... and g > generation}
+            self.generations[(directory_id, owner_id)] = generation
         if owner_id is ...:
-            keep = {k: s for k, s in self.segments.items() if k[0] != directory_id}
+            keep = {k: s for k, s in self.segments.items() if k[0] != directory_id or k[1] in newer}
         else:
             keep = {k: s for k, s in self.segments.items() if k != (directory_id, owner_id)}
         for seg in segments:
-            if seg.size:
+            if seg.size and seg.info.owner_id not in newer:
                 keep[seg.info.key] = seg
         self.segments = keep
         gc.freeze()
+        return True
 
-    def drop(self, directory_id: int) -> None:
-        self.segments = {k: s for k, s in self.segments.items() if k[0] != directory_id}
+    def drop(self, directory_id: int, generation: int | None = None) -> None:
+        """Forget a deleted directory (unless a load drawn after ``generation`` was applied)."""
+        self.replace(directory_id, [], ..., generation)
 
     def visible(self, directories: Iterable[int], owner_id: int | None, private: set[int]) -> list[Segment]:
         """Segments of these directories (a private directory: only ``owner_id``'s), by rank."""

@@ -9,9 +9,17 @@ rebuilt from the store at start-up and after each change of a directory's contac
 A sync (guide 8.2.1) builds a fresh connector object from the directory's options, pulls
 every record, maps it (guide 8.1), computes the canonical keys of its numbers with the
 directory's domain dialing plan, then writes the difference with the stored contacts in
-one transaction.  Anything raised before that transaction commits (``NotReady``,
-``AuthFailed``, ``ConnectorError``, a time-out, any exception) leaves the previous
-contacts untouched and is recorded as a failed sync with its error.
+batches of ``batch_size`` contacts, one transaction each, so that on SQLite other writers
+(logins, admin changes) get the write lock between two batches: new contacts first, then
+changed ones, deletions last.  Anything raised while reading the source (``NotReady``,
+``AuthFailed``, ``ConnectorError``, a time-out, any exception) writes nothing, so the
+previous contacts stay; the sync is recorded as failed with its error.
+
+Readers: search and reverse lookup match against the index segment, swapped in one
+assignment once the last batch is written; contact cards are read from the store.  A
+reader whose card shows what a running sync already wrote waits (at most ``swap_wait``
+seconds) for that swap before answering, so what it was shown is matched by the searches
+and lookups that follow.  ``docs/directories.md`` ("What readers observe") says more.
 """
 
 from __future__ import annotations
@@ -19,9 +27,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import datetime as dt
+import hashlib
+import itertools
 import logging
+import os
+import pickle
+import sys
 import time
 import typing
+from pathlib import Path
 from typing import Any, Iterable
 
 import attrs
@@ -48,6 +62,11 @@ SCHEDULED = ("daily", "interval")
 MAX_PROBLEMS = 1000
 """Problems kept in a sync report; the count of ignored records is always exact."""
 NUMBERISH = frozenset("0123456789+()-./ ")
+BATCH = 5000
+"""Contacts written per transaction by a sync (about half a second on SQLite on the benchmark machine)."""
+BATCH_PAUSE = 0.12
+"""Pause between two batches on SQLite (seconds): longer than SQLite's longest busy-handler sleep (100 ms),
+so a writer waiting for the lock gets it between two batches instead of timing out."""
 
 
 class DirectoryError(Exception):
@@ -136,6 +155,27 @@ def _secret_keys(cls: type | None) -> set[str]:
     return out
 
 
+@attrs.define(eq=False)
+class _Writing:
+    """A sync writing a directory: the contacts it changes, until its new segment is swapped in."""
+
+    changed: dict[int, str | None]
+    """Contact id → digest of its new version (None: being deleted)."""
+    swapped: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    def seen_by(self, contact_id: int, row: Any) -> bool:
+        """Whether a row read from the store shows this sync's change of the contact."""
+        if contact_id not in self.changed:
+            return False
+        digest = self.changed[contact_id]
+        return row is None if digest is None else row is not None and row.digest == digest
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
 class DirectoryService:
     """The kernel's directory service (``kernel.directories``)."""
 
@@ -151,6 +191,12 @@ class DirectoryService:
         self.tick = 30.0
         """Longest sleep of the scheduler between two looks at the schedule (seconds)."""
         self.sync_timeout = 3600.0
+        self.batch_size = BATCH
+        """Contacts written per transaction by a sync."""
+        self.batch_pause = BATCH_PAUSE
+        """Pause between two write batches of a sync on SQLite (seconds)."""
+        self.swap_wait = 5.0
+        """Longest wait of a reader who was shown a running sync's change for the index to match it (seconds)."""
         self._users_vis: dict[int, tuple[tuple[int, ...], frozenset[int]]] = {}
         self._domains_vis: dict[int, tuple[int, ...]] = {}
         self._plans: dict[int, DialingPlan] = {}
@@ -161,6 +207,13 @@ class DirectoryService:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._pending: dict[str, asyncio.Task] = {}
+        self._active: dict[str, asyncio.Task] = {}
+        self._again: dict[str, tuple[float, Any]] = {}
+        self._stopping = False
+        self._generations = itertools.count(1)
+        self._writing: dict[int, _Writing] = {}
+        self._stale: set[int] = set()
+        """Directories whose segments could not be reloaded after a sync wrote them."""
         self._running: set[asyncio.Task] = set()
         self._seen_sync = 0
         self._own_syncs: set[int] = set()
@@ -209,35 +262,108 @@ class DirectoryService:
         self._tasks.append(loop.create_task(self._watch(), name="directory-watch"))
         for row in list(self.rows.values()):
             if row["connector"] == "twp_users" and row["type"] != "draft":
-                self._soon(f"users:{row['id']}", 0.0, functools.partial(self.sync, row["id"], "startup"))
+                self._soon(f"users:{row['id']}", 0.0, functools.partial(self.sync, row["id"], "startup", wait=True))
 
     def _require_ready(self) -> None:
         if not self.ready.is_set():
             raise DirectoryError(503, "directory_loading", "the directory index is still loading after a restart; retry in a few seconds")
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in [*self._tasks, *self._pending.values(), *self._running]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._pending.values(), *self._running, return_exceptions=True)
         self._tasks.clear()
         self._pending.clear()
+        if self.ready.is_set() and self.snapshot_path is not None:
+            await asyncio.to_thread(self._write_snapshot, self.snapshot_path, dict(self.index.segments))
 
     async def reload(self) -> None:
-        """Reload every directory row, dialing plan and visibility, and rebuild the whole index."""
+        """Reload every directory row, dialing plan and visibility, and rebuild the whole index.
+
+        A directory whose segments are in the snapshot written at the last stop, with the
+        fingerprints the store gives now, takes them from there instead of rebuilding them
+        (the store is still read, to compute the fingerprints; building is the slow part).
+        """
+        # Read first: a sync another process finishes while we load is then noticed by the scheduler.
+        self._seen_sync = await self.read(lambda c: c.execute(sa.select(sa.func.max(t.directory_syncs.c.id))).scalar_one() or 0)
         rows = await self.read(db.all_directories)
         self.rows = {r["id"]: r for r in rows}
         self.mappings = {}
-        segments: dict[int, list[Segment]] = {}
+        saved = await asyncio.to_thread(self._read_snapshot, self.snapshot_path) if self.snapshot_path is not None else {}
+        reused = 0
+        segments: dict[int, tuple[int, list[Segment]]] = {}
         for row in rows:
-            segments[row["id"]] = await self.read(db.load_segments, row)
+            generation = next(self._generations)
+            mine = {owner: seg for (did, owner), seg in saved.items() if did == row["id"]}
+            if mine and await self.read(db.fingerprints, row["id"]) == {owner: seg.fingerprint for owner, seg in mine.items()}:
+                segments[row["id"]] = (generation, [seg.rebind(db.info_of(row, owner)) for owner, seg in mine.items()])
+                reused += 1
+                continue
+            segments[row["id"]] = (generation, await self.read(db.load_segments, row))
+        if saved:
+            log.info("directory index: %d of %d directories taken from the snapshot, the others rebuilt from the store", reused, len(rows))
         fresh = DirectoryIndex()
-        for did, segs in segments.items():
-            fresh.replace(did, segs)
+        for did, (generation, segs) in segments.items():
+            fresh.replace(did, segs, ..., generation)
         self.index = fresh
         await self.refresh_plans()
         await self.refresh_visibility()
         await self._load_schedule()
-        self._seen_sync = await self.read(lambda c: c.execute(sa.select(sa.func.max(t.directory_syncs.c.id))).scalar_one() or 0)
+
+    # ------------------------------------------------------------------ index snapshot
+    @functools.cached_property
+    def snapshot_path(self) -> Path | None:
+        """Where the index is saved at stop: next to a SQLite store's file, else next to the backups folder (``var/``)."""
+        storage = self.kernel.config.storage
+        url = sa.engine.make_url(storage.url)
+        if url.get_backend_name() == "sqlite":
+            if not url.database or url.database == ":memory:":
+                return None
+            database = Path(url.database)
+            return database.with_name(f"{database.name}.directory-index")
+        tag = hashlib.sha256(redact_url(storage.url).encode()).hexdigest()[:12]
+        return Path(storage.backup_dir).parent / f"directory-index-{tag}.snapshot"
+
+    @staticmethod
+    def _snapshot_format() -> str:
+        """Changes whenever the code that builds segments (or the interpreter) does: an older snapshot is then ignored."""
+        from twpcore.directory import fields as fields_module, index as index_module
+
+        code = hashlib.sha256()
+        for module in (index_module, db, fields_module):
+            code.update(Path(module.__file__ or "").read_bytes())
+        return f"1:{sys.version_info[:2]}:{code.hexdigest()}"
+
+    def _write_snapshot(self, path: Path, segments: dict[tuple[int, int | None], Segment]) -> None:
+        kept = {key: seg for key, seg in segments.items() if seg.fingerprint}
+        t0 = time.perf_counter()
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as handle:
+                os.chmod(tmp, 0o600)  # contact names and numbers, like the store
+                pickle.dump({"format": self._snapshot_format(), "segments": kept}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except Exception as exc:  # noqa: BLE001 - a missing snapshot only slows the next start
+            log.warning("could not save the directory index to %s (%s); the next start rebuilds it from the store", path, exc)
+            tmp.unlink(missing_ok=True)
+            return
+        log.info("directory index saved to %s in %.1f s (%d segments)", path, time.perf_counter() - t0, len(kept))
+
+    def _read_snapshot(self, path: Path) -> dict[tuple[int, int | None], Segment]:
+        try:
+            with open(path, "rb") as handle:
+                data = pickle.load(handle)  # noqa: S301 - written by this server, in its own data folder
+        except FileNotFoundError:
+            return {}
+        except Exception as exc:  # noqa: BLE001
+            log.warning("the directory index snapshot %s cannot be read (%s); rebuilding the index from the store", path, exc)
+            return {}
+        if not isinstance(data, dict) or data.get("format") != self._snapshot_format():
+            log.info("the directory index snapshot %s was written by another version; rebuilding the index from the store", path)
+            return {}
+        return data["segments"]
 
     async def refresh_plans(self) -> None:
         def run(conn: sa.Connection) -> dict[int, DialingPlan]:
@@ -250,18 +376,28 @@ class DirectoryService:
         self._users_vis, self._domains_vis = await self.read(db.all_visibility)
 
     def _soon(self, key: str, delay: float, make: Any) -> None:
-        """Run ``make()`` (a coroutine) after ``delay`` seconds, once: a newer request under the same key replaces a pending one.
+        """Run ``make()`` (a coroutine) after ``delay`` seconds, once per key.
 
-        The coroutine is only created when it is about to run, so a request replaced
-        before it started leaves no coroutine that was never awaited.
+        A newer request under the same key replaces one still waiting; a request made while
+        ``make()`` of that key runs is kept and runs once it finished: a running sync is
+        never cancelled (that would release its lock while its last write still ran in a
+        thread, and leave its report saying the server was stopping).  The coroutine is
+        only created when it is about to run, so a replaced request leaves no coroutine
+        that was never awaited.
         """
-        old = self._pending.pop(key, None)
+        if self._stopping:
+            return
+        old = self._pending.get(key)
         if old is not None and not old.done():
+            if self._active.get(key) is old:
+                self._again[key] = (delay, make)
+                return
             old.cancel()
 
         async def later() -> None:
             try:
                 await asyncio.sleep(delay)
+                self._active[key] = task
                 await make()
             except DirectoryError as exc:
                 log.info("%s: %s", key, exc.detail)
@@ -270,6 +406,11 @@ class DirectoryService:
             finally:
                 if self._pending.get(key) is task:
                     self._pending.pop(key, None)
+                if self._active.get(key) is task:
+                    self._active.pop(key, None)
+                    again = self._again.pop(key, None)
+                    if again is not None:
+                        self._soon(key, *again)
 
         task = asyncio.get_running_loop().create_task(later())
         self._pending[key] = task
@@ -286,7 +427,7 @@ class DirectoryService:
                 if event.type.startswith(("admin.user.", "admin.device.", "admin.domain.")) or event.type == "system.resync":
                     for row in list(self.rows.values()):
                         if row["connector"] == "twp_users" and row["type"] != "draft" and (event.domain_id in (None, row["domain_id"])):
-                            self._soon(f"users:{row['id']}", 0.5, functools.partial(self.sync, row["id"], "change"))
+                            self._soon(f"users:{row['id']}", 0.5, functools.partial(self.sync, row["id"], "change", wait=True))
         finally:
             self.kernel.events.unsubscribe(sub)
 
@@ -416,7 +557,7 @@ class DirectoryService:
         return {
             "id": row["id"], "domain_id": row["domain_id"], "company_id": row.get("company_id"), "name": row["name"],
             "connector": row["connector"], "type": row["type"], "priority": row["priority"], "options": options,
-            "fields": row.get("fields") or {}, "labels": row.get("labels") or {}, "merge": row["merge"],
+            "fields": row.get("fields") or {}, "default_fields": self.default_fields(row), "labels": row.get("labels") or {}, "merge": row["merge"],
             "sync_daily": row["sync_daily"], "sync_time": row.get("sync_time"), "sync_every": row.get("sync_every"),
             "config_managed": row["config_managed"], "state": state, "reason": reason, "contacts": contacts,
             "capabilities": sorted(cls.capabilities) if cls is not None else [],
@@ -436,16 +577,35 @@ class DirectoryService:
             return "config_error", "; ".join(str(p) for p in exc.problems)
         return "ready", None
 
+    def default_fields(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The field mapping the directory's connector declares for the directory's type.
+
+        A connector class gives ``default_fields``, and may give ``private_default_fields``
+        for private directories when its per-user source names fields differently (Google's
+        People API against its Directory API).
+        """
+        cls = self.connector_type(row["connector"])
+        if cls is None:
+            return {}
+        if row.get("type") == "private" and getattr(cls, "private_default_fields", None) is not None:
+            return dict(cls.private_default_fields)
+        return dict(getattr(cls, "default_fields", None) or {})
+
     def mapping(self, row: dict[str, Any], sample: Iterable[str] = ()) -> Mapping:
+        """The directory's mapping: the connector's defaults, with the directory's ``fields`` over them.
+
+        A field set to ``""`` (or null) in ``fields`` drops a default.  A connector without
+        defaults and a directory without fields map every source field named like a TWP
+        field (``identity_fields`` of a sample record).
+        """
         cached = self.mappings.get(row["id"])
         if cached is not None and not sample:
             return cached
-        fields = row.get("fields") or {}
-        if not fields:
-            cls = self.connector_type(row["connector"])
-            fields = dict(getattr(cls, "default_fields", None) or {}) or identity_fields(sample)
+        own = row.get("fields") or {}
+        defaults = self.default_fields(row)
+        fields = {**defaults, **own} if defaults or own else identity_fields(sample)
         mapping = Mapping(fields, row.get("labels") or {})
-        if row.get("fields") or not sample:
+        if defaults or own or not sample:
             self.mappings[row["id"]] = mapping
         return mapping
 
@@ -456,14 +616,25 @@ class DirectoryService:
         self.mappings.pop(directory_id, None)
         if row is None:
             self.rows.pop(directory_id, None)
-            self.index.drop(directory_id)
+            self.index.drop(directory_id, next(self._generations))
             self._next.pop(directory_id, None)
         else:
             self.rows[directory_id] = row
-            self.index.replace(directory_id, await self.read(db.load_segments, row))
+            await self._load(row)
         await self.refresh_visibility()
         await self._load_schedule()
         self._wake.set()
+
+    async def _load(self, row: dict[str, Any], owner_id: Any = ...) -> None:
+        """Reload a directory's segments (every owner, or one) from the store and swap them in.
+
+        The generation is drawn before the read: if loads finish out of order, the index
+        keeps the one that read the store last (``DirectoryIndex.replace``).
+        """
+        generation = next(self._generations)
+        segments = await self.read(db.load_segments, row, owner_id)
+        if not self.index.replace(row["id"], segments, owner_id, generation):
+            log.debug("directory %s: a newer load was applied already; this one (generation %d) is dropped", row["name"], generation)
 
     # ------------------------------------------------------------------ connectors
     def connector(self, row: dict[str, Any]) -> Any:
@@ -517,19 +688,25 @@ class DirectoryService:
         return lock is not None and lock.locked()
 
     async def sync(self, directory_id: int, trigger: str = "manual", *, owner_id: int | None = None,
-                   records: list[Any] | None = None) -> SyncReport:
-        """Synchronize a directory (or, with ``records``, replace one owner's pushed contacts); return the report."""
+                   records: list[Any] | None = None, wait: bool = False) -> SyncReport:
+        """Synchronize a directory (or, with ``records``, replace one owner's pushed contacts); return the report.
+
+        A second sync of a directory while one runs answers 409, unless ``wait`` (the
+        kernel's own syncs of the users directory): it then runs after the first.
+        """
         await self.ready.wait()  # the initial load must not overwrite what this sync writes
         row = await self._row(directory_id)
         lock = self.locks.setdefault(directory_id, asyncio.Lock())
-        if lock.locked():
+        if lock.locked() and not wait:
             raise DirectoryError(409, "sync_running", f"directory {row['name']} is already synchronizing; wait for it to finish")
         async with lock:
+            if wait:
+                row = await self._row(directory_id)
             report = SyncReport(directory_id, row["name"], trigger, user_id=owner_id)
             self._last_start[directory_id] = report.started_at
             report.id = await self.store.run(self._insert_sync, report)
             self._own_syncs.add(report.id)
-            owners_done: list[int | None] = []
+            written: list[int | None] = []
             try:
                 if row["type"] == "draft":
                     raise DirectoryError(409, "draft", f"directory {row['name']} is a draft: drafts never synchronize (guide 8.1); set its type to public or private")
@@ -538,11 +715,16 @@ class DirectoryService:
                 plan = await self.store.run(self.kernel.dialing_plans.get, row["domain_id"])
                 existing = await self.read(db.existing_digests, directory_id, list(batches))
                 loop = asyncio.get_running_loop()
-                mapped = await loop.run_in_executor(None, self._map, row, batches, report, plan, existing)
-                counts = await self.store.run(self._write, directory_id, mapped)
-                owners_done = list(batches)
-                for key in ("created", "updated", "deleted", "unchanged"):
-                    setattr(report, key, counts[key])
+                changes = await loop.run_in_executor(None, self._map, row, batches, report, plan, existing)
+                # Owners whose contacts change; their segments are reloaded afterwards (an unchanged re-sync reloads
+                # nothing, unless a reload after an earlier sync failed).
+                stale = directory_id in self._stale
+                written = [c.owner_id for c in changes if c.creates or c.updates or c.gone or stale]
+                changes = await self._write(row, changes)
+                report.created = sum(len(c.creates) for c in changes)
+                report.updated = sum(len(c.updates) for c in changes)
+                report.deleted = sum(len(c.gone) for c in changes)
+                report.unchanged = sum(c.unchanged for c in changes)
                 if report.status == "running":
                     report.status = "ok"
             except asyncio.CancelledError:
@@ -567,12 +749,22 @@ class DirectoryService:
                     await asyncio.shield(self.store.run(self._finish_sync, report))
                 except Exception:  # noqa: BLE001
                     log.exception("could not record the sync report of directory %s", row["name"])
-            if owners_done:
-                if records is None and row["type"] != "private":
-                    self.index.replace(directory_id, await self.read(db.load_segments, row))
+            try:
+                # Also after a write that failed half-way: the index must match what the store holds.
+                if records is None and row["type"] != "private" and written:
+                    await self._load(row)
                 else:
-                    for owner in owners_done:
-                        self.index.replace(directory_id, await self.read(db.load_segments, row, owner), owner)
+                    for owner in written:
+                        await self._load(row, owner)
+                self._stale.discard(directory_id)
+            except BaseException:
+                if written:
+                    self._stale.add(directory_id)
+                raise
+            finally:
+                writing = self._writing.pop(directory_id, None)
+                if writing is not None:
+                    writing.swapped.set()
             level = logging.INFO if report.status == "ok" else logging.WARNING
             log.log(level, "directory %s sync (%s): %s, %d records, %d created, %d updated, %d deleted, %d ignored in %.2f s%s",
                     row["name"], trigger, report.status, report.records, report.created, report.updated, report.deleted,
@@ -580,6 +772,51 @@ class DirectoryService:
             self.kernel.events.publish(Event("directory.synced", {k: v for k, v in report.as_json().items() if k != "problems"},
                                              row["company_id"], row["domain_id"]))
             return report
+
+    async def _write(self, row: dict[str, Any], changes: list[db.ChangeSet]) -> list[db.ChangeSet]:
+        """Write a sync's changes, ``batch_size`` contacts per transaction: new contacts, changed ones, then deletions.
+
+        Changes that fit in one batch are written in one transaction.  Otherwise new contacts
+        go first: nothing refers to them until the new segment is swapped in, so readers do
+        not see them early.  On SQLite the sync pauses between two batches so that a waiting
+        writer takes the lock.  A failure while new contacts are written
+        deletes them again (the store is as before the sync); a later failure leaves the
+        changes written so far, never deleting a contact the source still has.  Returns the
+        changes written.
+        """
+        directory_id = row["id"]
+        if not any(c.creates or c.updates or c.gone for c in changes):
+            return changes
+        self._writing[directory_id] = _Writing({**{cid: m.digest for c in changes for cid, m in c.updates},
+                                                **{cid: None for c in changes for cid in c.gone}})
+        stamp = db.now()
+        size = max(1, self.batch_size)
+        if sum(len(c.creates) + len(c.updates) + len(c.gone) for c in changes) <= size:
+            return await self.store.run(db.write_changes, directory_id, changes, stamp)  # small: one transaction
+        steps: list[tuple[Any, ...]] = []
+        for c in changes:
+            steps += [(db.insert_contacts, directory_id, c.owner_id, chunk, c.keys, stamp) for chunk in _chunks(c.creates, size)]
+        creating = len(steps)
+        for c in changes:
+            steps += [(db.update_contacts, directory_id, c.owner_id, chunk, c.keys, stamp) for chunk in _chunks(c.updates, size)]
+        for c in changes:
+            steps += [(db.delete_contacts, chunk) for chunk in _chunks(c.gone, size)]
+        pause = self.batch_pause if self.store.dialect == "sqlite" else 0.0
+        created: list[int] = []
+        for i, (fn, *args) in enumerate(steps):
+            if i and pause:
+                await asyncio.sleep(pause)
+            try:
+                result = await self.store.run(fn, *args)
+            except Exception:
+                if i < creating and created:
+                    log.warning("directory %s: writing new contacts failed after %d of them; removing them again", row["name"], len(created))
+                    for chunk in _chunks(created, size):
+                        await self.store.run(db.delete_contacts, chunk)
+                raise
+            if fn is db.insert_contacts:
+                created += result
+        return changes
 
     async def _pull(self, row: dict[str, Any], report: SyncReport) -> dict[int | None, list[Any]]:
         obj = self.connector(row)
@@ -607,8 +844,9 @@ class DirectoryService:
         return batches
 
     def _map(self, row: dict[str, Any], batches: dict[int | None, list[Any]], report: SyncReport, plan: DialingPlan,
-             existing: dict[tuple[int | None, str], tuple[int, str]]) -> dict[int | None, tuple[list[MappedContact], dict[str, tuple[str, ...]]]]:
-        out = {}
+             existing: dict[tuple[int | None, str], tuple[int, str]]) -> list[db.ChangeSet]:
+        """Map the records of each owner and diff them with the stored contacts (in a worker thread)."""
+        out = []
         sample = next((r.fields for b in batches.values() for r in b if isinstance(r, SourceRecord)), {})
         mapping = self.mapping(row, sample.keys())
         for owner, records in batches.items():
@@ -641,17 +879,8 @@ class DirectoryService:
                     for n in result.numbers:
                         if n.number not in keys:
                             keys[n.number] = plan.canonical_keys(n.number)
-            out[owner] = (contacts, keys)
+            out.append(db.diff_contacts(existing, owner, contacts, keys))
         return out
-
-    @staticmethod
-    def _write(conn: sa.Connection, directory_id: int, mapped: dict[int | None, tuple[list[MappedContact], dict[str, tuple[str, ...]]]]) -> dict[str, int]:
-        total = {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0}
-        for owner, (contacts, keys) in mapped.items():
-            counts = db.replace_contacts(conn, directory_id, owner, contacts, keys)
-            for k in total:
-                total[k] += counts[k]
-        return total
 
     @staticmethod
     def _insert_sync(conn: sa.Connection, report: SyncReport) -> int:
@@ -901,12 +1130,29 @@ class DirectoryService:
             wanted[seg.ids[o]] = group
         ids = {s.ids[o] for group in wanted.values() for s, o in group}
         rows = await self.read(db.contact_rows, sorted(ids))
+        await self._settle([(s.info.directory_id, s.ids[o], rows.get(s.ids[o])) for group in wanted.values() for s, o in group])
         out = []
         for seg, o in hits:
             group = [rows[s.ids[oo]] for s, oo in wanted[seg.ids[o]] if s.ids[oo] in rows]
             if group:
                 out.append(self.card(group[0], group[1:]))
         return out
+
+    async def _settle(self, seen: list[tuple[int, int, Any]]) -> None:
+        """Wait until the index matches what a reader read from the store: (directory id, contact id, row or None).
+
+        A running sync writes in batches and swaps its segment in after the last one.  A
+        card read meanwhile may already show the contact's new values (or its deletion);
+        answering at once would let the caller see a number that a reverse lookup just
+        after does not find.  So such a reader waits for the swap, at most ``swap_wait``.
+        """
+        waits = {id(w): w for did, cid, row in seen if (w := self._writing.get(did)) is not None and w.seen_by(cid, row)}
+        if waits:
+            done, pending = await asyncio.wait([asyncio.ensure_future(w.swapped.wait()) for w in waits.values()], timeout=self.swap_wait)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("a sync is still writing after %.0f s: answering with contacts the index does not match yet", self.swap_wait)
 
     def card(self, row: Any, merged: list[Any] = ()) -> dict[str, Any]:
         """One contact card: fields, custom fields with their labels, numbers without red-listed ones (guide 8.2.4)."""
@@ -949,6 +1195,7 @@ class DirectoryService:
         row = (await self.read(db.contact_rows, [contact_id])).get(contact_id)
         if user is None or row is None or row.directory_id not in ids or (row.directory_id in private and row.owner_id != user_id):
             raise DirectoryError(404, "not_found", f"contact {contact_id} not found")
+        await self._settle([(row.directory_id, contact_id, row)])
         segments = self.index.visible(ids, user_id, private)
         seg = next((s for s in segments if s.info.directory_id == row.directory_id), None)
         if seg is not None and seg.info.merge:
@@ -1008,7 +1255,7 @@ class DirectoryService:
             return cid
 
         cid = await self.store.run(run)
-        self.index.replace(row["id"], await self.read(db.load_segments, row, user_id), user_id)
+        await self._load(row, user_id)
         return await self.contact(user_id, cid)
 
     async def delete_private(self, user_id: int, contact_id: int) -> None:
@@ -1022,7 +1269,7 @@ class DirectoryService:
                 raise DirectoryError(404, "not_found", f"private contact {contact_id} not found")
 
         await self.store.run(run)
-        self.index.replace(row["id"], await self.read(db.load_segments, row, user_id), user_id)
+        await self._load(row, user_id)
 
     async def list_private(self, user_id: int, offset: int, limit: int) -> dict[str, Any]:
         row = await self.private_directory(user_id)

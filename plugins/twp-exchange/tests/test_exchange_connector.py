@@ -219,3 +219,15 @@ async def test_ntlm_the_default_authentication(tmp_path: Any, monkeypatch: pytes
                                     InstanceContext("ntlm", Kind.DIRECTORY_CONNECTOR))
         with pytest.raises(AuthFailed, match=r"refused the credentials of account CORP\\reader \(HTTP 401\)"):
             await collect(refused)
+
+
+def test_loading_the_plugin_does_not_import_exchangelib() -> None:
+    """exchangelib costs a quarter of a second and 20 MiB: only a server with an Exchange directory pays, at first use."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, twp_exchange.plugin, twp_exchange.connector; "
+             "print(sorted(m for m in ('exchangelib', 'requests') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+

@@ -161,3 +161,13 @@ def test_config_errors_name_the_fix(tmp_path: Any) -> None:
         structure(GoogleConfig, {"service_account_key": "api-google-apitws.p12", "workspace_domain": "example.com"}, source="twp.toml", path="x")
     with pytest.raises(ConfigErrors, match="lacks private_key: download a JSON key"):
         structure(GoogleConfig, {"service_account_key": '{"client_email": "a@b"}', "workspace_domain": "example.com"}, source="twp.toml", path="x")
+
+
+def test_loading_the_plugin_does_not_import_cryptography() -> None:
+    """cryptography is needed to sign the first token, not to load the plugin."""
+    import subprocess
+    import sys
+
+    probe = "import sys, twp_google.plugin; print('cryptography' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

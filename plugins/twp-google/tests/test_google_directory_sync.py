@@ -3,7 +3,7 @@
 End to end: the installed ``twp-google`` plugin, the kernel's directory service and the
 simulated Google API.  The domain directory syncs with its pre-filled mapping and keeps
 its contacts when Google fails half-way; a private directory reads each granted user's
-Google contacts, each user seeing only their own.
+Google contacts with the People API's pre-filled mapping, each user seeing only their own.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from twpcore.testing.google_api import GoogleApiServer, GoogleUser
-from twp_google.connector import PEOPLE_DEFAULT_FIELDS
+from twp_google.connector import DIRECTORY_DEFAULT_FIELDS, PEOPLE_DEFAULT_FIELDS
 
 
 @pytest.fixture
@@ -47,6 +47,7 @@ async def test_the_domain_directory_syncs_and_survives_a_failure_half_way(twp_ap
                     "directory_url": google.base_url},
     }, status=201)
     assert key["private_key"] not in json.dumps(directory)
+    assert directory["default_fields"] == DIRECTORY_DEFAULT_FIELDS and directory["fields"] == {}
 
     test = await admin.post(f"/api/v1/directories/{directory['id']}/test", status=200)
     assert test["ok"] is True and "601 users listed by admin@acme.example" in test["message"]
@@ -70,8 +71,10 @@ async def test_a_private_directory_reads_each_users_google_contacts(twp_app: Any
     directory = await admin.post("/api/v1/directories", {
         "domain_id": domain_id, "name": "Google contacts", "connector": "google", "type": "private",
         "options": {"service_account_key": json.dumps(key), "workspace_domain": "acme.example", "people_url": google.base_url},
-        "fields": PEOPLE_DEFAULT_FIELDS,
+        # The People API's mapping is the default of a private directory; the admin overrides one field of it.
+        "fields": {"first_name": "names.givenName|u"},
     }, status=201)
+    assert directory["default_fields"] == PEOPLE_DEFAULT_FIELDS
     for user in (jean, paul):
         await admin.create("authorizations", object_type="directory", object_ref=f"directory:{directory['id']}",
                            subject_type="user", subject_id=user["id"])
@@ -82,6 +85,6 @@ async def test_a_private_directory_reads_each_users_google_contacts(twp_app: Any
     # The contact is in u001's Google account (Jean's): Jean finds it, Paul does not.
     as_jean = await server.login("jean", "a-long-password-1")
     hits = (await as_jean.get("/api/v1/directories/search", params={"q": "lefebvre"}))["items"]
-    assert [(h["last_name"], h["first_name"]) for h in hits] == [("Lefebvre", "Maman")]
+    assert [(h["last_name"], h["first_name"], h["numbers"]) for h in hits] == [("Lefebvre", "MAMAN", [{"type": "mobile", "number": "+33611223344"}])]
     as_paul = await server.login("paul", "a-long-password-1")
     assert (await as_paul.get("/api/v1/directories/search", params={"q": "lefebvre"}))["items"] == []

@@ -11,8 +11,9 @@ Authentication is the OAuth 2 JWT-bearer grant (RFC 7523): the connector signs a
 it acts for (``sub``) and the read-only scopes, and trades it for an access token at
 the account's ``token_uri``.  The key is a ``Secret``; no part of it is ever logged.
 
-Everything is async on aiohttp.  Base URLs are options so tests (and proxies) can point
-elsewhere.  Failures: ``NotReady`` for an unreachable API, a time-out or a 5xx/429;
+Everything is async on aiohttp (the kernel's own HTTP library); cryptography is imported
+when the first assertion is signed, not when the plugin loads.  Base URLs are options so
+tests (and proxies) can point elsewhere.  Failures: ``NotReady`` for an unreachable API, a time-out or a 5xx/429;
 ``AuthFailed`` when Google refuses the key, the delegation or the scope; entries
 without an id are skipped and named in the sync report.
 """
@@ -29,8 +30,6 @@ from typing import Any, ClassVar
 
 import aiohttp
 import attrs
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from twpcore.directory import SkippedRecord
 from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
@@ -66,9 +65,9 @@ PEOPLE_DEFAULT_FIELDS: dict[str, str] = {
     "email": "emailAddresses.work", "address": "addresses.work", "note": "biographies", "phone": "phoneNumbers.work",
     "mobile": "phoneNumbers.mobile", "home": "phoneNumbers.home", "fax": "phoneNumbers.workFax", "other": "phoneNumbers.other",
 }
-"""Pre-filled mappings (the People API names differ from the Directory API's).  The kernel takes
-the class's ``default_fields``, the domain directory's: a private directory sets ``fields``,
-``PEOPLE_DEFAULT_FIELDS`` being the one to copy (docs/connectors-exchange-google.md)."""
+"""Pre-filled mappings (the People API names differ from the Directory API's): the kernel takes
+``default_fields`` for a public directory and ``private_default_fields`` for a private one; a
+directory's ``fields`` override them one by one (docs/connectors-exchange-google.md)."""
 
 
 def _b64(data: bytes) -> str:
@@ -83,6 +82,10 @@ def signed_assertion(key: dict[str, Any], scopes: list[str], subject: str, audie
     if subject:
         claims["sub"] = subject
     signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}.{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
+    # Imported here, on first use, rather than when the plugin loads (about 30 ms at start-up).
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     try:
         private_key = serialization.load_pem_private_key(key["private_key"].encode(), password=None)
     except (ValueError, TypeError):
@@ -154,6 +157,7 @@ class GoogleConnector(DirectoryConnector):
     capabilities = frozenset({"sync", "test_connection", "private"})
     description = "Google Workspace: domain users (Admin SDK) and users' contacts (People API) with a service account"
     default_fields: ClassVar[dict[str, str]] = DIRECTORY_DEFAULT_FIELDS
+    private_default_fields: ClassVar[dict[str, str]] = PEOPLE_DEFAULT_FIELDS
 
     config: GoogleConfig
 
