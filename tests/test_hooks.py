@@ -24,7 +24,7 @@ from twpcore.events import Event
 from twpcore.hookspecs import hookimpl
 from twpcore.kinds import AuthMethod, AuthResult, DirectoryConnector, Kind, LoginAttempt, PbxDriver, PluginType, SmsProvider, SmsProviderConfig
 from twpcore.parameters import ParameterDefinition
-from twpcore.schema import Secret, setting
+from twpcore.schema import ConfigErrors, ConfigProblem, Secret, setting
 from twpcore.store import schema as t
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,6 +196,78 @@ class AcmeRoutes:
         register("POST", "/api/v1/acme/echo", acme_echo, access="user", summary="Echo a text", status=201,
                  body={"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}})
         register("GET", "/api/v1/acme/ping", acme_ping, access="public", summary="Liveness")
+
+
+@attrs.frozen
+class AcmeOptions:
+    crm_url: str = setting("https://crm.example.com", help="CRM page opened on incoming calls")
+    timeout: int = setting(5, min=1, max=60, help="seconds to wait for the CRM")
+
+
+class AcmeWithOptions:
+    def __init__(self) -> None:
+        self.seen: Any = "never started"
+
+    @hookimpl
+    def twp_register_options(self, register):
+        register(AcmeOptions)
+
+    @hookimpl
+    async def twp_startup(self, app):
+        self.seen = app.plugin_options.get("acme")
+
+
+class ReaderWithChecks:
+    """A reader function: the table (None when absent) in, options out, ConfigErrors for problems."""
+
+    @hookimpl
+    def twp_register_options(self, register):
+        def read(source, table):
+            if table is None:
+                return None
+            if not str(table.get("url", "")).startswith("https://"):
+                raise ConfigErrors([ConfigProblem(source, "plugins.reader.url", f'expected an https:// URL, got {table.get("url")!r}')])
+            return dict(table)
+        register(read)
+
+
+async def test_hook_twp_register_options(twp_app):
+    class Twice:
+        @hookimpl
+        def twp_register_options(self, register):
+            register(AcmeOptions)
+            register(AcmeOptions)
+
+    class NotOptions:
+        @hookimpl
+        def twp_register_options(self, register):
+            register(42)
+
+    acme = AcmeWithOptions()
+    server = await twp_app(config={"plugins": {"acme": {"timeout": 9}, "reader": {"url": "https://crm.example.com/hook"}}},
+                           plugins=[("acme", acme), ("reader", ReaderWithChecks()), ("twice", Twice()), ("not-options", NotOptions())])
+    admin = await server.admin()
+    assert acme.seen == AcmeOptions(timeout=9)  # the plugin gets its checked table, defaults filled in
+    assert server.kernel.plugin_options["reader"] == {"url": "https://crm.example.com/hook"}
+    assert server.kernel.config_problems() == []
+    plugins = by((await admin.get("/api/v1/plugins"))["plugins"], "name")
+    assert plugins["twice"]["state"] == "register_error" and "more than once" in plugins["twice"]["reason"]
+    assert plugins["not-options"]["state"] == "register_error" and "attrs class" in plugins["not-options"]["reason"]
+
+    # What `twp config check` reports: every bad table, named, with the fix; the kernel still builds.
+    from twpcore.app import Kernel
+    from twpcore.config import Config
+
+    config = Config.from_dict({"storage": {"url": "sqlite://"}, "plugins": {
+        "acme": {"timeout": 0, "colour": "red"}, "reader": {"url": "ftp://x"}, "ghost": {"a": 1}, "parameters": {"b": 2}}}, source="twp.toml")
+    kernel = Kernel.build(config, extra_plugins=[("acme", AcmeWithOptions()), ("reader", ReaderWithChecks())])
+    problems = kernel.config_problems()
+    assert "twp.toml: plugins.acme.timeout: expected an integer 1-60, got 0" in problems
+    assert "twp.toml: plugins.acme.colour: unknown key; allowed keys here: crm_url, timeout" in problems
+    assert "twp.toml: plugins.reader.url: expected an https:// URL, got 'ftp://x'" in problems
+    assert any(p.startswith("twp.toml: plugins.ghost: no installed plugin is named 'ghost'") and "remove the table" in p for p in problems)
+    assert "twp.toml: plugins.parameters: plugin parameters takes no options; remove the table" in problems
+    assert "acme" not in kernel.plugin_options  # never half-checked options
 
 
 async def test_hook_twp_register_routes(twp_app):

@@ -20,13 +20,15 @@ from twpcore.config import Config, InstanceSpec
 from twpcore.dialing import DialingPlans
 from twpcore.directory.service import DirectoryService
 from twpcore.telephony.service import TelephonyService
+from twpcore.user_imports import UserImportService
 from twpcore.mail import MailNotifier
 from twpcore.sms import SmsService
 from twpcore.events import EventBus, run_observers, subscribe_observers
 from twpcore.instances import InstanceManager
 from twpcore.kinds import Kind
 from twpcore.parameters import ParameterDefinition, ParameterRegistry
-from twpcore.plugins import PluginManager, RegistrationError
+from twpcore.plugins import PluginManager, PluginState, RegistrationError
+from twpcore.schema import ConfigErrors, structure
 from twpcore.store import Store
 from twpcore.store import schema as t
 
@@ -44,10 +46,14 @@ class Kernel:
         self.dialing_plans = DialingPlans()
         self.telephony = TelephonyService(self)
         self.directories = DirectoryService(self)
+        self.user_imports = UserImportService(self)
         self.sms = SmsService(self)
         self.mail = MailNotifier(self)
         self.instances = InstanceManager(self)
         self.routes: list[Any] = []
+        self.plugin_options: dict[str, Any] = {}
+        """Each plugin's checked ``[plugins.<name>]`` options (``twp_register_options``); absent when they had problems."""
+        self.option_problems: list[str] = []
         self.store: Store | None = None
         self.started_at: float | None = None
         self.ready = False
@@ -66,8 +72,10 @@ class Kernel:
         pm.register_types()
         parameters = pm.collect("twp_register_parameters", _check_parameter)
         routes = pm.collect("twp_register_routes", _check_route)
+        options = pm.collect("twp_register_options", _check_options)
         # Only now, when every registration hook has run: a plugin that failed in any of
         # them keeps nothing it registered (its types were dropped when it failed).
+        kernel._add_options(options)
         kernel._add_parameters(parameters)
         kernel._add_routes(routes)
         kernel.instances.load(kernel.instance_specs())
@@ -95,6 +103,45 @@ class Kernel:
             d = self.parameters.definitions["AuthMethods"]
             self.parameters.definitions["AuthMethods"] = attrs.evolve(d, choices=tuple(sorted(self.plugins.types[Kind.AUTH_METHOD])))
 
+    def _add_options(self, registered: list[tuple[str, Any]]) -> None:
+        """Check every ``[plugins.<name>]`` table against what its plugin declared (``twp_register_options``)."""
+        source = self.config.source
+        declared: dict[str, Any] = {}
+        for plugin, spec in registered:
+            if not self.plugins.active(plugin):
+                continue
+            if plugin in declared:
+                self.plugins.fail(plugin, "twp_register_options", RegistrationError(
+                    "register() was called more than once; a plugin has one [plugins.<name>] table: register one class or reader"),
+                    state=PluginState.REGISTER_ERROR)
+                declared.pop(plugin)
+                continue
+            declared[plugin] = spec
+        for plugin, spec in declared.items():
+            if not self.plugins.active(plugin):
+                continue
+            table = self.config.plugin_options.get(plugin)
+            try:
+                if attrs.has(spec):
+                    self.plugin_options[plugin] = structure(spec, table or {}, source=source, path=f"plugins.{plugin}")
+                else:
+                    self.plugin_options[plugin] = spec(source, table)
+            except ConfigErrors as exc:
+                self.option_problems.extend(str(p) for p in exc.problems)
+            except Exception as exc:  # noqa: BLE001 - a broken reader is the plugin's fault, not the admin's
+                self.plugins.fail(plugin, "twp_register_options", exc, state=PluginState.REGISTER_ERROR)
+        for name in self.config.plugin_options:
+            if name in declared or name in self.config.disabled_plugins:
+                continue
+            record = self.plugins.records.get(name)
+            if record is None:
+                with_options = ", ".join(sorted(declared)) or "none"
+                self.option_problems.append(
+                    f"{source}: plugins.{name}: no installed plugin is named {name!r} (plugins with options: {with_options}); "
+                    "fix the name, install the plugin, or remove the table")
+            elif self.plugins.active(name):
+                self.option_problems.append(f"{source}: plugins.{name}: plugin {name} takes no options; remove the table")
+
     def _add_routes(self, registered: list[tuple[str, Any]]) -> None:
         from twpcore.api.app import all_routes
 
@@ -114,8 +161,8 @@ class Kernel:
             self.routes.append(route)
 
     def config_problems(self) -> list[str]:
-        """Every instance problem found by ``build`` (unknown types, bad options), and bad ``[plugins.notifications]`` options."""
-        return [i.reason or "" for i in self.instances.instances.values() if i.state in ("config_error", "not_installed")] + self.sms.problems
+        """Every instance problem found by ``build`` (unknown types, bad options), and bad ``[plugins.<name>]`` tables."""
+        return [i.reason or "" for i in self.instances.instances.values() if i.state in ("config_error", "not_installed")] + self.option_problems
 
     # -- running -----------------------------------------------------------------
     async def start(self, *, store: Store | None = None) -> None:
@@ -135,6 +182,7 @@ class Kernel:
         await self.telephony.start()
         await self.instances.start_all()
         await self.directories.start()
+        await self.user_imports.start()
         await self.sms.start()
         await self.mail.start()
         await self.plugins.startup(self)
@@ -166,6 +214,7 @@ class Kernel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.plugins.shutdown(self)
+        await self.user_imports.stop()
         await self.directories.stop()
         await self.telephony.stop()
         await self.mail.stop()
@@ -200,6 +249,14 @@ def _check_parameter(plugin: str, call: tuple) -> ParameterDefinition:
     if len(args) != 1 or kw or not isinstance(args[0], ParameterDefinition):
         raise RegistrationError(f"register() takes one twpcore.parameters.ParameterDefinition, got {args!r} {kw!r}")
     ParameterRegistry([args[0]])  # its name and default must be valid on their own
+    return args[0]
+
+
+def _check_options(plugin: str, call: tuple) -> Any:
+    args, kw = call
+    if len(args) != 1 or kw or not (attrs.has(args[0]) or (callable(args[0]) and not isinstance(args[0], type))):
+        raise RegistrationError("register() takes one attrs class (the options) or one reader function(source, table) -> options, "
+                                f"got {args!r} {kw!r}")
     return args[0]
 
 

@@ -50,6 +50,11 @@ def twp_register_parameters(register):
 
 
 @hookspec
+def twp_register_options(register):
+    """Declare this plugin's ``[plugins.<name>]`` options: call ``register(OptionsClass)`` (attrs) or ``register(reader)`` once."""
+
+
+@hookspec
 def twp_startup(app):
     """Run once when the server has loaded its plugins and opened its store, before it serves."""
 

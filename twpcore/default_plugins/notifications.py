@@ -70,6 +70,11 @@ SMS = [
 
 
 @hookimpl
+def twp_register_options(register):
+    register(NotificationOptions)
+
+
+@hookimpl
 def twp_register_parameters(register):
     for d in SMTP + ALERTS + SMS:
         register(d)

@@ -233,6 +233,11 @@ _running: weakref.WeakKeyDictionary[Any, Webhook] = weakref.WeakKeyDictionary()
 
 
 @hookimpl
+def twp_register_options(register):
+    register(read_config)  # `twp config check` reports a bad table; startup reads it again
+
+
+@hookimpl
 async def twp_startup(app):
     config = read_config(app.config.source, app.config.plugin_options.get(PLUGIN))
     if config is None:
