@@ -10,10 +10,7 @@ missed call.  The SMTP parameters are set per domain, group or user like an admi
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import logging
-import socket
 
 import attrs
 import pytest
@@ -26,6 +23,8 @@ from twpcore.kinds import PbxDriver
 from twpcore.mail import voicemail_event
 from twpcore.schema import setting
 from twpcore.telephony.events import PbxEvent
+from twpcore.testing.servers import find_free_port
+from twpcore.testing.smtp import Mailbox
 
 SMTP_PASSWORD = "smtp-pa55-word"
 
@@ -78,26 +77,6 @@ def answered(pbx, device, caller, call_id):
 
 
 # -- the SMTP server -----------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mailbox:
-    """aiosmtpd handler: keeps every message it accepts, with how the client came."""
-
-    def __init__(self):
-        self.messages: list[dict] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None  # STARTTLS, or TLS from the start
-        login = session.auth_data.login if session.authenticated else None
-        self.messages.append({"from": envelope.mail_from, "to": envelope.rcpt_tos, "message": msg, "tls": tls, "login": login})
-        return "250 OK"
-
-
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"twp" and auth_data.password == SMTP_PASSWORD.encode()
     return AuthResult(success=ok, handled=False, auth_data=auth_data)
@@ -130,7 +109,7 @@ async def smtp_servers():
 
     async def start(*, port=None, **kwargs):
         box = Mailbox()
-        controller = Controller(box, hostname="127.0.0.1", port=port or free_port(), **kwargs)
+        controller = Controller(box, hostname="127.0.0.1", port=port or find_free_port(), **kwargs)
         await asyncio.to_thread(controller.start)
         started.append(controller)
         return controller, box
@@ -277,7 +256,7 @@ async def test_auto_never_sends_the_password_over_plain_text(twp_app, smtp_serve
 
 
 async def test_a_server_that_is_down_is_retried_and_the_mail_goes_when_it_is_back(twp_app, smtp_servers, caplog):
-    port = free_port()
+    port = find_free_port()
     server, admin, domain, users, pbx = await setup(twp_app, plain(port), options={"mail_retries": 3, "mail_retry_delay": "300ms"})
     missed(pbx, "201", "0612345678", "d1")
     for _ in range(100):
@@ -291,7 +270,7 @@ async def test_a_server_that_is_down_is_retried_and_the_mail_goes_when_it_is_bac
 
 
 async def test_a_server_down_for_good_is_given_up_after_the_retries_and_the_server_keeps_running(twp_app, caplog):
-    port = free_port()
+    port = find_free_port()
     server, admin, domain, users, pbx = await setup(twp_app, plain(port), options={"mail_retries": 2})
     missed(pbx, "201", "0612345678", "g1")
     await drained(server)

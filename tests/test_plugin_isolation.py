@@ -19,7 +19,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ import pytest
 from twpcore.events import Event
 from twpcore.hookspecs import hookimpl
 from twpcore.kinds import AuthFailed, DirectoryConnector, Kind, NotReady, PbxDriver, SmsProvider
+from twpcore.testing.servers import find_free_port
 from twpcore.schema import setting
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
@@ -45,12 +45,6 @@ TWP = Path(sys.executable).with_name("twp")
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TWP_LOAD_PLUGINS", "TWP_CONFIG", "PYTHONPATH")}
     return {**env, **extra}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
@@ -142,7 +136,7 @@ def test_plugins_list_shows_each_failing_package_with_its_reason(fixture_plugins
 
 
 def test_the_server_stays_up_and_reports_failing_plugins_and_instances(fixture_plugins, tmp_path):
-    port = free_port()
+    port = find_free_port()
     config = write_config(tmp_path, port)
     log_path = tmp_path / "serve.log"
     base = f"http://127.0.0.1:{port}/api/v1"

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email
-import email.policy
-import socket
 
 import aiohttp
 import pytest
@@ -23,6 +20,8 @@ from twpcore.auth import token_digest
 from twpcore.hookspecs import hookimpl
 from twpcore.kinds import AuthMethod, AuthResult
 from twpcore.store import schema as t
+from twpcore.testing.servers import find_free_port
+from twpcore.testing.smtp import Mailbox
 
 pytestmark = pytest.mark.usefixtures("cheap_password_hashes")  # argon2's cost is not what these tests measure
 
@@ -361,32 +360,18 @@ async def test_guessing_reset_codes_locks_the_login(site):
     await server.login("jdoe", PASSWORD, status=429)  # one counter for the login, whatever the door
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default)))
-        return "250 OK"
-
-
 async def test_the_reset_code_is_mailed_to_the_user_when_smtp_is_set_up(site):
     admin, domain, jdoe = site["admin"], site["domain"], site["jdoe"]
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=find_free_port())
     await asyncio.to_thread(controller.start)
     try:
         for name, value in (("smtp", "127.0.0.1"), ("SmtpServerPort", str(controller.port)), ("SmtpSecurity", "none")):
             await admin.create("parameter_values", name=name, scope="domain", scope_id=domain["id"], value=value)
         reset = await admin.post(f"/api/v1/users/{jdoe['id']}/password-reset", status=201)
         assert reset["emailed_to"] == "jdoe@ssdei.test" and reset["email_error"] is None
-        (to, message), = box.messages
+        (mail,) = box.messages
+        to, message = mail["to"], mail["message"]
         assert to == ["jdoe@ssdei.test"] and reset["code"] in message.get_content()
         unmailed = await admin.post(f"/api/v1/users/{jdoe['id']}/password-reset", {"send_email": False}, status=201)
         assert unmailed["emailed_to"] is None and len(box.messages) == 1

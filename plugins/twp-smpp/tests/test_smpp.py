@@ -18,7 +18,8 @@ import smpplib.gsm
 from twpcore.kinds import Kind
 from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
 from twpcore.sms import gsm7_encode
-from twp_smpp.testing import Smsc, free_port
+from twp_smpp.testing import Smsc
+from twpcore.testing.servers import find_free_port
 
 PASSWORD = "s3cret-bind-pw"
 FAST = FAST_SMS
@@ -183,7 +184,7 @@ async def test_an_smsc_missing_at_start_leaves_the_provider_retrying_then_ready(
 
 
 async def test_failover_from_a_dead_smsc_to_the_next_provider(twp_app, smsc):
-    dead = free_port()
+    dead = find_free_port()
     server = await start(twp_app, {"operator": smpp(dead, priority=1), "backup": smpp(smsc.port, priority=2, system_id="twp-backup")})
     alice = await tenant(server)
     queued = await alice.post("/api/v1/sms", {"number": "0612345678", "text": "via the backup"}, status=202)
@@ -261,7 +262,7 @@ async def test_smpp_over_tls_checks_the_smsc_certificate(twp_app, smsc, tmp_path
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
-    tls_port = free_port()
+    tls_port = find_free_port()
     proxy = await asyncio.start_server(relay, "127.0.0.1", tls_port, ssl=server_ctx)
     try:
         server = await start(twp_app, {"operator": smpp(tls_port, tls=True, ca_file=str(ca_file)),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import time
 from typing import Any
 
@@ -23,11 +22,7 @@ import attrs
 import smpp34
 from smpplib.gsm import GSM_CHARACTER_TABLE
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from twpcore.testing.servers import find_free_port
 
 
 def decode_gsm7(data: bytes) -> str:
@@ -75,7 +70,7 @@ class Smsc:
 
     def __init__(self, port: int | None = None, *, receipts: str | None = "DELIVRD", receipt_tlvs: bool = False,
                  refuse: dict[str, int] | None = None, system_id: str = "TESTSMSC"):
-        self.port = port or free_port()
+        self.port = port or find_free_port()
         self.receipts = receipts
         """The ``stat:`` of the receipts sent (``DELIVRD``, ``UNDELIV``...), or None for no receipt."""
         self.receipt_tlvs = receipt_tlvs

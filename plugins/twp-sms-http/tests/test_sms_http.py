@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import urllib.parse
 
 import pytest
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from twpcore.kinds import Kind
 from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
+from twpcore.testing.servers import find_free_port
 
 KEY = "k3y-for-the-gateway"
 TOKEN = "receipt-token-42"
@@ -27,17 +27,11 @@ FAST = FAST_SMS
 pytestmark = pytest.mark.usefixtures("cheap_password_hashes")  # logins are not what these tests are about
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Gateway:
     """A local SMS gateway: records requests and answers ``self.answer`` (status, JSON)."""
 
     def __init__(self):
-        self.port = free_port()
+        self.port = find_free_port()
         self.requests: list[dict] = []
         self.answer: tuple[int, dict] = (200, {"messages": [{"id": "gw-1", "status": "OK"}]})
         self.runner: web.AppRunner | None = None

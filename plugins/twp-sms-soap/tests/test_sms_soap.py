@@ -9,7 +9,6 @@ or a SOAP fault.
 from __future__ import annotations
 
 import asyncio
-import socket
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -17,6 +16,7 @@ from aiohttp import web
 
 from twpcore.kinds import Kind
 from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
+from twpcore.testing.servers import find_free_port
 from twp_sms_soap.provider import WsdlError, read_wsdl
 
 KEY = "j2s-key-0042"
@@ -77,12 +77,6 @@ RPC_WSDL = """<?xml version="1.0"?>
 pytestmark = pytest.mark.usefixtures("cheap_password_hashes")  # logins are not what these tests are about
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fault(code: str, text: str) -> web.Response:
     xml = (f'<?xml version="1.0"?><soap:Envelope xmlns:soap="{ENV}"><soap:Body><soap:Fault>'
            f"<faultcode>soap:{code}</faultcode><faultstring>{text}</faultstring></soap:Fault></soap:Body></soap:Envelope>")
@@ -93,7 +87,7 @@ class SoapService:
     """A SOAP SMS service: WSDL at /ecosms.wsdl (document) and /old.wsdl (rpc), envelopes at /soap/*."""
 
     def __init__(self):
-        self.port = free_port()
+        self.port = find_free_port()
         self.received: list[dict] = []
         self.down_for_maintenance = False
         self.runner: web.AppRunner | None = None
