@@ -22,6 +22,10 @@ subjects are the users or groups whose statistics that viewer may see.
 Companies never share anything.  Each application grant consumes one seat per distinct
 enabled user it reaches; a company's quota for an application (when set) cannot be
 exceeded by a grant, a group membership or enabling a user.
+
+Where the grants are used: ``check_application_login`` (a login naming an application),
+``user_can`` / ``granted_ids`` (directories, intercom groups, phone queues),
+``can_view_calendar`` and ``intercom_watchers`` (who receives a device's live presence).
 """
 
 from __future__ import annotations
@@ -231,3 +235,54 @@ def visible_objects(conn: sa.Connection, user_id: int, object_type: str) -> list
     return sorted(conn.execute(
         sa.select(a.c.object_ref).distinct().where(a.c.object_type == object_type, _subject_clause(subjects_of_user(conn, user_id)))
     ).scalars())
+
+
+def check_application_login(conn: sa.Connection, user_id: int, application: str) -> None:
+    """Refuse a login that names an application the user may not run (guide 7.4.1).
+
+    Raises ``RightsError``: 422 for an unknown application name, 403 when neither the
+    user nor one of its groups is granted the application (or the user is disabled).
+    """
+    if application not in APPLICATIONS:
+        raise RightsError(f'application "{application}" is unknown; use one of {", ".join(APPLICATIONS)}', status=422, field="application")
+    if user_can(conn, user_id, "application", application):
+        return
+    login = conn.execute(sa.select(t.users.c.login).where(t.users.c.id == user_id)).scalar_one_or_none()
+    raise RightsError(f"application {application} is not granted to user {login if login is not None else user_id} (guide 7.4.1); "
+                      "ask an administrator to grant it to the user or to one of its groups", status=403, field="application")
+
+
+def granted_ids(conn: sa.Connection, user_id: int, object_type: str) -> list[int]:
+    """Ids of the objects of one type (``intercom_group``, ``phone_queue``...) granted to the user or its groups."""
+    return sorted({int(ref.partition(":")[2]) for ref in visible_objects(conn, user_id, object_type) if ref.partition(":")[2].isdigit()})
+
+
+def can_view_calendar(conn: sa.Connection, viewer_id: int, owner_id: int) -> bool:
+    """Guide 7.4.3: one's own calendar, or one granted on the owner or on one of the owner's groups."""
+    return viewer_id == owner_id or user_can(conn, viewer_id, "calendar", f"user:{owner_id}")
+
+
+def intercom_watchers(conn: sa.Connection) -> dict[tuple[int, str], frozenset[int]]:
+    """Guide 7.4.4 for live events: (domain id, device number) → users granted an intercom group of the device.
+
+    A few queries for the whole server; the telephony service keeps the result and adds
+    these users to the presence events of each device.
+    """
+    a, gm, igd, d = t.authorizations, t.group_members, t.intercom_group_devices, t.devices
+    grants = sa.select(a.c.object_ref, a.c.subject_type, a.c.subject_id).where(a.c.object_type == "intercom_group").subquery()
+    direct = sa.select(grants.c.object_ref, grants.c.subject_id.label("user_id")).where(grants.c.subject_type == "user")
+    via_group = (sa.select(grants.c.object_ref, gm.c.user_id)
+                 .join(gm, sa.and_(grants.c.subject_type == "group", grants.c.subject_id == gm.c.group_id)))
+    reached = sa.union(direct, via_group).subquery()
+    users_of: dict[int, set[int]] = {}
+    for ref, user in conn.execute(
+            sa.select(reached.c.object_ref, reached.c.user_id).join(t.users, t.users.c.id == reached.c.user_id).where(t.users.c.enabled.is_(True))):
+        users_of.setdefault(int(ref.partition(":")[2]), set()).add(user)
+    if not users_of:
+        return {}
+    out: dict[tuple[int, str], set[int]] = {}
+    for group, domain_id, number in conn.execute(
+            sa.select(igd.c.intercom_group_id, d.c.domain_id, d.c.number).join(d, d.c.id == igd.c.device_id)
+            .where(igd.c.intercom_group_id.in_(sorted(users_of)))):
+        out.setdefault((domain_id, number), set()).update(users_of[group])
+    return {k: frozenset(v) for k, v in out.items()}

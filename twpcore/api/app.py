@@ -12,12 +12,17 @@ import twpcore
 from twpcore.api.core import KERNEL, OPENAPI, WEBSOCKETS, Route, error_middleware, guard
 from twpcore.api.resources import RESOURCES, make_handlers
 from twpcore.api.callback import callback_routes, install_limiters
+from twpcore.api.call_logs import call_log_routes
 from twpcore.api.dialplan import dialplan_routes
 from twpcore.api.directories import directory_routes
+from twpcore.api.rights_objects import rights_objects_routes
+from twpcore.api.negotiate import negotiate_routes
 from twpcore.api.routes import kernel_routes
+from twpcore.api.sessions import session_routes
 from twpcore.api.sms import sms_routes
 from twpcore.api.telephony import telephony_routes
 from twpcore.api.traces import trace_routes
+from twpcore.api.user_imports import user_import_routes
 
 
 def all_routes(kernel: Any) -> list[Route]:
@@ -29,10 +34,15 @@ def all_routes(kernel: Any) -> list[Route]:
     for res in RESOURCES.values():
         routes += [r for r in make_handlers(res) if (r.method, r.path) not in dedicated]
     routes += kernel_routes()
+    routes += negotiate_routes()
+    routes += session_routes()
     routes += dialplan_routes()
     routes += callback_routes()
     routes += sms_routes()
     routes += trace_routes()
+    routes += user_import_routes()
+    routes += call_log_routes()
+    routes += rights_objects_routes()
     routes += getattr(kernel, "extra_routes", [])
     return routes
 
@@ -87,7 +97,9 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
 
 def create_app(kernel: Any, *, manage_kernel: bool = True) -> web.Application:
     """The aiohttp application serving ``/api/v1``; starts and stops the kernel with it."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=kernel.config.http.max_request_bytes)
+    # max_field_size: Kerberos tickets of Active Directory users in many groups make Authorization headers up to 64 KiB.
+    app = web.Application(middlewares=[error_middleware], client_max_size=kernel.config.http.max_request_bytes,
+                          handler_args={"max_field_size": 65536})
     app[KERNEL] = kernel
     install_limiters(app)
     app[WEBSOCKETS] = weakref.WeakSet()

@@ -353,5 +353,168 @@ contact_list_items = sa.Table(
 )
 # ------------------------------------------------------------------ end of directories (issue 5)
 
+# ------------------------------------------------------------------ calendars (issue 6, helper "rights endpoints")
+calendar_events = sa.Table(
+    "calendar_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False, server_default=""),
+    sa.Column("location", sa.String(500), nullable=False, server_default=""),
+    sa.Column("show_as", sa.String(16), nullable=False, server_default="busy"),
+    sa.Column("private", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("source", sa.String(64), nullable=False, server_default="twp"),
+    sa.Column("source_id", sa.String(512), nullable=True),
+    _created(),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_calendar_events_user_starts", "user_id", "starts_at"),
+    sa.UniqueConstraint("user_id", "source", "source_id", name="uq_calendar_events_user_source"),
+)
+# ------------------------------------------------------------------ end of calendars
+
+# ---------------------------------------------------------------------------------------
+# Sessions (helper "sessions", issue 6) -- revision 0005: login lock-out counters
+# (twpcore/lockout.py), one-time password-reset codes (twpcore/passwords.py), and the
+# start of the session a refreshed token belongs to (twpcore/auth.py).
+login_failures = sa.Table(
+    "login_failures", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_failure_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("scope", "subject", name="uq_login_failures_scope_subject"),
+)
+
+password_resets = sa.Table(
+    "password_resets", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("users.id"),
+    sa.Column("code_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_by", sa.String(220), nullable=False, server_default=""),
+)
+
+# The login a token descends from by refreshes; null for tokens from before revision 0005
+# (their created_at stands in).
+tokens.append_column(sa.Column("session_started_at", sa.DateTime(timezone=True), nullable=True))
+# ------------------------------------------------------------------ end of sessions (issue 6)
+
+# ------------------------------------------------------------------ call logs (issue 6, helper "call logs")
+call_logs = sa.Table(
+    "call_logs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("domain_id", sa.Integer, sa.ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("call_id", sa.String(128), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("remote_number", sa.String(64), nullable=False, server_default=""),
+    sa.Column("remote_canonical", sa.String(80), nullable=False, server_default=""),
+    sa.Column("remote_name", sa.String(500), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("duration", sa.Float, nullable=False, server_default="0"),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("outcome_to", sa.String(64), nullable=True),
+    sa.Column("cause", sa.String(64), nullable=True),
+    sa.Column("in_log", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("in_stats", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Index("ix_call_logs_user_started", "user_id", "started_at"),
+    sa.Index("ix_call_logs_domain_ended", "domain_id", "ended_at"),
+)
+
+recordings = sa.Table(
+    "recordings", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("domain_id", sa.Integer, sa.ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("call_log_id", sa.Integer, sa.ForeignKey("call_logs.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("call_id", sa.String(128), nullable=False, server_default=""),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("duration", sa.Float, nullable=False, server_default="0"),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("location", sa.String(1000), nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False, server_default=""),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    _created(),
+    sa.Index("ix_recordings_user_started", "user_id", "started_at"),
+)
+# ------------------------------------------------------------------ end of call logs
+
+# ------------------------------------------------------------------ users import (helper "users import", guide 7.2)
+# Import definitions, the users each one created (only those are ever disabled or deleted
+# by it), and one report per run.
+user_imports = sa.Table(
+    "user_imports", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("domains.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False, server_default=""),
+    sa.Column("port", sa.Integer, nullable=True),
+    sa.Column("security", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("tls_verify", sa.String(8), nullable=False, server_default="full"),
+    sa.Column("ca_file", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("bind_dn", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("password", sa.String(1024), nullable=True),
+    sa.Column("base_dn", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("filter", sa.String(4000), nullable=False, server_default=""),
+    sa.Column("page_size", sa.Integer, nullable=True),
+    sa.Column("link", sa.String(200), nullable=False, server_default=""),
+    sa.Column("fields", sa.JSON, nullable=True),
+    sa.Column("number_form", sa.String(16), nullable=False, server_default="extension"),
+    sa.Column("sync_type", sa.String(32), nullable=False, server_default="insert_update"),
+    sa.Column("group_ids", sa.JSON, nullable=True),
+    sa.Column("schedule", sa.String(16), nullable=False, server_default="manual"),
+    sa.Column("every", sa.Integer, nullable=True),
+    sa.Column("at", sa.String(5), nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    _created(),
+    sa.UniqueConstraint("domain_id", "name", name="uq_user_imports_domain_name"),
+)
+
+user_import_links = sa.Table(
+    "user_import_links", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("user_imports.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("external_id", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("number", sa.String(64), nullable=False, server_default=""),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created(),
+)
+
+user_import_runs = sa.Table(
+    "user_import_runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("user_imports.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.String(16), nullable=False, server_default="running"),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("records", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deleted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ignored", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("entries", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+# ------------------------------------------------------------------ end of users import
+
 # Tables in dependency order: backup writes them in this order, restore loads them in it.
 TABLES = [t for t in metadata.sorted_tables]

@@ -109,7 +109,10 @@ class CallModel:
             del calls[ev.call_id]
         if not created and before == (call.state, call.remote, call.remote_state) and ev.type not in ("diverted", "failed"):
             return self._presence(device)  # a repeated event: nothing new for clients
-        return [Change(f"call.{ev.type}", device, {"call": call.as_json(), "cause": ev.cause})] + self._presence(device)
+        data: dict[str, Any] = {"call": call.as_json(), "cause": ev.cause}
+        if ev.type == "diverted" and ev.other and ev.other != device:
+            data["to"] = ev.other  # where the call went (forwarded, deflected, picked up)
+        return [Change(f"call.{ev.type}", device, data)] + self._presence(device)
 
     def _update(self, call: DeviceCall, ev: PbxEvent) -> None:
         device = ev.device

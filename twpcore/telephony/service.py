@@ -19,9 +19,11 @@ import sqlalchemy as sa
 from twpcore.events import Event
 from twpcore.kinds import Kind, NotSupported, PbxDriver
 from twpcore.store import schema as t
+from twpcore.telephony.call_logs import CallLogRecorder
 from twpcore.telephony.events import PbxEvent
 from twpcore.telephony.model import CallModel, Change
 from twpcore.telephony.supervision import DeviceSlot, LinkSlot, allocate
+from twpcore.telephony.watchers import SHARED_CHANGES, keep_watchers
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,10 @@ class TelephonyService:
         """One call model per domain: device numbers are only unique within a domain."""
         self.links: dict[str, Link] = {}
         self.devices: dict[tuple[int, str], Device] = {}
+        self.watchers: dict[tuple[int, str], frozenset[int]] = {}
+        """(domain id, number) → users granted an intercom group of the device (guide 7.4.4), kept by ``watchers.keep_watchers``."""
         self._tasks: list[asyncio.Task] = []
+        self.call_logs = CallLogRecorder(kernel, self)
 
     def model(self, domain_id: int) -> CallModel:
         model = self.models.get(domain_id)
@@ -91,8 +96,10 @@ class TelephonyService:
 
     async def start(self) -> None:
         await self.kernel.store.run(self._resolve_domains)
+        self.call_logs.start()
         await self.refresh()
         self._tasks.append(asyncio.get_running_loop().create_task(self._watch_admin_changes()))
+        self._tasks.append(asyncio.get_running_loop().create_task(keep_watchers(self)))
 
     def _resolve_domains(self, conn: sa.Connection) -> None:
         for link in self.links.values():
@@ -194,6 +201,7 @@ class TelephonyService:
             if link.resync:
                 link.resync.cancel()
         await asyncio.gather(*self._tasks, *(l.resync for l in self.links.values() if l.resync), return_exceptions=True)
+        await self.call_logs.stop()
 
     # -- the driver sink ---------------------------------------------------------------
     def _link_of(self, driver: PbxDriver) -> Link | None:
@@ -272,12 +280,17 @@ class TelephonyService:
     def _publish(self, dev: Device, changes: list[Change]) -> None:
         users = frozenset({dev.user_id}) if dev.user_id else frozenset()
         directories = getattr(self.kernel, "directories", None)
+        published = []
         for change in changes:
             data = {"device": change.device, "link": dev.link, **change.data}
             if directories is not None and change.type.startswith("call."):
                 # Reverse lookup once per call, from the index in memory: adds remote_name and contact.
                 directories.enrich_call(dev.domain_id, dev.user_id, change.device, data, change.type)
-            self.kernel.events.publish(Event(change.type, data, dev.company_id, dev.domain_id, users))
+            # Presence (not call details) also reaches the users granted the device's intercom groups.
+            seen_by = (users | self.watchers.get((dev.domain_id, dev.number), frozenset())) if change.type in SHARED_CHANGES else users
+            self.kernel.events.publish(Event(change.type, data, dev.company_id, dev.domain_id, seen_by))
+            published.append((change.type, data))
+        self.call_logs.observe(dev, published)  # calls that left the device become call-log entries
 
     # -- call control ------------------------------------------------------------------
     def device_for(self, who: Any, number: str | None, domain_id: int | None, user_devices: list[tuple[int, str]]) -> Device:

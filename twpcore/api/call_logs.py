@@ -1,0 +1,294 @@
+"""Call logs, statistics and recordings endpoints (guide 7.4, 7.4.6, 9.4).
+
+Who sees what:
+
+- a user sees their own call log and recordings; their own statistics need the *Stats*
+  (or *Stats Admin*) application (guide 9.4.1);
+- another user's call log needs a ``call_log`` grant on that user or one of its groups
+  (guide 7.4.6, same domain);
+- another user's statistics need the *Stats Admin* application and a ``statistics``
+  grant written the other way round (guide 7.4 and 9.4.2): the object is the viewer,
+  the subjects are the users or groups whose statistics the viewer may see; recordings
+  follow the same reverse rule with ``records`` grants;
+- administrators read everything of the companies they manage.
+
+Another company's user or group answers 404; the same company without the right, 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from aiohttp import web
+
+from twpcore import rights
+from twpcore.api.core import KERNEL, ApiError, Route, bad_request, not_found, path_int, principal, query_int
+from twpcore.auth import Principal
+from twpcore.store import schema as t
+from twpcore.telephony import call_logs as cl
+
+UTC = dt.timezone.utc
+DEFAULT_DAYS = 30
+"""Statistics cover the last 30 days when ``from`` is not given."""
+
+
+def _time(request: web.Request, name: str, end: bool = False) -> dt.datetime | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    if "T" in raw and " " in raw:
+        raw = raw.replace(" ", "+")  # an unencoded "+01:00" offset arrives as " 01:00"
+    try:
+        if len(raw) == 10:
+            day = dt.date.fromisoformat(raw)
+            value = dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return value + dt.timedelta(days=1) if end else value  # "to" a date includes that day
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(f'query parameter {name}: expected a date (2026-11-22) or a date and time (2026-11-22T08:30:00Z), got "{raw}"', name) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _range(request: web.Request) -> tuple[dt.datetime | None, dt.datetime | None]:
+    start, end = _time(request, "from"), _time(request, "to", end=True)
+    if start and end and end <= start:
+        raise bad_request(f"query parameters from/to: to ({end.isoformat()}) must come after from ({start.isoformat()})", "to")
+    return start, end
+
+
+def not_granted(detail: str) -> ApiError:
+    return ApiError(403, "not_granted", detail)
+
+
+def _user_row(conn: sa.Connection, user_id: int) -> Any:
+    return conn.execute(
+        sa.select(t.users.c.id, t.users.c.login, t.users.c.first_name, t.users.c.last_name, t.users.c.domain_id, t.domains.c.company_id)
+        .join(t.domains, t.domains.c.id == t.users.c.domain_id).where(t.users.c.id == user_id)).one_or_none()
+
+
+def _visible_company(who: Principal, company_id: int) -> bool:
+    return who.manages(company_id) if who.is_admin else company_id in who.companies
+
+
+def _may_see_statistics(conn: sa.Connection, who: Principal, target_id: int) -> str | None:
+    """None when ``who`` may see ``target_id``'s statistics, else why not (with the fix)."""
+    if who.is_admin:
+        return None
+    if target_id == who.id:
+        if rights.user_can(conn, who.id, "application", "Stats") or rights.user_can(conn, who.id, "application", "StatsAdmin"):
+            return None
+        return "seeing your statistics needs the Stats application; ask an administrator to grant it to you (guide 9.4.1)"
+    if not rights.user_can(conn, who.id, "application", "StatsAdmin"):
+        return (f"seeing the statistics of user {target_id} needs the StatsAdmin application; ask an administrator to grant it to you "
+                "(guide 9.4.2)")
+    if not rights.can_view_statistics(conn, who.id, target_id):
+        return (f"you may not see the statistics of user {target_id}; an administrator grants statistics with object user:{who.id} "
+                f"to that user or one of its groups (guide 7.4: statistics rights go the other way)")
+    return None
+
+
+async def _checked_user(request: web.Request, object_type: str) -> tuple[Principal, Any]:
+    """The user of the path, once the caller is allowed to see its ``object_type``."""
+    who = principal(request)
+    user_id = path_int(request)
+
+    def run(conn: sa.Connection) -> tuple[Any, str | None]:
+        user = _user_row(conn, user_id)
+        if user is None or not _visible_company(who, user.company_id):
+            return None, None
+        if who.is_admin or (user.id == who.id and object_type != "statistics"):
+            return user, None
+        if object_type == "call_log":
+            if rights.user_can(conn, who.id, "call_log", f"user:{user.id}"):
+                return user, None
+            return user, (f"you may not see the call logs of user {user.login}; an administrator grants call_log on user:{user.id} "
+                          "or one of its groups to you or one of your groups (guide 7.4.6)")
+        if object_type == "records":
+            if rights.can_view_statistics(conn, who.id, user.id, "records"):
+                return user, None
+            return user, (f"you may not see the recordings of user {user.login}; an administrator grants records with object "
+                          f"user:{who.id} to that user or one of its groups (guide 7.4: records rights go the other way)")
+        return user, _may_see_statistics(conn, who, user.id)
+
+    user, refusal = await request.app[KERNEL].store.run(run)
+    if user is None:
+        raise not_found("user", user_id)
+    if refusal:
+        raise not_granted(refusal)
+    return who, user
+
+
+def _paging(request: web.Request) -> tuple[int, int]:
+    return query_int(request, "limit", 50, lo=1, hi=500) or 50, query_int(request, "offset", 0) or 0
+
+
+async def _log_of(request: web.Request, user_id: int) -> web.Response:
+    direction = _direction(request)
+    missed_raw = (request.query.get("missed") or "").lower()
+    if missed_raw not in ("", "true", "false", "1", "0", "yes", "no"):
+        raise bad_request(f'query parameter missed: expected true or false, got "{missed_raw}"', "missed")
+    q = (request.query.get("q") or "").strip()
+    if len(q) > 100:
+        raise bad_request("query parameter q: at most 100 characters", "q")
+    start, end = _range(request)
+    limit, offset = _paging(request)
+    body = await request.app[KERNEL].store.run(lambda c: cl.list_entries(
+        c, user_id, direction=direction, missed=missed_raw in ("true", "1", "yes"), start=start, end=end, q=q or None, limit=limit, offset=offset))
+    return web.json_response(body)
+
+
+async def my_call_log(request: web.Request) -> web.Response:
+    return await _log_of(request, principal(request).id)
+
+
+async def user_call_log(request: web.Request) -> web.Response:
+    _, user = await _checked_user(request, "call_log")
+    return await _log_of(request, user.id)
+
+
+async def delete_my_entry(request: web.Request) -> web.Response:
+    who, entry_id = principal(request), path_int(request)
+    if not await request.app[KERNEL].store.run(cl.hide_entry, who.id, entry_id):
+        raise not_found("call log entry", entry_id)
+    return web.Response(status=204)
+
+
+@attrs.frozen
+class StatsQuery:
+    """What a statistics request asks for."""
+
+    start: dt.datetime
+    end: dt.datetime
+    group_by: str | None
+    direction: str | None
+    number: str | None
+    """One correspondent (user guide 5.3.1), matched as presented or through its canonical keys."""
+
+    def answer(self, **body: Any) -> dict[str, Any]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "group_by": self.group_by, "timezone": "UTC",
+                "direction": self.direction, "number": self.number, **body}
+
+    def run(self, conn: sa.Connection, kernel: Any, user_ids: list[int]) -> dict[str, Any]:
+        numbers: set[str] = set()
+        if self.number:
+            numbers.add(self.number)
+            domains = conn.execute(sa.select(t.users.c.domain_id).distinct().where(t.users.c.id.in_(user_ids or [-1]))).scalars()
+            for domain_id in domains:
+                numbers.update(kernel.dialing_plans.get(conn, domain_id).canonical_keys(self.number))
+        return cl.statistics(conn, user_ids, self.start, self.end, self.group_by, self.direction, numbers)
+
+
+def _direction(request: web.Request) -> str | None:
+    direction = request.query.get("direction") or None
+    if direction is not None and direction not in cl.FILTERS:
+        raise bad_request(f'query parameter direction: expected one of {", ".join(cl.FILTERS)}, got "{direction}"', "direction")
+    return direction
+
+
+def _stats_query(request: web.Request) -> StatsQuery:
+    start, end = _range(request)
+    end = end or dt.datetime.now(UTC)
+    start = start or end - dt.timedelta(days=DEFAULT_DAYS)
+    group_by = request.query.get("group_by") or None
+    if group_by is not None and group_by not in cl.GROUPINGS:
+        raise bad_request(f'query parameter group_by: expected one of {", ".join(cl.GROUPINGS)}, got "{group_by}"', "group_by")
+    number = (request.query.get("number") or "").strip() or None
+    if number is not None and (len(number) > 64 or not any(ch.isdigit() for ch in number)):
+        raise bad_request(f'query parameter number: expected a phone number, got "{number[:64]}"', "number")
+    return StatsQuery(start, end, group_by, _direction(request), number)
+
+
+async def my_statistics(request: web.Request) -> web.Response:
+    who, query, kernel = principal(request), _stats_query(request), request.app[KERNEL]
+
+    def run(conn: sa.Connection) -> tuple[str | None, dict[str, Any]]:
+        refusal = _may_see_statistics(conn, who, who.id)
+        return refusal, ({} if refusal else query.run(conn, kernel, [who.id]))
+
+    refusal, stats = await kernel.store.run(run)
+    if refusal:
+        raise not_granted(refusal)
+    return web.json_response(query.answer(**stats["users"][who.id]))
+
+
+async def user_statistics(request: web.Request) -> web.Response:
+    query, kernel = _stats_query(request), request.app[KERNEL]
+    _, user = await _checked_user(request, "statistics")
+    stats = await kernel.store.run(query.run, kernel, [user.id])
+    return web.json_response(query.answer(**stats["users"][user.id]))
+
+
+async def group_statistics(request: web.Request) -> web.Response:
+    who, group_id, query, kernel = principal(request), path_int(request), _stats_query(request), request.app[KERNEL]
+
+    def run(conn: sa.Connection) -> Any:
+        group = conn.execute(sa.select(t.groups.c.id, t.groups.c.name, t.domains.c.company_id).join(t.domains, t.domains.c.id == t.groups.c.domain_id)
+                             .where(t.groups.c.id == group_id)).one_or_none()
+        if group is None or not _visible_company(who, group.company_id):
+            return None
+        members = conn.execute(sa.select(t.users.c.id, t.users.c.login, t.users.c.first_name, t.users.c.last_name)
+                               .join(t.group_members, t.group_members.c.user_id == t.users.c.id)
+                               .where(t.group_members.c.group_id == group_id).order_by(t.users.c.login, t.users.c.id)).all()
+        visible = [m for m in members if _may_see_statistics(conn, who, m.id) is None]
+        if not visible and not who.is_admin:
+            return group, None
+        stats = query.run(conn, kernel, [m.id for m in visible])
+        items = [{"login": m.login, "name": f"{m.first_name} {m.last_name}".strip() or m.login, **stats["users"][m.id]} for m in visible]
+        return group, {"totals": stats["totals"], "items": items}
+
+    found = await kernel.store.run(run)
+    if found is None:
+        raise not_found("group", group_id)
+    group, body = found
+    if body is None:
+        raise not_granted(f"you may see the statistics of no member of group {group.name}; an administrator grants statistics with object "
+                          f"user:{who.id} to the group or its members, and the StatsAdmin application (guide 7.4, 9.4.2)")
+    return web.json_response(query.answer(group_id=group.id, group=group.name, **body))
+
+
+async def _records_of(request: web.Request, user_id: int) -> web.Response:
+    start, end = _range(request)
+    limit, offset = _paging(request)
+    return web.json_response(await request.app[KERNEL].store.run(cl.list_recordings, user_id, start, end, limit, offset))
+
+
+async def my_records(request: web.Request) -> web.Response:
+    return await _records_of(request, principal(request).id)
+
+
+async def user_records(request: web.Request) -> web.Response:
+    _, user = await _checked_user(request, "records")
+    return await _records_of(request, user.id)
+
+
+PAGING = (("limit", "integer", "page size, 1-500 (default 50)"), ("offset", "integer", "items to skip"))
+RANGE = (("from", "string", "start: a date (2026-11-22) or an ISO date and time, UTC when no offset is given"),
+         ("to", "string", "end (excluded); a date includes that whole day"))
+LOG_QUERY = (("direction", "string", "incoming, outgoing, internal or external"), ("missed", "boolean", "only missed incoming calls"),
+             ("q", "string", "the other party's number or name contains this text"), *RANGE, *PAGING)
+STATS_QUERY = (*RANGE, ("group_by", "string", "hour, day, month, year or weekday (UTC); totals only when absent"),
+               ("direction", "string", "incoming, outgoing, internal or external calls only"),
+               ("number", "string", "calls with this correspondent only (as presented or in canonical form)"))
+
+
+def call_log_routes() -> list[Route]:
+    return [
+        Route("GET", "/api/v1/me/call-logs", my_call_log, "user", "The caller's call log, newest first (filters, paging)", "call logs", query=LOG_QUERY),
+        Route("DELETE", "/api/v1/me/call-logs/{id}", delete_my_entry, "user", "Remove an entry from the caller's call log (statistics keep it)",
+              "call logs", status=204),
+        Route("GET", "/api/v1/users/{id}/call-logs", user_call_log, "any", "A user's call log: for holders of a call_log grant (guide 7.4.6) and admins",
+              "call logs", query=LOG_QUERY),
+        Route("GET", "/api/v1/me/statistics", my_statistics, "user", "The caller's call statistics (needs the Stats application)", "statistics",
+              query=STATS_QUERY),
+        Route("GET", "/api/v1/users/{id}/statistics", user_statistics, "any",
+              "A user's call statistics: StatsAdmin plus a reverse statistics grant (guide 7.4, 9.4.2), or an admin", "statistics", query=STATS_QUERY),
+        Route("GET", "/api/v1/groups/{id}/statistics", group_statistics, "any",
+              "Call statistics of the group members the caller may see, and their totals", "statistics", query=STATS_QUERY),
+        Route("GET", "/api/v1/me/records", my_records, "user", "The caller's call recordings (metadata)", "records", query=(*RANGE, *PAGING)),
+        Route("GET", "/api/v1/users/{id}/records", user_records, "any",
+              "A user's call recordings (metadata): reverse records grant (guide 7.4) or admin", "records", query=(*RANGE, *PAGING)),
+    ]
+
