@@ -206,6 +206,99 @@ async def probe_phone_queue(w: World, who: Person, obj: Obj) -> str:
     return HIDDEN
 
 
+# -- call logs (7.4.6), statistics and records (7.4, the reverse rule) -- helper: call logs ---------
+
+CALLS_WINDOW = {"from": "2026-11-20", "to": "2026-11-20"}
+
+
+async def make_call_log(w: World, domain: str) -> Obj:
+    """The target's call log with one answered call (written as the recorder writes it: no endpoint creates entries)."""
+    import sqlalchemy as sa
+
+    from twpcore.store import schema
+
+    d, target = w.domains[domain], w.domains[domain]["target"]
+    number, start = f"04{d['prefix']}1234567", dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+    w.server.run(lambda c: c.execute(sa.insert(schema.call_logs).values(
+        company_id=w.companies[DOMAINS[domain][0]], domain_id=d["id"], user_id=target.id, device=d["device"], call_id=f"walk-{domain}",
+        direction="incoming", remote_number=number, started_at=start, answered_at=start + dt.timedelta(seconds=5),
+        ended_at=start + dt.timedelta(seconds=60), duration=55.0, outcome="answered")))
+    return Obj(f"user:{target.id}", target.id, {"domain": domain, "number": number})
+
+
+async def probe_call_log(w: World, who: Person, obj: Obj) -> str:
+    answer = await who.client.call("GET", f"/api/v1/users/{obj.ident}/call-logs")
+    status = who.client.last_status
+    if status == 200:
+        assert [(e["number"], e["outcome"], e["duration"]) for e in answer["items"]] == [(obj.info["number"], "answered", 55.0)], answer
+        return ALLOWED
+    if status == 403:
+        assert answer["error"] == "not_granted" and "guide 7.4.6" in answer["detail"], answer
+        return DENIED
+    assert status == 404, answer
+    return HIDDEN
+
+
+async def make_viewed(w: World, domain: str, application: str | None) -> Obj:
+    """The target, its call and a group holding it: the *subjects* of statistics and records grants (guide 7.4)."""
+    obj = await make_call_log(w, domain)
+    d = w.domains[domain]
+    if application:  # the viewers hold the application, so the walk varies the data grant alone (guide 9.4.2)
+        for role in ("viewer", "loner"):
+            await w.admin.create("authorizations", object_type="application", object_ref=application, subject_type="user", subject_id=d[role].id)
+    group = (await w.admin.create("groups", domain_id=d["id"], name="Patrons"))["id"]
+    await w.admin.post(f"/api/v1/groups/{group}/members", {"user_id": d["target"].id}, status=204)
+    return Obj(obj.ref, obj.ident, {**obj.info, "group": group})
+
+
+def reverse_grant(object_type: str, obj: Obj, w: World, subject: str, viewer: str = "paris") -> dict[str, Any]:
+    """Statistics and records go the other way (guide 7.4): the viewer of domain ``viewer`` is the object, the viewed
+    user (``user``) or a group holding it (``group``) the subject."""
+    d = w.domains[obj.info["domain"]]
+    return {"object_type": object_type, "object_ref": f"user:{w.domains[viewer]['viewer'].id}", "subject_type": subject,
+            "subject_id": d["target"].id if subject == "user" else obj.info["group"]}
+
+
+async def make_statistics(w: World, domain: str) -> Obj:
+    return await make_viewed(w, domain, "StatsAdmin")
+
+
+async def probe_statistics(w: World, who: Person, obj: Obj) -> str:
+    answer = await who.client.call("GET", f"/api/v1/users/{obj.ident}/statistics", params=CALLS_WINDOW)
+    status = who.client.last_status
+    if status == 200:
+        assert answer["user_id"] == obj.ident and answer["totals"]["calls"] == answer["totals"]["answered"] == 1, answer
+        assert answer["totals"]["total_duration"] == 55.0 and answer["totals"]["mean_time_to_answer"] == 5.0, answer
+        return ALLOWED
+    if status == 403:
+        assert answer["error"] == "not_granted" and f"object user:{who.id}" in answer["detail"] and "other way" in answer["detail"], answer
+        return DENIED
+    assert status == 404, answer
+    return HIDDEN
+
+
+async def make_records(w: World, domain: str) -> Obj:
+    obj = await make_viewed(w, domain, None)
+    d = w.domains[domain]
+    location = f"https://recorder.example/{domain}.wav"
+    await w.server.kernel.telephony.call_logs.add_recording(domain_id=d["id"], device=d["device"], call_id=f"walk-{domain}", started_at=time.time(),
+                                                            duration=55.0, source="walk-recorder", location=location)
+    return Obj(obj.ref, obj.ident, {**obj.info, "location": location})
+
+
+async def probe_records(w: World, who: Person, obj: Obj) -> str:
+    answer = await who.client.call("GET", f"/api/v1/users/{obj.ident}/records")
+    status = who.client.last_status
+    if status == 200:
+        assert [(r["location"], r["call_id"]) for r in answer["items"]] == [(obj.info["location"], f"walk-{obj.info['domain']}")], answer
+        return ALLOWED
+    if status == 403:
+        assert answer["error"] == "not_granted" and f"object user:{who.id}" in answer["detail"] and "other way" in answer["detail"], answer
+        return DENIED
+    assert status == 404, answer
+    return HIDDEN
+
+
 ROWS: list[Row] = [
     Row("application", True, make_application, probe_application),
     Row("directory", True, make_directory, probe_directory, lambda o: [f"/api/v1/directories/{o.ident}"]),
@@ -215,6 +308,10 @@ ROWS: list[Row] = [
     Row("phone_queue", False, make_phone_queue, probe_phone_queue,
         lambda o: [f"/api/v1/phone-queues/{o.ident}", f"/api/v1/phone-queues/{o.ident}/calls"]),
     # call logs, statistics, records (helper: call logs)
+    Row("call_log", False, make_call_log, probe_call_log, lambda o: [f"/api/v1/users/{o.ident}/call-logs"]),
+    Row("statistics", False, make_statistics, probe_statistics,
+        lambda o: [f"/api/v1/users/{o.ident}/statistics", f"/api/v1/groups/{o.info['group']}/statistics"], reverse_grant),
+    Row("records", False, make_records, probe_records, lambda o: [f"/api/v1/users/{o.ident}/records"], reverse_grant),
     # A row needs make (the object in "paris", "nice", "lyon") and probe (ALLOWED, DENIED or HIDDEN, asserting the
     # answers); statistics and records, whose object is the viewer (guide 7.4), also pass grant= to build the body.
 ]
