@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -191,3 +192,10 @@ def test_an_unusable_sqlite_folder_is_a_clear_error_not_a_traceback(tmp_path):
         out = subprocess.run([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), *command], capture_output=True, text=True, timeout=60)
         assert out.returncode == 2, (command, out.stdout, out.stderr)
         assert "storage.url" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_the_command_reference_in_the_admin_guide_matches_the_help():
+    """docs/admin-guide.md section 15 shows what `twp ... --help` prints today (scripts/gen_cli_docs.py)."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "scripts" / "gen_cli_docs.py"), "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
