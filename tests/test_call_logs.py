@@ -573,8 +573,15 @@ async def test_a_store_failure_never_breaks_call_events_and_the_entry_is_written
                 await asyncio.sleep(0.02)
         assert "the store refused 1 entries" in caplog.text and "database is locked" in caplog.text
         assert (await lab.users["alice"].get("/api/v1/me/call-logs"))["total"] == 0
+        seen = (await lab.admin.get("/api/v1/health"))["call_logs"]  # the admin sees the trouble without reading logs
+        assert seen["pending"] >= 1 and seen["dropped"] == 0 and "database is locked" in seen["last_error"]
         recorder._write = original
         [entry] = (await logged(lab.users["alice"], 1))["items"]
         assert entry["call_id"] == call_id and recorder.dropped == 0
+        deadline = time.monotonic() + 5
+        while (seen := (await lab.admin.get("/api/v1/health"))["call_logs"])["last_error"] is not None:
+            assert time.monotonic() < deadline, seen
+            await asyncio.sleep(0.02)
+        assert seen["written"] >= 1 and seen["pending"] == 0
     finally:
         await lab.close()

@@ -241,6 +241,7 @@ class Kernel:
             out["instances"]["items"] = self.instances.as_json()
             out["warnings"] = list(self.warnings)
             out["events"] = {"published": self.events.published, "subscribers": len(self.events.subscriptions)}
+            out["call_logs"] = self.telephony.call_logs.health()
         return out
 
 

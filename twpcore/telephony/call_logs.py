@@ -92,6 +92,10 @@ class CallLogRecorder:
         self._lock: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task] = []
 
+    def health(self) -> dict[str, Any]:
+        """Counters for the admin view of ``/api/v1/health``: entries written, waiting, dropped, and the last store error."""
+        return {"written": self.written, "pending": len(self._pending), "dropped": self.dropped, "last_error": self.last_error}
+
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         self._wake, self._lock = asyncio.Event(), asyncio.Lock()
