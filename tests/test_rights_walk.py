@@ -652,7 +652,16 @@ async def test_phone_queue_calls_come_from_the_call_model_for_granted_users(twp_
         empty = await bob.get(f"/api/v1/phone-queues/{queue['id']}/calls")
         assert (empty["supervised"], empty["items"], empty["reason"]) == (True, [], None)
 
+        # Live: the queue's call events reach granted users (guide 7.4.5), nobody else.
+        await eventually(lambda: lab.kernel.telephony.queue_watchers.get((lab.domain_id, "300")) == {lab.user_ids["bob"]},
+                         "the grant reaches the queue watchers")
+        bob_ws, alice_ws = await lab.ws("bob"), await lab.ws("alice")
+
+        def queue_call_events(stream):
+            return [e["type"] for e in stream.events if e.get("type", "").startswith("call.") and e.get("data", {}).get("device") == "300"]
+
         call_id = await lab.sim.incoming_call(EXTERNAL, "300")
+        await eventually(lambda: queue_call_events(bob_ws), "bob sees the call arrive in the queue")
         deadline = time.monotonic() + 3
         while not (calls := await bob.get(f"/api/v1/phone-queues/{queue['id']}/calls"))["items"]:
             assert time.monotonic() < deadline, calls
@@ -671,5 +680,7 @@ async def test_phone_queue_calls_come_from_the_call_model_for_granted_users(twp_
         while (await bob.get(f"/api/v1/phone-queues/{queue['id']}/calls"))["items"]:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
+        await eventually(lambda: "call.cleared" in queue_call_events(bob_ws), "bob sees the call leave the queue")
+        assert queue_call_events(alice_ws) == []  # not granted: not a single event of the queue
     finally:
         await lab.close()

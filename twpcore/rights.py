@@ -286,3 +286,27 @@ def intercom_watchers(conn: sa.Connection) -> dict[tuple[int, str], frozenset[in
             .where(igd.c.intercom_group_id.in_(sorted(users_of)))):
         out.setdefault((domain_id, number), set()).update(users_of[group])
     return {k: frozenset(v) for k, v in out.items()}
+
+
+def queue_watchers(conn: sa.Connection) -> dict[tuple[int, str], frozenset[int]]:
+    """Guide 7.4.5 for live events: (domain id, queue number) → enabled users granted the phone queue.
+
+    The telephony service adds these users to the call events of the device that has the
+    queue's number (guide 9.2.2), so granted users see calls arrive and leave the queue.
+    """
+    a, gm, q = t.authorizations, t.group_members, t.phone_queues
+    grants = sa.select(a.c.object_ref, a.c.subject_type, a.c.subject_id).where(a.c.object_type == "phone_queue").subquery()
+    direct = sa.select(grants.c.object_ref, grants.c.subject_id.label("user_id")).where(grants.c.subject_type == "user")
+    via_group = (sa.select(grants.c.object_ref, gm.c.user_id)
+                 .join(gm, sa.and_(grants.c.subject_type == "group", grants.c.subject_id == gm.c.group_id)))
+    reached = sa.union(direct, via_group).subquery()
+    users_of: dict[int, set[int]] = {}
+    for ref, user in conn.execute(
+            sa.select(reached.c.object_ref, reached.c.user_id).join(t.users, t.users.c.id == reached.c.user_id).where(t.users.c.enabled.is_(True))):
+        users_of.setdefault(int(ref.partition(":")[2]), set()).add(user)
+    if not users_of:
+        return {}
+    out: dict[tuple[int, str], set[int]] = {}
+    for ident, domain_id, number in conn.execute(sa.select(q.c.id, q.c.domain_id, q.c.number).where(q.c.id.in_(sorted(users_of)), q.c.number != "")):
+        out.setdefault((domain_id, number), set()).update(users_of[ident])
+    return {k: frozenset(v) for k, v in out.items()}

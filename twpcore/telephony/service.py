@@ -75,6 +75,8 @@ class TelephonyService:
         self.links: dict[str, Link] = {}
         self.devices: dict[tuple[int, str], Device] = {}
         self.watchers: dict[tuple[int, str], frozenset[int]] = {}
+        self.queue_watchers: dict[tuple[int, str], frozenset[int]] = {}
+        """(domain id, queue number) → users granted that phone queue (guide 7.4.5): they get the call events of its device."""
         """(domain id, number) → users granted an intercom group of the device (guide 7.4.4), kept by ``watchers.keep_watchers``."""
         self._tasks: list[asyncio.Task] = []
         self.call_logs = CallLogRecorder(kernel, self)
@@ -288,6 +290,8 @@ class TelephonyService:
                 directories.enrich_call(dev.domain_id, dev.user_id, change.device, data, change.type)
             # Presence (not call details) also reaches the users granted the device's intercom groups.
             seen_by = (users | self.watchers.get((dev.domain_id, dev.number), frozenset())) if change.type in SHARED_CHANGES else users
+            if change.type.startswith("call.") and self.queue_watchers:
+                seen_by = seen_by | self.queue_watchers.get((dev.domain_id, dev.number), frozenset())
             self.kernel.events.publish(Event(change.type, data, dev.company_id, dev.domain_id, seen_by))
             published.append((change.type, data))
         self.call_logs.observe(dev, published)  # calls that left the device become call-log entries

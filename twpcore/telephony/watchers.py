@@ -1,8 +1,13 @@
-"""Who sees a device's presence live besides its owner: users granted one of its intercom groups (guide 7.4.4).
+"""Who sees a device's events live besides its owner (guide 7.4.4, 7.4.5).
 
-The telephony service adds these users to the presence and do-not-disturb events of the
-device (``SHARED_CHANGES``; one dictionary lookup per event).  The map is computed for
-the whole server in a few queries (``rights.intercom_watchers``) at start, and again
+- Users granted one of the device's intercom groups get its presence and do-not-disturb
+  events (``SHARED_CHANGES``), never its call details.
+- Users granted a phone queue get the call events of the device with the queue's number
+  (guide 9.2.2): calls arriving, waiting and leaving the queue.
+
+The telephony service adds these users to the device's events (one dictionary lookup per
+event).  The maps are computed for
+the whole server in a few queries (``rights.intercom_watchers``, ``rights.queue_watchers``) at start, and again
 after any admin change that can alter it: grants, group and intercom group memberships,
 users, devices, groups, intercom groups, domains, companies.  A burst of changes (an
 import) costs one refresh.
@@ -20,12 +25,16 @@ log = logging.getLogger(__name__)
 
 SHARED_CHANGES = frozenset({"presence.changed", "device.do_not_disturb"})
 """Event types of a device that its watchers receive; call events (numbers, contacts) stay with the owner."""
-WATCHED = ("admin.authorization.", "admin.group.", "admin.intercom_group.", "admin.user.", "admin.device.", "admin.domain.", "admin.company.")
+WATCHED = ("admin.authorization.", "admin.group.", "admin.intercom_group.", "admin.phone_queue.", "admin.user.", "admin.device.",
+           "admin.domain.", "admin.company.")
 """Admin event types after which the map is computed again."""
 
 
 async def refresh(service: Any) -> None:
-    service.watchers = await service.kernel.store.run(rights.intercom_watchers)
+    def both(conn: Any) -> tuple[dict, dict]:
+        return rights.intercom_watchers(conn), rights.queue_watchers(conn)
+
+    service.watchers, service.queue_watchers = await service.kernel.store.read(both)
 
 
 async def keep_watchers(service: Any) -> None:
