@@ -131,6 +131,30 @@ async def test_admin_create_prints_a_password_that_logs_in(tmp_path, twp_app, ca
     assert (await client.get("/api/v1/me"))["companies"] == [company["id"]]
 
 
+async def test_a_locked_out_administrator_is_unlocked_from_the_command_line(tmp_path, twp_app, capsys, monkeypatch):
+    """The rescue when the only super user locked itself out: `twp lockouts list` and `twp lockouts unlock`."""
+    cfg = str(write_config(tmp_path))
+    code, out, _ = run_main(capsys, monkeypatch, "--config", cfg, "admin", "create", "Operator")
+    password = re.search(r"^password: (\S+)$", out, re.M).group(1)
+    server = await twp_app(config={"storage": {"url": f"sqlite:///{tmp_path}/var/twp.db"},
+                                   "auth": {"lockout_threshold": 2, "lockout_base_delay": "1h", "lockout_address_threshold": 1000}})
+    for _ in range(2):
+        await server.anonymous.post("/api/v1/auth/admin-login", {"login": "Operator", "password": "wrong-password-1"}, status=401)
+    await server.anonymous.post("/api/v1/auth/admin-login", {"login": "Operator", "password": password}, status=429)
+
+    code, out, err = run_main(capsys, monkeypatch, "--config", cfg, "lockouts", "list")
+    assert code == 0 and re.search(r"^admin\s+operator\s+2 failures, locked until ", out, re.M), (out, err)
+    code, out, err = run_main(capsys, monkeypatch, "--config", cfg, "lockouts", "unlock", "admin", "OPERATOR")
+    assert code == 0 and "admin operator unlocked (it had 2 failures)" in out, err
+    await server.login_admin("Operator", password)  # in again
+    code, out, _ = run_main(capsys, monkeypatch, "--config", cfg, "lockouts", "list", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run_main(capsys, monkeypatch, "--config", cfg, "lockouts", "unlock", "address", "192.0.2.7")
+    assert code == 0 and "address 192.0.2.7 was not locked" in out
+    audit = await (await server.admin()).get("/api/v1/audit", params={"limit": "50"})
+    assert any(e["action"] == "unlock" and e["actor"] == "cli" and e["object_id"] == "operator" for e in audit["items"]), audit
+
+
 def test_db_upgrade_and_commands_that_need_a_migrated_store(tmp_path, capsys, monkeypatch):
     cfg = str(write_config(tmp_path))
     code, out, err = run_main(capsys, monkeypatch, "--config", cfg, "backup", str(tmp_path / "b.jsonl.gz"))

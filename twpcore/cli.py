@@ -476,6 +476,46 @@ def cmd_users_import_run(args: argparse.Namespace) -> int:
     return 0 if report["status"] == "ok" else 1
 
 
+def cmd_lockouts_list(args: argparse.Namespace) -> int:
+    from twpcore import lockout
+
+    config = load_config(args.config)
+    store = open_store(config)
+    items = store.transaction(lockout.current, config.auth)
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    if not items:
+        print("nothing is locked")
+    for item in items:
+        print(f"{item['scope']:8} {item['subject']:40} {item['failures']:3} failures, locked until {item['locked_until']}")
+    return 0
+
+
+def cmd_lockouts_unlock(args: argparse.Namespace) -> int:
+    from twpcore import lockout
+    from twpcore.auth import now
+    from twpcore.store import schema as t
+
+    config = load_config(args.config)
+    store = open_store(config)
+    subject = args.subject if args.scope == "address" else lockout.login_key(args.subject)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        was = lockout.state(conn, config.auth, args.scope, subject)
+        lockout.reset(conn, args.scope, subject)
+        conn.execute(sa.insert(t.audit_log).values(at=now(), actor="cli", action="unlock", object_type=args.scope, object_id=subject[:64],
+                                                   source="twp lockouts unlock", detail={"was_locked": was["locked"], "failures": was["failures"]}))
+        return was
+
+    was = store.transaction(run)
+    if was["locked"]:
+        print(f"{args.scope} {subject} unlocked (it had {was['failures']} failures)")
+    else:
+        print(f"{args.scope} {subject} was not locked ({was['failures']} recent failures, now forgotten)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twp", description="TWP telephony gateway")
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG}, or $TWP_CONFIG)")
@@ -545,6 +585,14 @@ def parser() -> argparse.ArgumentParser:
     uir.add_argument("--verbose", "-v", action="store_true", help="also list the users created")
     uir.add_argument("--json", action="store_true")
     uir.set_defaults(func=cmd_users_import_run)
+    lk = sub.add_parser("lockouts", help="login lock-outs (guide 6)").add_subparsers(dest="sub", required=True)
+    lkl = lk.add_parser("list", help="the login names and addresses locked now")
+    lkl.add_argument("--json", action="store_true")
+    lkl.set_defaults(func=cmd_lockouts_list)
+    lku = lk.add_parser("unlock", help="lift a lock-out now (also when no administrator can log in)")
+    lku.add_argument("scope", choices=("login", "admin", "address"), help="a user login name, an admin login name, or a source address")
+    lku.add_argument("subject", help="the login name (any case) or the address")
+    lku.set_defaults(func=cmd_lockouts_unlock)
     r = sub.add_parser("restore", help="replace the store's content with a backup")
     r.add_argument("file")
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
