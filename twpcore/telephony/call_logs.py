@@ -13,8 +13,8 @@ One row serves both the user's call log (the "journal") and statistics.  A user 
 an entry, or the ``CallLog-NumberDaysOfStorage`` retention, takes it out of the log
 (``in_log``), and so does ``CallLog-NumberMaxOfStorage`` for entries older than a day
 beyond the newest of their type; ``Stats-NumberDaysOfStorage`` takes it out of the statistics
-(``in_stats``); the daily purge (``CallLog-StartCleaningHour``) deletes rows that are in
-neither.
+(``in_stats``).  The log's rules run daily at ``CallLog-StartCleaningHour``, the statistics'
+at ``Stats-StartCleaningHour``; each deletes the rows that are then in neither.
 
 Recordings (the guide's "Records") are metadata rows: which call of which user was
 recorded, where the recorder keeps the audio.  No recorder ships with TWP; a plugin that
@@ -100,7 +100,8 @@ class CallLogRecorder:
     def start(self) -> None:
         self._wake, self._lock = asyncio.Event(), asyncio.Lock()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._writer(), name="call-log-writer"), loop.create_task(self._purger(), name="call-log-purge")]
+        self._tasks = [loop.create_task(self._writer(), name="call-log-writer"), loop.create_task(self._purger("CallLog-StartCleaningHour", ("log",)), name="call-log-purge"),
+                       loop.create_task(self._purger("Stats-StartCleaningHour", ("stats",)), name="statistics-purge")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -232,31 +233,37 @@ class CallLogRecorder:
         return len(rows)
 
     # -- retention (guide 10.2.1, 10.2.2) --------------------------------------------------
-    async def _purger(self) -> None:
+    async def _purger(self, parameter: str, parts: tuple[str, ...]) -> None:
+        """Run the ``parts`` of the purge every day at the time of ``parameter`` (its server default value)."""
         from twpcore.directory.service import _next_daily
 
         while True:
             try:
-                hhmm = await self.kernel.store.run(self._cleaning_hour)
+                hhmm = await self.kernel.store.run(self._cleaning_hour, parameter)
                 await asyncio.sleep(max(1.0, _next_daily(hhmm, time.time()) - time.time()))
-                await self.purge()
+                await self.purge(parts=parts)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - try again tomorrow
-                log.exception("call log purge failed")
+                log.exception("call log purge (%s) failed", parameter)
                 await asyncio.sleep(3600)
 
-    def _cleaning_hour(self, conn: sa.Connection) -> str:
+    def _cleaning_hour(self, conn: sa.Connection, name: str) -> str:
         pv = t.parameter_values
-        value = conn.execute(sa.select(pv.c.value).where(pv.c.name == "CallLog-StartCleaningHour", pv.c.scope == "default")).scalar()
+        value = conn.execute(sa.select(pv.c.value).where(pv.c.name == name, pv.c.scope == "default")).scalar()
         if not value:
-            definition = self.kernel.parameters.definitions.get("CallLog-StartCleaningHour")
+            definition = self.kernel.parameters.definitions.get(name)
             value = definition.default if definition else "03:00"
         return value
 
-    async def purge(self, now: float | None = None) -> dict[str, int]:
-        """Apply the retention of every domain now (``now`` may be given to look ahead); returns the counts."""
-        counts = await self.kernel.store.run(self._purge, time.time() if now is None else now)
+    async def purge(self, now: float | None = None, *, parts: tuple[str, ...] = ("log", "stats")) -> dict[str, int]:
+        """Apply the retention of every domain now (``now`` may be given to look ahead); returns the counts.
+
+        ``parts``: ``log`` applies ``CallLog-NumberMaxOfStorage`` and ``CallLog-NumberDaysOfStorage``
+        (run at ``CallLog-StartCleaningHour``), ``stats`` applies ``Stats-NumberDaysOfStorage``
+        (run at ``Stats-StartCleaningHour``); rows left in neither are deleted either way.
+        """
+        counts = await self.kernel.store.run(self._purge, time.time() if now is None else now, parts)
         if any(counts.values()):
             log.info("call log purge: %(left_log)d entries left the call logs, %(left_stats)d the statistics, %(deleted)d deleted", counts)
         return counts
@@ -267,11 +274,13 @@ class CallLogRecorder:
         except (KeyError, ValueError, LookupError):
             return DEFAULT_DAYS[name]
 
-    def _purge(self, conn: sa.Connection, now: float) -> dict[str, int]:
+    def _purge(self, conn: sa.Connection, now: float, parts: tuple[str, ...] = ("log", "stats")) -> dict[str, int]:
         c = t.call_logs
         counts = {"left_log": 0, "left_stats": 0, "deleted": 0}
+        rules = [rule for rule in (("CallLog-NumberDaysOfStorage", c.c.in_log, "left_log"), ("Stats-NumberDaysOfStorage", c.c.in_stats, "left_stats"))
+                 if (rule[2] == "left_log" and "log" in parts) or (rule[2] == "left_stats" and "stats" in parts)]
         for domain_id in list(conn.execute(sa.select(c.c.domain_id).distinct()).scalars()):
-            keep = self._days(conn, domain_id, "CallLog-NumberMaxOfStorage")
+            keep = self._days(conn, domain_id, "CallLog-NumberMaxOfStorage") if "log" in parts else 0
             if keep >= 1:
                 # After a day, a user's log keeps the ``keep`` newest calls of each type (incoming, outgoing, missed).
                 kind = sa.case((c.c.direction == "outgoing", "outgoing"), (c.c.outcome.in_(("missed", "busy")), "missed"), else_="incoming")
@@ -280,7 +289,7 @@ class CallLogRecorder:
                           .where(c.c.domain_id == domain_id, c.c.in_log.is_(True)).subquery())
                 beyond = sa.select(ranked.c.id).where(ranked.c.rank > keep, ranked.c.ended_at < _when(now - 86400))
                 counts["left_log"] += conn.execute(sa.update(c).where(c.c.id.in_(beyond)).values(in_log=False)).rowcount or 0
-            for name, flag, key in (("CallLog-NumberDaysOfStorage", c.c.in_log, "left_log"), ("Stats-NumberDaysOfStorage", c.c.in_stats, "left_stats")):
+            for name, flag, key in rules:
                 days = self._days(conn, domain_id, name)
                 if days < 1:
                     continue  # 0: kept for ever
