@@ -370,6 +370,7 @@ async def test_statistics_math_on_known_calls(twp_app):
             log_row(lab, "alice", "2026-11-21T09:00:00", answered=1, length=999, in_stats=False),  # past Stats-NumberDaysOfStorage
             log_row(lab, "alice", "2026-11-22T09:00:00", answered=1, length=999),  # after the window
             log_row(lab, "bob", "2026-11-20T09:00:00", answered=1, length=999),  # someone else's
+            log_row(lab, "alice", "2026-11-19T23:30:00"),  # before the window in UTC, 00:30 on the 20th in Paris
         ])
         body = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", "group_by": "day"})
         assert body["totals"] == {"calls": 5, "incoming": 3, "outgoing": 2, "internal": 2, "external": 3, "answered": 3, "missed": 1,
@@ -380,6 +381,15 @@ async def test_statistics_math_on_known_calls(twp_app):
         assert [(p["period"], p["calls"]) for p in hours["periods"]] == [("2026-11-20T09:00Z", 2), ("2026-11-20T10:00Z", 1)]
         week = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", "group_by": "weekday"})
         assert [(p["period"], p["calls"]) for p in week["periods"]] == [("Friday", 3), ("Saturday", 2)]
+        # In the reader's time zone: dates are its midnights, periods its days and hours (UTC+1 in November).
+        paris = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", "group_by": "day", "tz": "Europe/Paris"})
+        assert paris["timezone"] == "Europe/Paris" and paris["from"] == "2026-11-19T23:00:00+00:00"
+        assert [(p["period"], p["calls"]) for p in paris["periods"]] == [("2026-11-20", 4), ("2026-11-21", 2)]
+        paris_hours = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-20", "group_by": "hour", "tz": "Europe/Paris"})
+        assert [(p["period"], p["calls"]) for p in paris_hours["periods"]] == [
+            ("2026-11-20T00:00+01:00", 1), ("2026-11-20T10:00+01:00", 2), ("2026-11-20T11:00+01:00", 1)]
+        unknown = await lab.users["alice"].get("/api/v1/me/statistics", params={"tz": "Mars/Olympus"}, status=400)
+        assert unknown["field"] == "tz" and "Europe/Paris" in unknown["detail"]
 
         async def calls(**params: str) -> int:
             body = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", **params})

@@ -18,6 +18,7 @@ Another company's user or group answers 404; the same company without the right,
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 import attrs
@@ -35,7 +36,18 @@ DEFAULT_DAYS = 30
 """Statistics cover the last 30 days when ``from`` is not given."""
 
 
-def _time(request: web.Request, name: str, end: bool = False) -> dt.datetime | None:
+def _zone(request: web.Request) -> dt.tzinfo:
+    """The ``tz`` query parameter: an IANA time zone for dates and periods (default UTC)."""
+    name = (request.query.get("tz") or "UTC").strip()
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise bad_request(f'query parameter tz: unknown time zone "{name[:64]}"; use an IANA name such as Europe/Paris, or UTC', "tz") from None
+
+
+def _time(request: web.Request, name: str, end: bool = False, zone: dt.tzinfo = UTC) -> dt.datetime | None:
     raw = request.query.get(name)
     if not raw:
         return None
@@ -44,16 +56,16 @@ def _time(request: web.Request, name: str, end: bool = False) -> dt.datetime | N
     try:
         if len(raw) == 10:
             day = dt.date.fromisoformat(raw)
-            value = dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return value + dt.timedelta(days=1) if end else value  # "to" a date includes that day
+            value = dt.datetime(day.year, day.month, day.day, tzinfo=zone)  # midnight where the reader is
+            return (value + dt.timedelta(days=1) if end else value).astimezone(UTC)  # "to" a date includes that day
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise bad_request(f'query parameter {name}: expected a date (2026-11-22) or a date and time (2026-11-22T08:30:00Z), got "{raw}"', name) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(tzinfo=zone).astimezone(UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _range(request: web.Request) -> tuple[dt.datetime | None, dt.datetime | None]:
-    start, end = _time(request, "from"), _time(request, "to", end=True)
+def _range(request: web.Request, zone: dt.tzinfo = UTC) -> tuple[dt.datetime | None, dt.datetime | None]:
+    start, end = _time(request, "from", zone=zone), _time(request, "to", end=True, zone=zone)
     if start and end and end <= start:
         raise bad_request(f"query parameters from/to: to ({end.isoformat()}) must come after from ({start.isoformat()})", "to")
     return start, end
@@ -166,9 +178,11 @@ class StatsQuery:
     direction: str | None
     number: str | None
     """One correspondent (user guide 5.3.1), matched as presented or through its canonical keys."""
+    zone: dt.tzinfo = UTC
+    """Where periods are cut (``tz``): days, hours and weekdays of that time zone."""
 
     def answer(self, **body: Any) -> dict[str, Any]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "group_by": self.group_by, "timezone": "UTC",
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "group_by": self.group_by, "timezone": str(self.zone) if self.zone is not UTC else "UTC",
                 "direction": self.direction, "number": self.number, **body}
 
     def run(self, conn: sa.Connection, kernel: Any, user_ids: list[int]) -> dict[str, Any]:
@@ -178,7 +192,7 @@ class StatsQuery:
             domains = conn.execute(sa.select(t.users.c.domain_id).distinct().where(t.users.c.id.in_(user_ids or [-1]))).scalars()
             for domain_id in domains:
                 numbers.update(kernel.dialing_plans.get(conn, domain_id).canonical_keys(self.number))
-        return cl.statistics(conn, user_ids, self.start, self.end, self.group_by, self.direction, numbers)
+        return cl.statistics(conn, user_ids, self.start, self.end, self.group_by, self.direction, numbers, self.zone)
 
 
 def _direction(request: web.Request) -> str | None:
@@ -189,7 +203,8 @@ def _direction(request: web.Request) -> str | None:
 
 
 def _stats_query(request: web.Request) -> StatsQuery:
-    start, end = _range(request)
+    zone = _zone(request)
+    start, end = _range(request, zone)
     end = end or dt.datetime.now(UTC)
     start = start or end - dt.timedelta(days=DEFAULT_DAYS)
     group_by = request.query.get("group_by") or None
@@ -198,7 +213,7 @@ def _stats_query(request: web.Request) -> StatsQuery:
     number = (request.query.get("number") or "").strip() or None
     if number is not None and (len(number) > 64 or not any(ch.isdigit() for ch in number)):
         raise bad_request(f'query parameter number: expected a phone number, got "{number[:64]}"', "number")
-    return StatsQuery(start, end, group_by, _direction(request), number)
+    return StatsQuery(start, end, group_by, _direction(request), number, zone)
 
 
 async def my_statistics(request: web.Request) -> web.Response:
@@ -269,7 +284,8 @@ RANGE = (("from", "string", "start: a date (2026-11-22) or an ISO date and time,
          ("to", "string", "end (excluded); a date includes that whole day"))
 LOG_QUERY = (("direction", "string", "incoming, outgoing, internal or external"), ("missed", "boolean", "only missed incoming calls"),
              ("q", "string", "the other party's number or name contains this text"), *RANGE, *PAGING)
-STATS_QUERY = (*RANGE, ("group_by", "string", "hour, day, month, year or weekday (UTC); totals only when absent"),
+STATS_QUERY = (*RANGE, ("group_by", "string", "hour, day, month, year or weekday (of the tz time zone); totals only when absent"),
+               ("tz", "string", "IANA time zone of dates and periods, e.g. Europe/Paris (default UTC)"),
                ("direction", "string", "incoming, outgoing, internal or external calls only"),
                ("number", "string", "calls with this correspondent only (as presented or in canonical form)"))
 

@@ -379,9 +379,11 @@ def hide_entry(conn: sa.Connection, user_id: int, entry_id: int) -> bool:
     return bool(conn.execute(sa.update(c).where(c.c.id == entry_id, c.c.user_id == user_id, c.c.in_log.is_(True)).values(in_log=False)).rowcount)
 
 
-def _period(when: dt.datetime, group_by: str) -> str:
+def _period(when: dt.datetime, group_by: str, zone: dt.tzinfo = UTC) -> str:
+    when = when.astimezone(zone)
     if group_by == "hour":
-        return when.strftime("%Y-%m-%dT%H:00Z")
+        offset = when.strftime("%z")
+        return when.strftime("%Y-%m-%dT%H:00") + ("Z" if offset in ("+0000", "") else f"{offset[:3]}:{offset[3:]}")
     if group_by == "day":
         return when.strftime("%Y-%m-%d")
     if group_by == "month":
@@ -425,10 +427,10 @@ def _stat_rows(conn: sa.Connection, user_ids: list[int], start: dt.datetime, end
     return conn.execute(sel.order_by(c.c.started_at, c.c.id)).all()
 
 
-def _buckets(rows: list[Any], group_by: str) -> list[dict[str, Any]]:
+def _buckets(rows: list[Any], group_by: str, zone: dt.tzinfo = UTC) -> list[dict[str, Any]]:
     buckets: dict[str, list[Any]] = {}
     for r in rows:
-        buckets.setdefault(_period(_aware(r.started_at), group_by), []).append(r)  # type: ignore[arg-type]
+        buckets.setdefault(_period(_aware(r.started_at), group_by, zone), []).append(r)  # type: ignore[arg-type]
     order = list(buckets)
     if group_by == "weekday":
         order.sort(key=lambda day: WEEKDAYS.index(day))
@@ -436,7 +438,7 @@ def _buckets(rows: list[Any], group_by: str) -> list[dict[str, Any]]:
 
 
 def statistics(conn: sa.Connection, user_ids: list[int], start: dt.datetime, end: dt.datetime, group_by: str | None,
-               direction: str | None = None, numbers: Iterable[str] = ()) -> dict[str, Any]:
+               direction: str | None = None, numbers: Iterable[str] = (), zone: dt.tzinfo = UTC) -> dict[str, Any]:
     """Statistics of each user between ``start`` (included) and ``end`` (excluded), optionally per period, and of them all.
 
     ``direction`` keeps incoming, outgoing, internal or external calls; ``numbers`` keeps the calls with one
@@ -448,7 +450,7 @@ def statistics(conn: sa.Connection, user_ids: list[int], start: dt.datetime, end
         mine = [r for r in rows if r.user_id == user_id]
         item: dict[str, Any] = {"user_id": user_id, "totals": summarize(mine)}
         if group_by:
-            item["periods"] = _buckets(mine, group_by)
+            item["periods"] = _buckets(mine, group_by, zone)
         users[user_id] = item
     return {"users": users, "totals": summarize(rows)}
 
