@@ -816,3 +816,176 @@ def test_a_snapshot_segment_answers_like_the_segment_it_was_saved_from():
     assert back.find_number(["sip:zoe"]) == (1, 4, False)
     # The directory's merge box was ticked while the server was down: the snapshot's segment follows.
     assert back.emails == {} and back.rebind(attrs.evolve(info, merge=True)).emails == {"jean@acme.example": 0, "zoe@acme.example": 1}
+
+
+# -- one contact per source record, also with two processes syncing one directory (migration 0008) --------------
+
+BOTH_STORES = pytest.mark.parametrize("twp_db_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@BOTH_STORES
+def test_migration_0008_removes_duplicate_contacts_then_refuses_them(twp_db_url):
+    from alembic import command
+
+    from twpcore.store import Store
+
+    store = Store(twp_db_url)
+    try:
+        with store.engine.begin() as conn:
+            command.upgrade(store.alembic_config(conn), "0007")
+        with store.engine.begin() as conn:
+            company = conn.execute(sa.insert(t.companies).values(name="ACME").returning(t.companies.c.id)).scalar_one()
+            domain = conn.execute(sa.insert(t.domains).values(company_id=company, name="Paris").returning(t.domains.c.id)).scalar_one()
+            user = conn.execute(sa.insert(t.users).values(domain_id=domain, login="alice").returning(t.users.c.id)).scalar_one()
+            public, private = (conn.execute(sa.insert(t.directories).values(domain_id=domain, name=name, connector="memory", type=kind)
+                                            .returning(t.directories.c.id)).scalar_one() for name, kind in (("LDAP", "public"), ("Mine", "private")))
+
+            def contact(directory_id, owner_id, source_id, name):
+                cid = conn.execute(sa.insert(t.contacts).values(directory_id=directory_id, owner_id=owner_id, source_id=source_id,
+                                                                last_name=name, data={}).returning(t.contacts.c.id)).scalar_one()
+                conn.execute(sa.insert(t.contact_numbers).values(contact_id=cid, directory_id=directory_id, type="phone", position=0,
+                                                                 number="0155171889"))
+                return cid
+
+            kept = contact(public, None, "1", "Dupont")
+            twice = contact(public, None, "1", "Dupont (second insert)")
+            contact(public, None, "1", "Dupont (third insert)")
+            other_source = contact(public, None, "2", "Martin")
+            mine = contact(private, user, "1", "Private Dupont")  # same source id, other owner: not a duplicate
+            mine_twice = contact(private, user, "1", "Private Dupont again")
+            listed = conn.execute(sa.insert(t.contact_lists).values(user_id=user, name="Favourites").returning(t.contact_lists.c.id)).scalar_one()
+            conn.execute(sa.insert(t.contact_list_items), [{"list_id": listed, "contact_id": kept}, {"list_id": listed, "contact_id": twice},
+                                                           {"list_id": listed, "contact_id": mine_twice}])
+        before, after = store.upgrade()
+        assert (before, after) == ("0007", store.head_revision())
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.contacts.c.id, t.contacts.c.last_name).order_by(t.contacts.c.id)).all()
+            assert [tuple(r) for r in rows] == [(kept, "Dupont"), (other_source, "Martin"), (mine, "Private Dupont")]
+            assert sorted(conn.execute(sa.select(t.contact_numbers.c.contact_id)).scalars()) == [kept, other_source, mine]
+            assert conn.execute(sa.select(t.contact_list_items.c.contact_id)).scalars().all() == [kept]
+        for directory_id, owner_id in ((public, None), (private, user)):
+            with pytest.raises(sa.exc.IntegrityError, match="(?i)unique"):
+                with store.engine.begin() as conn:
+                    conn.execute(sa.insert(t.contacts).values(directory_id=directory_id, owner_id=owner_id, source_id="1", data={}))
+        with store.engine.begin() as conn:  # another source id, or the same one in another directory, is welcome
+            conn.execute(sa.insert(t.contacts).values(directory_id=public, owner_id=None, source_id="3", data={}))
+            conn.execute(sa.insert(t.contacts).values(directory_id=private, owner_id=None, source_id="1", data={}))
+    finally:
+        store.close()
+
+
+@BOTH_STORES
+async def test_two_processes_syncing_a_large_directory_at_once_store_each_contact_once(twp_app, monkeypatch):
+    """The server's sync (A) is held between two write batches while another process (B, `twp directory sync`
+    or another node: a second kernel on the same store) syncs the same directory from start to end."""
+    w = await world(twp_app)
+    server_a = w["server"]
+    svc_a = server_a.kernel.directories
+    assert svc_a.batch_size == 5000
+    count = 11_000
+    d = await directory(w, "Big", [person(str(i), f"Person{i:05d}", tel=f"01 56 {i // 10000:02d} {i % 10000:04d}") for i in range(count)])
+    server_b = await twp_app(plugins=[("memory", MemoryPlugin())])
+    svc_b = server_b.kernel.directories
+    await svc_b.ready.wait()
+    batches = 0
+    first_batch_done, b_done = asyncio.Event(), asyncio.Event()
+    run_a = svc_a.store.run
+
+    async def holding_run(fn, *args):
+        nonlocal batches
+        if fn is db.insert_contacts:
+            batches += 1
+            if batches == 2:  # A's first batch (5,000 contacts) is committed: let B run from start to end
+                first_batch_done.set()
+                await b_done.wait()
+        return await run_a(fn, *args)
+
+    monkeypatch.setattr(svc_a.store, "run", holding_run)
+    sync_a = asyncio.create_task(svc_a.sync(d["id"]))
+    await first_batch_done.wait()
+    # Meanwhile the source changed the number of its last thousand records: B reads them so, A had read them before.
+    records = SOURCES[d["source"]]["records"]
+    for i in range(10_000, count):
+        records[i] = person(str(i), f"Person{i:05d}", tel=f"01 57 00 {i % 10000:04d}")
+    report_b = await svc_b.sync(d["id"], "manual")
+    b_done.set()
+    report_a = await sync_a
+    # B found A's first 5,000 contacts stored and created the 6,000 others, in two batches of its own.
+    assert (report_b.status, report_b.error, report_b.created, report_b.updated, report_b.unchanged, report_b.deleted) == \
+        ("ok", None, 6000, 0, 5000, 0)
+    # A created its first batch; of the 6,000 B had created meanwhile, 5,000 were as A read them (unchanged) and
+    # 1,000 had B's newer numbers, which A rewrote with what it had read: last writer wins, one row each.
+    assert (report_a.status, report_a.error, report_a.created, report_a.updated, report_a.unchanged, report_a.deleted) == \
+        ("ok", None, 5000, 1000, 5000, 0)
+    assert batches == 3
+
+    def stored(conn):
+        c = t.contacts
+        cond = c.c.directory_id == d["id"]
+        total, distinct = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(c.c.source_id))).where(cond)).one()
+        numbers = conn.execute(sa.select(sa.func.count()).select_from(t.contact_numbers).where(t.contact_numbers.c.directory_id == d["id"])).scalar_one()
+        last = conn.execute(sa.select(t.contact_numbers.c.number).join(c, c.c.id == t.contact_numbers.c.contact_id)
+                            .where(cond, c.c.source_id == str(count - 1))).scalars().all()
+        return total, distinct, numbers, last
+
+    total, distinct, numbers, last = server_a.run(stored)
+    assert (total, distinct, numbers) == (count, count, count)  # one contact, with one number, per source record
+    assert last == ["01 56 01 0999"]  # A's number of the last record: A wrote last
+    alice = await server_a.login("alice", "a-long-password-1")
+    found = (await alice.get("/api/v1/directories/search", params={"q": "person10999"}))["items"]
+    assert [(c["last_name"], len(c["numbers"])) for c in found] == [("Person10999", 1)]
+    # A third sync sees the source's current numbers as changes of the existing contacts: no new contact.
+    report = await svc_a.sync(d["id"])
+    assert (report.status, report.created, report.updated, report.unchanged, report.deleted) == ("ok", 0, 1000, 10_000, 0)
+    assert server_a.run(stored)[:2] == (count, count)
+
+
+@pytest.mark.parametrize("twp_db_url", ["postgresql"], indirect=True)
+def test_an_insert_waiting_for_another_transactions_same_contacts_takes_them_over(twp_db_url):
+    """PostgreSQL writers do not block each other until they meet on the unique index: the second insert waits for the
+    first transaction, then reads its rows back instead of failing (what two one-transaction syncs do)."""
+    import concurrent.futures
+
+    from twpcore.directory.fields import MappedContact, MappedNumber
+    from twpcore.store import Store
+
+    store = Store(twp_db_url)
+    try:
+        store.upgrade()
+        with store.engine.begin() as conn:
+            company = conn.execute(sa.insert(t.companies).values(name="ACME").returning(t.companies.c.id)).scalar_one()
+            domain = conn.execute(sa.insert(t.domains).values(company_id=company, name="Paris").returning(t.domains.c.id)).scalar_one()
+            did = conn.execute(sa.insert(t.directories).values(domain_id=domain, name="LDAP", connector="memory", type="public")
+                               .returning(t.directories.c.id)).scalar_one()
+
+        def contacts(version):
+            return [MappedContact(str(i), {"last_name": f"Person{i}"}, (MappedNumber("phone", f"0155{i:06d}"),), digest=f"{version}-{i}")
+                    for i in range(3)]
+
+        stamp = db.now()
+        first = store.engine.connect()
+        try:
+            tx = first.begin()
+            mine = db.insert_contacts(first, did, None, contacts("v1"), {}, stamp)
+            assert len(mine.ids) == 3
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                def second():
+                    with store.engine.begin() as conn:
+                        return db.insert_contacts(conn, did, None, contacts("v1")[:2] + contacts("v2")[2:], {}, stamp)
+
+                waiting = pool.submit(second)
+                with pytest.raises(concurrent.futures.TimeoutError):
+                    waiting.result(timeout=0.5)  # blocked on the unique index by the first, uncommitted transaction
+                tx.commit()
+                theirs = waiting.result(timeout=30)
+        finally:
+            first.close()
+        assert theirs.ids == []
+        assert [(cid, m.source_id) for cid, m in theirs.same] == list(zip(mine.ids[:2], ["0", "1"]))
+        assert [(cid, m.digest) for cid, m in theirs.taken] == [(mine.ids[2], "v2-2")]
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.contacts.c.source_id, t.contacts.c.digest).order_by(t.contacts.c.source_id)).all()
+            assert [tuple(r) for r in rows] == [("0", "v1-0"), ("1", "v1-1"), ("2", "v2-2")]
+            assert conn.execute(sa.select(sa.func.count()).select_from(t.contact_numbers)).scalar_one() == 3
+    finally:
+        store.close()

@@ -5,7 +5,9 @@ sync is ``diff_contacts``, which compares a directory's (or one owner's) new con
 the stored ones by source id, and ``insert_contacts`` / ``update_contacts`` /
 ``delete_contacts``, which the service calls batch by batch to write the difference, so
 contact ids stay stable across syncs (contact lists and other data keep pointing at them,
-guide 8.4.2).
+guide 8.4.2).  The store holds one contact per (directory, owner, source id) (a unique
+index): ``insert_contacts`` turns the rows another process's sync stored meanwhile into
+updates instead of failing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from twpcore import rights
 from twpcore.directory.fields import MappedContact, search_tokens, sort_key
@@ -119,21 +122,97 @@ def diff_contacts(stored: dict[tuple[int | None, str], tuple[int, str]], owner_i
     return change
 
 
-def insert_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None, contacts: Sequence[MappedContact],
-                    keys: dict[str, tuple[str, ...]], stamp: dt.datetime) -> list[int]:
-    """Insert new contacts and their numbers; return their ids (in the order given)."""
+@attrs.define(eq=False)
+class Inserted:
+    """What ``insert_contacts`` did: the contacts it created, and those another writer had created meanwhile."""
+
+    ids: list[int] = attrs.field(factory=list)
+    """Ids of the contacts this call inserted."""
+    taken: list[tuple[int, MappedContact]] = attrs.field(factory=list)
+    """Contacts another writer (a sync of the same directory in another process) had inserted with other
+    values: rewritten with ours, in place, like an update."""
+    same: list[tuple[int, MappedContact]] = attrs.field(factory=list)
+    """Contacts another writer had inserted with the very values given: left as they are."""
+
+
+CONFLICT_ATTEMPTS = 3
+
+
+def _insert_new(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert contact rows, skipping those whose (directory, owner, source id) the store already holds; source id → new id."""
     c = t.contacts
-    ids: list[int] = []
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    # The conflict target names the unique index uq_contacts_directory_owner_source (schema.CONTACT_SOURCE_KEY);
+    # any other failure (a foreign key...) still raises.
+    stmt = dialect_insert(c).on_conflict_do_nothing(index_elements=[c.c.directory_id, sa.text("coalesce(owner_id, 0)"), c.c.source_id])
+    return {r.source_id: r.id for r in conn.execute(stmt.returning(c.c.id, c.c.source_id), rows)}
+
+
+def insert_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None, contacts: Sequence[MappedContact],
+                    keys: dict[str, tuple[str, ...]], stamp: dt.datetime) -> Inserted:
+    """Insert new contacts and their numbers, safe against another writer inserting the same contacts.
+
+    A sync decides which contacts are new from a read made before it writes; a sync of the
+    same directory in another process (``twp directory sync`` and the server) may have
+    inserted some of them since.  The unique index on (directory, owner, source id) refuses
+    those rows (``ON CONFLICT DO NOTHING``, SQLite and PostgreSQL): they are read back and
+    rewritten with this sync's values when they differ (``Inserted.taken``) or left alone
+    (``Inserted.same``), so the store keeps one contact per source record and the caller's
+    report says what this sync did.  A row that vanished between the refusal and the read
+    (deleted by the other writer) is inserted again.
+    """
+    c = t.contacts
+    out = Inserted()
+    pending = list(contacts)
     numbers: list[dict[str, Any]] = []
-    for chunk in _chunks(contacts, 2000):
-        got = conn.execute(sa.insert(c).returning(c.c.id, sort_by_parameter_order=True),
-                           [{**contact_values(directory_id, owner_id, m), "updated_at": stamp} for m in chunk]).scalars().all()
-        for cid, m in zip(got, chunk):
-            numbers += number_rows(cid, directory_id, m, keys)
-        ids += got
+    for _ in range(CONFLICT_ATTEMPTS):
+        if not pending:
+            break
+        refused: list[MappedContact] = []
+        for chunk in _chunks(pending, 2000):
+            got = _insert_new(conn, [{**contact_values(directory_id, owner_id, m), "updated_at": stamp} for m in chunk])
+            for m in chunk:
+                cid = got.get(m.source_id)
+                if cid is None:
+                    refused.append(m)
+                else:
+                    out.ids.append(cid)
+                    numbers += number_rows(cid, directory_id, m, keys)
+        pending = []
+        if refused:
+            cond = c.c.owner_id.is_(None) if owner_id is None else c.c.owner_id == owner_id
+            stored: dict[str, tuple[int, str]] = {}
+            for chunk in _chunks(refused):
+                for r in conn.execute(sa.select(c.c.id, c.c.source_id, c.c.digest)
+                                      .where(c.c.directory_id == directory_id, cond, c.c.source_id.in_([m.source_id for m in chunk]))):
+                    stored[r.source_id] = (r.id, r.digest)
+            for m in refused:
+                old = stored.get(m.source_id)
+                if old is None:
+                    pending.append(m)
+                elif old[1] == m.digest:
+                    out.same.append((old[0], m))
+                else:
+                    out.taken.append((old[0], m))
+    if pending:
+        raise RuntimeError(f"directory {directory_id}: {len(pending)} contacts (source id {pending[0].source_id!r}...) were refused "
+                           f"as already stored but could not be read back after {CONFLICT_ATTEMPTS} attempts: another process "
+                           "keeps writing this directory; run the sync again once it is done")
     for chunk in _chunks(numbers, 5000):
         conn.execute(sa.insert(t.contact_numbers), list(chunk))
-    return ids
+    update_contacts(conn, directory_id, owner_id, out.taken, keys, stamp)
+    return out
+
+
+def apply_inserted(change: ChangeSet, results: Iterable[Inserted]) -> ChangeSet:
+    """``change`` as it was written: creates another writer had made become updates (other values) or unchanged (same values)."""
+    taken = [item for r in results for item in r.taken]
+    same = [item for r in results for item in r.same]
+    if not taken and not same:
+        return change
+    moved = {m.source_id for _, m in taken} | {m.source_id for _, m in same}
+    return attrs.evolve(change, creates=[m for m in change.creates if m.source_id not in moved], updates=[*change.updates, *taken],
+                        unchanged=change.unchanged + len(same))
 
 
 def update_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None, updates: Sequence[tuple[int, MappedContact]],
@@ -158,17 +237,18 @@ def update_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None
 def write_changes(conn: sa.Connection, directory_id: int, changes: Sequence[ChangeSet], stamp: dt.datetime) -> list[ChangeSet]:
     """A (small) sync's changes in one transaction, diffed again against the stored contacts inside it; return what was written.
 
-    Diffing inside the write transaction keeps two processes syncing one directory at the
-    same time (``twp directory sync`` and the server) from creating a contact twice.
+    Diffing inside the write transaction keeps the written changes close to the store's
+    state; on PostgreSQL two such transactions may still both see a contact as new, and the
+    unique index with ``insert_contacts``'s conflict handling keeps it single.
     """
     done = []
     for change in changes:
         stored = existing_digests(conn, directory_id, [change.owner_id])
         fresh = diff_contacts(stored, change.owner_id, change.contacts, change.keys)
-        insert_contacts(conn, directory_id, fresh.owner_id, fresh.creates, fresh.keys, stamp)
+        inserted = insert_contacts(conn, directory_id, fresh.owner_id, fresh.creates, fresh.keys, stamp)
         update_contacts(conn, directory_id, fresh.owner_id, fresh.updates, fresh.keys, stamp)
         delete_contacts(conn, fresh.gone)
-        done.append(fresh)
+        done.append(apply_inserted(fresh, [inserted]))
     return done
 
 

@@ -782,7 +782,9 @@ class DirectoryService:
         writer takes the lock.  A failure while new contacts are written
         deletes them again (the store is as before the sync); a later failure leaves the
         changes written so far, never deleting a contact the source still has.  Returns the
-        changes written.
+        changes written: a new contact that a sync of the same directory in another process
+        stored meanwhile is not created twice (``db.insert_contacts``) and counts as updated
+        (rewritten with this sync's values) or unchanged.
         """
         directory_id = row["id"]
         if not any(c.creates or c.updates or c.gone for c in changes):
@@ -792,18 +794,21 @@ class DirectoryService:
         stamp = db.now()
         size = max(1, self.batch_size)
         if sum(len(c.creates) + len(c.updates) + len(c.gone) for c in changes) <= size:
-            return await self.store.run(db.write_changes, directory_id, changes, stamp)  # small: one transaction
+            done = await self.store.run(db.write_changes, directory_id, changes, stamp)  # small: one transaction
+            self._writing[directory_id].changed.update({cid: m.digest for c in done for cid, m in c.updates})
+            return done
         steps: list[tuple[Any, ...]] = []
-        for c in changes:
-            steps += [(db.insert_contacts, directory_id, c.owner_id, chunk, c.keys, stamp) for chunk in _chunks(c.creates, size)]
+        for n, c in enumerate(changes):
+            steps += [(n, db.insert_contacts, directory_id, c.owner_id, chunk, c.keys, stamp) for chunk in _chunks(c.creates, size)]
         creating = len(steps)
-        for c in changes:
-            steps += [(db.update_contacts, directory_id, c.owner_id, chunk, c.keys, stamp) for chunk in _chunks(c.updates, size)]
-        for c in changes:
-            steps += [(db.delete_contacts, chunk) for chunk in _chunks(c.gone, size)]
+        for n, c in enumerate(changes):
+            steps += [(n, db.update_contacts, directory_id, c.owner_id, chunk, c.keys, stamp) for chunk in _chunks(c.updates, size)]
+        for n, c in enumerate(changes):
+            steps += [(n, db.delete_contacts, chunk) for chunk in _chunks(c.gone, size)]
         pause = self.batch_pause if self.store.dialect == "sqlite" else 0.0
         created: list[int] = []
-        for i, (fn, *args) in enumerate(steps):
+        inserted: dict[int, list[db.Inserted]] = {}
+        for i, (n, fn, *args) in enumerate(steps):
             if i and pause:
                 await asyncio.sleep(pause)
             try:
@@ -814,9 +819,16 @@ class DirectoryService:
                     for chunk in _chunks(created, size):
                         await self.store.run(db.delete_contacts, chunk)
                 raise
-            if fn is db.insert_contacts:
-                created += result
-        return changes
+            if i < creating:
+                # Contacts another process's sync of this directory inserted since this sync read the store are
+                # not created twice (unique index): they count as updated or unchanged by this sync.
+                created += result.ids
+                inserted.setdefault(n, []).append(result)
+                if result.taken or result.same:
+                    log.info("directory %s: %d new contacts were already stored by another sync (%d rewritten with this sync's values)",
+                             row["name"], len(result.taken) + len(result.same), len(result.taken))
+                    self._writing[directory_id].changed.update({cid: m.digest for cid, m in result.taken})
+        return [db.apply_inserted(c, inserted.get(n, ())) for n, c in enumerate(changes)]
 
     async def _pull(self, row: dict[str, Any], report: SyncReport) -> dict[int | None, list[Any]]:
         obj = self.connector(row)

@@ -298,6 +298,12 @@ contacts = sa.Table(
     sa.Index("ix_contacts_directory_owner", "directory_id", "owner_id"),
     sa.Index("ix_contacts_email_key", "email_key"),
 )
+# One contact per (directory, owner, source id), also when two processes sync a directory at
+# once (migration 0008).  owner_id is NULL in public directories and NULLs are distinct in a
+# plain unique index, hence coalesce (user ids start at 1).  ``db.insert_contacts`` names the
+# same expressions as its ON CONFLICT target.
+CONTACT_SOURCE_KEY = (contacts.c.directory_id, sa.func.coalesce(contacts.c.owner_id, 0), contacts.c.source_id)
+sa.Index("uq_contacts_directory_owner_source", *CONTACT_SOURCE_KEY, unique=True)
 
 contact_numbers = sa.Table(
     "contact_numbers", metadata,
