@@ -262,14 +262,10 @@ def can_view_calendar(conn: sa.Connection, viewer_id: int, owner_id: int) -> boo
     return viewer_id == owner_id or user_can(conn, viewer_id, "calendar", f"user:{owner_id}")
 
 
-def intercom_watchers(conn: sa.Connection) -> dict[tuple[int, str], frozenset[int]]:
-    """Guide 7.4.4 for live events: (domain id, device number) → users granted an intercom group of the device.
-
-    A few queries for the whole server; the telephony service keeps the result and adds
-    these users to the presence events of each device.
-    """
-    a, gm, igd, d = t.authorizations, t.group_members, t.intercom_group_devices, t.devices
-    grants = sa.select(a.c.object_ref, a.c.subject_type, a.c.subject_id).where(a.c.object_type == "intercom_group").subquery()
+def _enabled_users_granted(conn: sa.Connection, object_type: str) -> dict[int, set[int]]:
+    """Object id → enabled users granted it, directly or through a group (for ``<kind>:<id>`` refs)."""
+    a, gm = t.authorizations, t.group_members
+    grants = sa.select(a.c.object_ref, a.c.subject_type, a.c.subject_id).where(a.c.object_type == object_type).subquery()
     direct = sa.select(grants.c.object_ref, grants.c.subject_id.label("user_id")).where(grants.c.subject_type == "user")
     via_group = (sa.select(grants.c.object_ref, gm.c.user_id)
                  .join(gm, sa.and_(grants.c.subject_type == "group", grants.c.subject_id == gm.c.group_id)))
@@ -278,6 +274,17 @@ def intercom_watchers(conn: sa.Connection) -> dict[tuple[int, str], frozenset[in
     for ref, user in conn.execute(
             sa.select(reached.c.object_ref, reached.c.user_id).join(t.users, t.users.c.id == reached.c.user_id).where(t.users.c.enabled.is_(True))):
         users_of.setdefault(int(ref.partition(":")[2]), set()).add(user)
+    return users_of
+
+
+def intercom_watchers(conn: sa.Connection) -> dict[tuple[int, str], frozenset[int]]:
+    """Guide 7.4.4 for live events: (domain id, device number) → users granted an intercom group of the device.
+
+    A few queries for the whole server; the telephony service keeps the result and adds
+    these users to the presence events of each device.
+    """
+    igd, d = t.intercom_group_devices, t.devices
+    users_of = _enabled_users_granted(conn, "intercom_group")
     if not users_of:
         return {}
     out: dict[tuple[int, str], set[int]] = {}
@@ -294,16 +301,8 @@ def queue_watchers(conn: sa.Connection) -> dict[tuple[int, str], frozenset[int]]
     The telephony service adds these users to the call events of the device that has the
     queue's number (guide 9.2.2), so granted users see calls arrive and leave the queue.
     """
-    a, gm, q = t.authorizations, t.group_members, t.phone_queues
-    grants = sa.select(a.c.object_ref, a.c.subject_type, a.c.subject_id).where(a.c.object_type == "phone_queue").subquery()
-    direct = sa.select(grants.c.object_ref, grants.c.subject_id.label("user_id")).where(grants.c.subject_type == "user")
-    via_group = (sa.select(grants.c.object_ref, gm.c.user_id)
-                 .join(gm, sa.and_(grants.c.subject_type == "group", grants.c.subject_id == gm.c.group_id)))
-    reached = sa.union(direct, via_group).subquery()
-    users_of: dict[int, set[int]] = {}
-    for ref, user in conn.execute(
-            sa.select(reached.c.object_ref, reached.c.user_id).join(t.users, t.users.c.id == reached.c.user_id).where(t.users.c.enabled.is_(True))):
-        users_of.setdefault(int(ref.partition(":")[2]), set()).add(user)
+    q = t.phone_queues
+    users_of = _enabled_users_granted(conn, "phone_queue")
     if not users_of:
         return {}
     out: dict[tuple[int, str], set[int]] = {}
