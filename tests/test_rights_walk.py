@@ -93,6 +93,15 @@ class Row:
     """``grant(object_type, obj, world, "user" or "group", viewer="paris")``: the body letting that domain's viewer reach ``obj``."""
 
 
+def refused(status: int, answer: dict[str, Any], *phrases: str) -> str:
+    """DENIED for a 403 ``not_granted`` whose detail holds every phrase, HIDDEN for a 404; any other answer fails."""
+    if status == 403:
+        assert answer["error"] == "not_granted" and all(p in answer["detail"] for p in phrases), answer
+        return DENIED
+    assert status == 404, answer
+    return HIDDEN
+
+
 # -- applications (7.4.1) ------------------------------------------------------------------
 
 async def make_application(w: World, domain: str) -> Obj | None:
@@ -152,11 +161,7 @@ async def probe_calendar(w: World, who: Person, obj: Obj) -> str:
         shown = [(e["subject"], e["location"], e["show_as"]) for e in answer["items"]]
         assert shown == [("Budget review", "Room 4", "tentative"), (None, None, "busy")], answer
         return ALLOWED
-    if status == 403:
-        assert answer["error"] == "not_granted" and "guide 7.4.3" in answer["detail"], answer
-        return DENIED
-    assert status == 404, answer
-    return HIDDEN
+    return refused(status, answer, "guide 7.4.3")
 
 
 # -- intercom groups (7.4.4) ---------------------------------------------------------------
@@ -176,11 +181,7 @@ async def probe_intercom_group(w: World, who: Person, obj: Obj) -> str:
     if status == 200:
         assert [(d["device"], d["supervised"]) for d in answer["items"]] == [(obj.info["device"], False)], answer
         return ALLOWED
-    if status == 403:
-        assert answer["error"] == "not_granted" and "guide 7.4.4" in answer["detail"], answer
-        return DENIED
-    assert status == 404, answer
-    return HIDDEN
+    return refused(status, answer, "guide 7.4.4")
 
 
 # -- phone queues (7.4.5) ------------------------------------------------------------------
@@ -199,11 +200,7 @@ async def probe_phone_queue(w: World, who: Person, obj: Obj) -> str:
     if status == 200:
         assert answer["items"] == [] and answer["supervised"] is False and "guide 9.2.2" in answer["reason"], answer
         return ALLOWED
-    if status == 403:
-        assert answer["error"] == "not_granted" and "guide 7.4.5" in answer["detail"], answer
-        return DENIED
-    assert status == 404, answer
-    return HIDDEN
+    return refused(status, answer, "guide 7.4.5")
 
 
 # -- call logs (7.4.6), statistics and records (7.4, the reverse rule) -- helper: call logs ---------
@@ -232,11 +229,7 @@ async def probe_call_log(w: World, who: Person, obj: Obj) -> str:
     if status == 200:
         assert [(e["number"], e["outcome"], e["duration"]) for e in answer["items"]] == [(obj.info["number"], "answered", 55.0)], answer
         return ALLOWED
-    if status == 403:
-        assert answer["error"] == "not_granted" and "guide 7.4.6" in answer["detail"], answer
-        return DENIED
-    assert status == 404, answer
-    return HIDDEN
+    return refused(status, answer, "guide 7.4.6")
 
 
 async def make_viewed(w: World, domain: str, application: str | None) -> Obj:
@@ -270,11 +263,7 @@ async def probe_statistics(w: World, who: Person, obj: Obj) -> str:
         assert answer["user_id"] == obj.ident and answer["totals"]["calls"] == answer["totals"]["answered"] == 1, answer
         assert answer["totals"]["total_duration"] == 55.0 and answer["totals"]["mean_time_to_answer"] == 5.0, answer
         return ALLOWED
-    if status == 403:
-        assert answer["error"] == "not_granted" and f"object user:{who.id}" in answer["detail"] and "other way" in answer["detail"], answer
-        return DENIED
-    assert status == 404, answer
-    return HIDDEN
+    return refused(status, answer, f"object user:{who.id}", "other way")
 
 
 async def make_records(w: World, domain: str) -> Obj:
@@ -292,11 +281,7 @@ async def probe_records(w: World, who: Person, obj: Obj) -> str:
     if status == 200:
         assert [(r["location"], r["call_id"]) for r in answer["items"]] == [(obj.info["location"], f"walk-{obj.info['domain']}")], answer
         return ALLOWED
-    if status == 403:
-        assert answer["error"] == "not_granted" and f"object user:{who.id}" in answer["detail"] and "other way" in answer["detail"], answer
-        return DENIED
-    assert status == 404, answer
-    return HIDDEN
+    return refused(status, answer, f"object user:{who.id}", "other way")
 
 
 ROWS: list[Row] = [

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import pytest
 
+from twpcore.kinds import SmsMessage
 from twpcore.sms import (
+    MESSAGE_PLACEHOLDERS,
     InvalidNumber,
+    check_template,
     gsm7_decode,
     gsm7_encode,
+    message_values,
     normalize_mobile,
     plan_text,
     split_text,
@@ -107,3 +111,21 @@ def test_invalid_numbers_are_refused_with_the_reason(typed, reason):
     with pytest.raises(InvalidNumber) as exc:
         normalize_mobile(typed, "FR")
     assert reason in exc.value.reason
+
+
+# -- templates of template-driven providers (twp-sms-http, twp-sms-soap) --------------------
+
+def test_message_values_fill_every_message_placeholder():
+    message = SmsMessage(id=7, reference="twp-7", to="+33612345678", text="Hi", sender="ACME", encoding="gsm7", parts=1)
+    values = message_values(message)
+    assert set(values) == set(MESSAGE_PLACEHOLDERS)
+    assert "{to_digits} {reference} {parts}".format_map(values) == "33612345678 twp-7 1"
+
+
+def test_a_template_error_names_where_it_is_and_the_fix():
+    known = (*MESSAGE_PLACEHOLDERS, "secret")
+    check_template("json", {"to": "{to}", "list": ["{text}", 3]}, known)
+    with pytest.raises(ValueError, match=r"^json\.messages\[1\]: unknown placeholder \{phone\}; known: \{to\}, .*\{secret\}$"):
+        check_template("json", {"messages": ["{to}", "{phone}"]}, known)
+    with pytest.raises(ValueError, match=r"^body: .* write a literal brace as \{\{ or \}\}$"):
+        check_template("body", '{"to": "{to}"', known)

@@ -293,6 +293,15 @@ def _find_domain(conn: sa.Connection, spec: str) -> int:
     return ids[0]
 
 
+def _ids_in_domain(conn: sa.Connection, column: sa.Column, value: str, domain: str | None) -> list[int]:
+    """Ids of the rows whose ``column`` is ``value`` (in ``domain``, "Company/Domain", when given); two at most, enough to see ambiguity."""
+    table = column.table
+    sel = sa.select(table.c.id).where(column == value)
+    if domain:
+        sel = sel.where(table.c.domain_id == _find_domain(conn, domain))
+    return list(conn.execute(sel.limit(2)).scalars())
+
+
 def _directory_run(args: argparse.Namespace, work: Any) -> Any:
     """Run ``await work(kernel)`` with the kernel's directory service on the configured store (no server started)."""
     from twpcore.app import Kernel
@@ -318,13 +327,7 @@ def cmd_directory_sync(args: argparse.Namespace) -> int:
     from twpcore.store import schema as t
 
     async def work(kernel: Any) -> Any:
-        def find(conn: sa.Connection) -> list[int]:
-            sel = sa.select(t.directories.c.id).where(t.directories.c.name == args.name)
-            if args.domain:
-                sel = sel.where(t.directories.c.domain_id == _find_domain(conn, args.domain))
-            return conn.execute(sel.limit(2)).scalars().all()
-
-        ids = kernel.store.transaction(find)
+        ids = kernel.store.transaction(_ids_in_domain, t.directories.c.name, args.name, args.domain)
         if not ids:
             raise SystemExit(f"twp: directory {args.name!r} does not exist" + (f" in domain {args.domain}" if args.domain else ""))
         if len(ids) > 1:
@@ -354,13 +357,7 @@ def cmd_directory_search(args: argparse.Namespace) -> int:
     from twpcore.store import schema as t
 
     async def work(kernel: Any) -> Any:
-        def find(conn: sa.Connection) -> list[int]:
-            sel = sa.select(t.users.c.id).where(t.users.c.login == args.user)
-            if args.domain:
-                sel = sel.where(t.users.c.domain_id == _find_domain(conn, args.domain))
-            return conn.execute(sel.limit(2)).scalars().all()
-
-        ids = kernel.store.transaction(find)
+        ids = kernel.store.transaction(_ids_in_domain, t.users.c.login, args.user, args.domain)
         if len(ids) != 1:
             raise SystemExit(f"twp: user {args.user!r} " + ("does not exist" if not ids else "exists in several domains; add --domain Company/Domain"))
         try:

@@ -115,9 +115,13 @@ def reset(conn: sa.Connection, scope: str, subject: str) -> bool:
 
 def state(conn: sa.Connection, auth: Any, scope: str, subject: str, at: dt.datetime | None = None) -> dict[str, Any]:
     """What an administrator sees of a counter."""
-    at = at or now()
     f = t.login_failures
     row = conn.execute(sa.select(f).where(f.c.scope == scope, f.c.subject == subject)).one_or_none()
+    return _state(auth, scope, subject, row, at or now())
+
+
+def _state(auth: Any, scope: str, subject: str, row: Any, at: dt.datetime) -> dict[str, Any]:
+    """``state`` of a counter from its ``login_failures`` row (None when there is none)."""
     if row is None or _aware(row.last_failure_at) + dt.timedelta(seconds=auth.lockout_reset_after) <= at:
         return {"scope": scope, "subject": subject, "locked": False, "failures": 0, "locked_until": None, "retry_after": None, "last_failure_at": None}
     until = _aware(row.locked_until) if row.locked_until is not None else None
@@ -132,8 +136,8 @@ def current(conn: sa.Connection, auth: Any, at: dt.datetime | None = None) -> li
     """Every name and address locked now."""
     at = at or now()
     f = t.login_failures
-    rows = conn.execute(sa.select(f.c.scope, f.c.subject).where(f.c.locked_until > at).order_by(f.c.locked_until.desc())).all()
-    return [state(conn, auth, r.scope, r.subject, at) for r in rows]
+    rows = conn.execute(sa.select(f).where(f.c.locked_until > at).order_by(f.c.locked_until.desc())).all()
+    return [_state(auth, r.scope, r.subject, r, at) for r in rows]
 
 
 def audit_locks(conn: sa.Connection, locks: list[Lock], source: str, user: dict[str, Any] | None = None, actor: str = "user") -> None:

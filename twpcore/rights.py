@@ -118,8 +118,6 @@ def check_grant(conn: sa.Connection, data: dict[str, Any]) -> dict[str, Any]:
                 f"the object is in domain {obj.domain_name}, the subject in domain {subject.domain_name}",
                 status=422, field="subject_id")
         object_domain_id = obj.domain_id
-        if object_type in ("statistics", "records") and obj.id == subject.id and subject_type == "user":
-            pass  # seeing one's own statistics is allowed and harmless
     return {
         "company_id": subject.company_id,
         "object_type": object_type,
@@ -131,48 +129,50 @@ def check_grant(conn: sa.Connection, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _users_of_subjects(subjects: sa.Select) -> sa.Select:
-    """Users reached by grants (direct user grants and group members)."""
-    a = subjects.subquery()
-    direct = sa.select(a.c.subject_id.label("user_id")).where(a.c.subject_type == "user")
-    via_group = (
-        sa.select(t.group_members.c.user_id)
-        .join(a, sa.and_(a.c.subject_type == "group", a.c.subject_id == t.group_members.c.group_id))
-    )
-    return sa.union(direct, via_group)
+def _reached_users(grants: sa.Subquery) -> sa.Subquery:
+    """(object_ref, user_id) of the *enabled* users that ``grants`` (object_ref, subject_type, subject_id) reach,
+    directly or through a group."""
+    gm = t.group_members
+    direct = sa.select(grants.c.object_ref, grants.c.subject_id.label("user_id")).where(grants.c.subject_type == "user")
+    via_group = (sa.select(grants.c.object_ref, gm.c.user_id)
+                 .join(gm, sa.and_(grants.c.subject_type == "group", grants.c.subject_id == gm.c.group_id)))
+    reached = sa.union(direct, via_group).subquery()
+    return (sa.select(reached.c.object_ref, reached.c.user_id).join(t.users, t.users.c.id == reached.c.user_id)
+            .where(t.users.c.enabled.is_(True)).subquery())
+
+
+def seats_by_application(conn: sa.Connection, company_id: int) -> dict[str, int]:
+    """Application → seats used in the company (distinct enabled users granted it); one query."""
+    a = t.authorizations
+    grants = sa.select(a.c.object_ref, a.c.subject_type, a.c.subject_id).where(
+        a.c.company_id == company_id, a.c.object_type == "application").subquery()
+    reached = _reached_users(grants)
+    rows = conn.execute(sa.select(reached.c.object_ref, sa.func.count(sa.distinct(reached.c.user_id))).group_by(reached.c.object_ref))
+    return {ref: count for ref, count in rows}
 
 
 def seats_used(conn: sa.Connection, company_id: int, application: str) -> int:
-    grants = sa.select(t.authorizations.c.subject_type, t.authorizations.c.subject_id).where(
-        t.authorizations.c.company_id == company_id,
-        t.authorizations.c.object_type == "application",
-        t.authorizations.c.object_ref == application,
-    )
-    reached = _users_of_subjects(grants).subquery()
-    return conn.execute(
-        sa.select(sa.func.count(sa.distinct(t.users.c.id)))
-        .join(reached, reached.c.user_id == t.users.c.id)
-        .where(t.users.c.enabled.is_(True))
-    ).scalar_one()
+    return seats_by_application(conn, company_id).get(application, 0)
 
 
 def usage(conn: sa.Connection, company_id: int) -> list[dict[str, Any]]:
     quotas = {r.application: r.seats for r in conn.execute(
         sa.select(t.application_quotas).where(t.application_quotas.c.company_id == company_id))}
-    return [
-        {"application": app, "seats": quotas.get(app), "used": seats_used(conn, company_id, app)}
-        for app in APPLICATIONS
-    ]
+    used = seats_by_application(conn, company_id)
+    return [{"application": app, "seats": quotas.get(app), "used": used.get(app, 0)} for app in APPLICATIONS]
 
 
 def enforce_quotas(conn: sa.Connection, company_id: int) -> None:
     """Raise ``RightsError`` (409) if any application of the company uses more seats than its quota."""
+    quotas = conn.execute(sa.select(t.application_quotas).where(t.application_quotas.c.company_id == company_id)).all()
+    if not quotas:
+        return
     company = conn.execute(sa.select(t.companies.c.name).where(t.companies.c.id == company_id)).scalar_one_or_none()
-    for row in conn.execute(sa.select(t.application_quotas).where(t.application_quotas.c.company_id == company_id)):
-        used = seats_used(conn, company_id, row.application)
-        if used > row.seats:
+    used = seats_by_application(conn, company_id)
+    for row in quotas:
+        if used.get(row.application, 0) > row.seats:
             raise RightsError(
-                f"application {row.application}: this change needs {used} seats but company {company} has a quota of "
+                f"application {row.application}: this change needs {used[row.application]} seats but company {company} has a quota of "
                 f"{row.seats} (guide 7.4.1); raise the quota or grant fewer users", status=409, field="seats")
 
 
@@ -264,15 +264,11 @@ def can_view_calendar(conn: sa.Connection, viewer_id: int, owner_id: int) -> boo
 
 def _enabled_users_granted(conn: sa.Connection, object_type: str) -> dict[int, set[int]]:
     """Object id → enabled users granted it, directly or through a group (for ``<kind>:<id>`` refs)."""
-    a, gm = t.authorizations, t.group_members
+    a = t.authorizations
     grants = sa.select(a.c.object_ref, a.c.subject_type, a.c.subject_id).where(a.c.object_type == object_type).subquery()
-    direct = sa.select(grants.c.object_ref, grants.c.subject_id.label("user_id")).where(grants.c.subject_type == "user")
-    via_group = (sa.select(grants.c.object_ref, gm.c.user_id)
-                 .join(gm, sa.and_(grants.c.subject_type == "group", grants.c.subject_id == gm.c.group_id)))
-    reached = sa.union(direct, via_group).subquery()
+    reached = _reached_users(grants)
     users_of: dict[int, set[int]] = {}
-    for ref, user in conn.execute(
-            sa.select(reached.c.object_ref, reached.c.user_id).join(t.users, t.users.c.id == reached.c.user_id).where(t.users.c.enabled.is_(True))):
+    for ref, user in conn.execute(sa.select(reached.c.object_ref, reached.c.user_id)):
         users_of.setdefault(int(ref.partition(":")[2]), set()).add(user)
     return users_of
 

@@ -25,6 +25,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import string
 import time
 import uuid
 from typing import Any, Callable
@@ -177,6 +178,36 @@ def plan_text(text: str, capabilities: frozenset[str], max_parts: int, provider:
 def plan_for(provider: SmsProvider, text: str, name: str = "") -> TextPlan:
     """``plan_text`` for a provider instance, with its capabilities and ``max_parts``."""
     return plan_text(text, provider.capabilities, provider.max_parts, f"provider {name}" if name else "the provider")
+
+
+# --------------------------------------------------------------------------- provider templates
+MESSAGE_PLACEHOLDERS = ("to", "to_digits", "text", "sender", "reference", "id", "parts", "encoding")
+"""Placeholders every template-driven provider fills from the ``SmsMessage``."""
+
+
+def message_values(message: SmsMessage) -> dict[str, str]:
+    """The values of ``MESSAGE_PLACEHOLDERS`` for one message (a provider adds its secret)."""
+    return {"to": message.to, "to_digits": message.to.lstrip("+"), "text": message.text, "sender": message.sender,
+            "reference": message.reference, "id": str(message.id), "parts": str(message.parts), "encoding": message.encoding}
+
+
+def check_template(where: str, value: Any, known: tuple[str, ...]) -> None:
+    """Raise ValueError naming ``where`` when a template string (or any string in a table/list) is malformed
+    or uses a placeholder not in ``known``."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_template(f"{where}.{k}", v, known)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_template(f"{where}[{i}]", v, known)
+    elif isinstance(value, str):
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc} in {value!r}; write a literal brace as {{{{ or }}}}") from None
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"{where}: unknown placeholder {{{unknown[0]}}}; known: {', '.join('{' + p + '}' for p in known)}")
 
 
 # --------------------------------------------------------------------------- numbers

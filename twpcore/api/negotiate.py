@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import logging
 from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
 
-from twpcore import lockout, rights
+from twpcore import lockout
 from twpcore.api.core import KERNEL, ApiError, Route, json_error
-from twpcore.api.routes import audit_login, find_user, locked_out
-from twpcore.auth import issue_token, now
+from twpcore.api.routes import audit_login, find_user, lockout_gate, user_session
 from twpcore.kinds import AuthMethod, Kind, NegotiateRefused, NegotiateStep
 
 log = logging.getLogger(__name__)
@@ -93,10 +91,9 @@ async def negotiate(request: web.Request) -> web.Response:
     store = kernel.store
     # Refused tokens count against the source address like failed logins (twpcore.lockout): NTLM answers are
     # password guesses.  The NTLM user name of a refused answer is not known here, so only the address counts.
-    counters = lockout.keys("login", None, source)
-    lock = await store.run(lockout.locked, kernel.config.auth, counters)
-    if lock is not None:
-        return locked_out(lock)
+    counters, refused = await lockout_gate(kernel, "login", None, source)
+    if refused is not None:
+        return refused
 
     async def refuse(status: int, error: str, reason: str, login_name: str, user: dict | None, audit: str = "") -> web.Response:
         def failed(c: sa.Connection) -> None:
@@ -136,17 +133,9 @@ async def negotiate(request: web.Request) -> web.Response:
                             f"its AuthMethods is {chain!r}; an administrator can add {method.type_name} to it", step.login, user)
 
     def issue(conn: sa.Connection) -> dict[str, Any]:
-        # The same token and answer as POST /auth/login (twpcore.api.routes.login), plus principal and protocol.
-        auth_cfg = kernel.config.auth
-        started = now()
-        bearer, expires = issue_token(conn, "user", user["id"], auth_cfg.token_lifetime, source, method.type_name,
-                                      session_started_at=started, session_max_lifetime=auth_cfg.session_max_lifetime)
+        # The same token and answer as POST /auth/login, plus principal and protocol.
         audit_login(conn, step.login, user, True, source, method.type_name, f"{step.protocol} {step.principal}")
-        return {"token": bearer, "token_type": "Bearer", "expires_at": expires.isoformat(),
-                "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.session_max_lifetime)).isoformat(),
-                "method": method.type_name, "principal": step.principal, "protocol": step.protocol,
-                "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]},
-                "applications": rights.granted_applications(conn, user["id"])}
+        return {**user_session(conn, kernel.config.auth, user, source, method.type_name), "principal": step.principal, "protocol": step.protocol}
 
     headers = {"WWW-Authenticate": f"{used} " + base64.b64encode(step.token).decode()} if step.token else None
     return web.json_response(await store.run(issue), headers=headers)

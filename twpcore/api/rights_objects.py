@@ -81,9 +81,8 @@ async def my_events(request: web.Request) -> web.Response:
 
 def _event_values(data: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
     values: dict[str, Any] = dict(existing or {"subject": "", "location": "", "show_as": "busy", "private": False})
-    for column in ("starts_at", "ends_at"):
-        if existing is not None:
-            values[column] = calendars.stored(values[column])
+    if existing is not None:
+        values["starts_at"], values["ends_at"] = calendars.stored(values["starts_at"]), calendars.stored(values["ends_at"])
     try:
         for field, column in (("start", "starts_at"), ("end", "ends_at")):
             if field in data:
@@ -105,9 +104,8 @@ async def create_event(request: web.Request) -> web.Response:
     values = _event_values(await read_json(request), None)
 
     def run(conn: sa.Connection) -> dict[str, Any]:
-        ident = conn.execute(sa.insert(t.calendar_events).values(user_id=who.id, source=calendars.OWN_SOURCE, **{k: values[k] for k in COLUMNS})
-                             .returning(t.calendar_events.c.id)).scalar_one()
-        return dict(conn.execute(sa.select(t.calendar_events).where(t.calendar_events.c.id == ident)).one()._mapping)
+        return dict(conn.execute(sa.insert(t.calendar_events).values(user_id=who.id, source=calendars.OWN_SOURCE, **{k: values[k] for k in COLUMNS})
+                                 .returning(*t.calendar_events.c)).one()._mapping)
 
     return web.json_response(calendars.as_json(await _store(request).run(run), owner=True), status=201)
 
@@ -129,8 +127,8 @@ async def update_event(request: web.Request) -> web.Response:
     def run(conn: sa.Connection) -> dict[str, Any]:
         row = _own_event(conn, who, ident, True)
         values = _event_values(data, row)
-        conn.execute(sa.update(t.calendar_events).where(t.calendar_events.c.id == ident).values(updated_at=now(), **{k: values[k] for k in COLUMNS}))
-        return dict(conn.execute(sa.select(t.calendar_events).where(t.calendar_events.c.id == ident)).one()._mapping)
+        return dict(conn.execute(sa.update(t.calendar_events).where(t.calendar_events.c.id == ident)
+                                 .values(updated_at=now(), **{k: values[k] for k in COLUMNS}).returning(*t.calendar_events.c)).one()._mapping)
 
     return web.json_response(calendars.as_json(await _store(request).run(run), owner=True))
 

@@ -62,6 +62,16 @@ def locked_out(lock: lockout.Lock) -> web.Response:
                              status=429, headers={"Retry-After": str(wait)})
 
 
+async def lockout_gate(kernel: Any, scope: str, login: str | None, source: str) -> tuple[list[tuple[str, str]], web.Response | None]:
+    """The lock-out counters of a login attempt, and the 429 answer to give when one of them is locked now.
+
+    Call it before any password is checked, so that a locked name or address is no password oracle.
+    """
+    counters = lockout.keys(scope, login, source)
+    lock = await kernel.store.run(lockout.locked, kernel.config.auth, counters)
+    return counters, None if lock is None else locked_out(lock)
+
+
 async def login(request: web.Request) -> web.Response:
     """User login through the auth chain (``AuthMethods`` parameter); lock-out first (``twpcore.lockout``)."""
     kernel = request.app[KERNEL]
@@ -71,15 +81,10 @@ async def login(request: web.Request) -> web.Response:
     source = request.remote or ""
     auth_cfg = kernel.config.auth
     store = kernel.store
-    counters = lockout.keys("login", login_name, source)
-    lock = await store.run(lockout.locked, auth_cfg, counters)
-    if lock is not None:
-        return locked_out(lock)  # before any auth method is asked: no password oracle while locked
-    user = await store.run(find_user, login_name, domain)
-    if user is not None:
-        chain = (await store.run(kernel.parameters.resolve_one, user["id"], "AuthMethods")).value
-    else:
-        chain = (await store.run(_server_default, kernel, "AuthMethods")).value
+    counters, refused = await lockout_gate(kernel, "login", login_name, source)
+    if refused is not None:
+        return refused
+    user, chain = await store.run(_user_and_chain, kernel, login_name, domain)
     attempt = LoginAttempt(login_name, password, user, source, request.headers)
     result = await run_chain(kernel.instances.ready(Kind.AUTH_METHOD), chain, attempt)  # type: ignore[arg-type]
     if not result.accepted:
@@ -106,19 +111,31 @@ async def login(request: web.Request) -> web.Response:
             except rights.RightsError as exc:
                 audit_login(conn, login_name, user, False, source, result.method, str(exc))
                 return exc
-        started = now()
-        token, expires = issue_token(conn, "user", user["id"], auth_cfg.token_lifetime, source, result.method or "",
-                                     session_started_at=started, session_max_lifetime=auth_cfg.session_max_lifetime)
         audit_login(conn, login_name, user, True, source, result.method, f"application {application}" if application else "")
-        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
-                "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.session_max_lifetime)).isoformat(), "method": result.method,
-                "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]},
-                "applications": rights.granted_applications(conn, user["id"])}
+        return user_session(conn, auth_cfg, user, source, result.method or "")
 
     out = await store.run(issue)
     if isinstance(out, rights.RightsError):
         raise ApiError(out.status, "application_not_granted" if out.status == 403 else "invalid_application", str(out), out.field)
     return web.json_response(out)
+
+
+def user_session(conn: sa.Connection, auth_cfg: Any, user: dict[str, Any], source: str, method: str) -> dict[str, Any]:
+    """Issue a user token; the answer of a successful user login (password or Negotiate)."""
+    started = now()
+    token, expires = issue_token(conn, "user", user["id"], auth_cfg.token_lifetime, source, method,
+                                 session_started_at=started, session_max_lifetime=auth_cfg.session_max_lifetime)
+    return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
+            "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.session_max_lifetime)).isoformat(), "method": method,
+            "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]},
+            "applications": rights.granted_applications(conn, user["id"])}
+
+
+def _user_and_chain(conn: sa.Connection, kernel: Any, login_name: str, domain: str | None) -> tuple[dict[str, Any] | None, str]:
+    """The user logging in (None if unknown) and the ``AuthMethods`` chain that applies: the user's, else the server-wide one."""
+    user = find_user(conn, login_name, domain)
+    chain = kernel.parameters.resolve_one(conn, user["id"], "AuthMethods") if user is not None else _server_default(conn, kernel, "AuthMethods")
+    return user, chain.value
 
 
 def _server_default(conn: sa.Connection, kernel: Any, name: str) -> Any:
@@ -144,10 +161,9 @@ async def admin_login(request: web.Request) -> web.Response:
         raise bad_request("password is required", "password")
     source = request.remote or ""
     auth_cfg = kernel.config.auth
-    counters = lockout.keys("admin", login_name, source)
-    lock = await kernel.store.run(lockout.locked, auth_cfg, counters)
-    if lock is not None:
-        return locked_out(lock)
+    counters, refused = await lockout_gate(kernel, "admin", login_name, source)
+    if refused is not None:
+        return refused
 
     def run(conn: sa.Connection) -> dict[str, Any] | None:
         row = conn.execute(sa.select(t.admins).where(t.admins.c.login == login_name)).one_or_none()

@@ -23,7 +23,7 @@ from aiohttp import web
 from twpcore import lockout, passwords
 from twpcore.api.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json
 from twpcore.api.resources import RESOURCES, audit, fetch_managed
-from twpcore.api.routes import _login_fields, find_user, locked_out
+from twpcore.api.routes import _login_fields, find_user, lockout_gate
 from twpcore.auth import (SessionEnded, TokenError, hash_password, now, refresh_token, revoke_all, tokens_revoked_event,
                           verify_password)
 from twpcore.mail import SMTP_PARAMETERS, MailError, SmtpSettings, build_message, language_of, send_blocking
@@ -136,10 +136,9 @@ async def change_password(request: web.Request) -> web.Response:
     current, new = data["current_password"], data["new_password"]
     _rules(kernel, new, who.login, "new_password")
     source = request.remote or ""
-    counters = lockout.keys("login", who.login, source)
-    lock = await kernel.store.run(lockout.locked, kernel.config.auth, counters)
-    if lock is not None:
-        return locked_out(lock)  # a stolen token must not become a way to guess the password
+    counters, refused = await lockout_gate(kernel, "login", who.login, source)
+    if refused is not None:
+        return refused  # a stolen token must not become a way to guess the password
 
     def run(conn: sa.Connection) -> dict[str, Any] | None:
         row = conn.execute(sa.select(t.users.c.password_hash).where(t.users.c.id == who.id)).one()
@@ -149,7 +148,7 @@ async def change_password(request: web.Request) -> web.Response:
             lockout.audit_locks(conn, lockout.record_failure(conn, kernel.config.auth, counters), source,
                                 {"id": who.id, "company_id": company})
             return None
-        if verify_password(row.password_hash, new):
+        if new == current:  # ``current`` matched the hash: no second argon2 needed to see the password is unchanged
             raise ApiError(422, "password_unchanged", "new_password: it is the current password; choose a new one", "new_password")
         conn.execute(sa.update(t.users).where(t.users.c.id == who.id).values(password_hash=hash_password(new)))
         n = revoke_all(conn, "user", who.id, keep=who.token_id)
@@ -219,10 +218,9 @@ async def complete_reset(request: web.Request) -> web.Response:
         raise bad_request("code or new_password too long", "code" if len(code) > 64 else "new_password")
     source = request.remote or ""
     cfg = kernel.config.auth
-    counters = lockout.keys("login", login_name, source)
-    lock = await kernel.store.run(lockout.locked, cfg, counters)
-    if lock is not None:
-        return locked_out(lock)
+    counters, refused = await lockout_gate(kernel, "login", login_name, source)
+    if refused is not None:
+        return refused
     user = await kernel.store.run(find_user, login_name, domain)
     _rules(kernel, new, login_name, "new_password")
 

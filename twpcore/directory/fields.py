@@ -27,7 +27,8 @@ import json
 import re
 import unicodedata
 import uuid
-from typing import Any, Iterable, Mapping
+from collections import abc
+from typing import Any, Iterable
 
 import attrs
 
@@ -81,7 +82,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-def search_tokens(data: Mapping[str, str]) -> list[str]:
+def search_tokens(data: abc.Mapping[str, str]) -> list[str]:
     """The words a contact is found by: name, company and email words, plus joined names (``obrien``)."""
     out: list[str] = []
     for name in SEARCH_FIELDS:
@@ -98,13 +99,13 @@ def search_tokens(data: Mapping[str, str]) -> list[str]:
     return [w for w in out if not (w in seen or seen.add(w))]
 
 
-def display_name(data: Mapping[str, str]) -> str:
+def display_name(data: abc.Mapping[str, str]) -> str:
     """``First Last``, else the company."""
     name = " ".join(p for p in (data.get("first_name", ""), data.get("last_name", "")) if p)
     return name or data.get("company", "")
 
 
-def sort_key(data: Mapping[str, str]) -> str:
+def sort_key(data: abc.Mapping[str, str]) -> str:
     """What results are ordered by within a priority: last name, first name, else company (folded)."""
     name = " ".join(p for p in (data.get("last_name", ""), data.get("first_name", "")) if p) or data.get("company", "")
     return fold(name)[:100]
@@ -308,7 +309,7 @@ def _unmapped(field: str, text: Any) -> bool:
 class Mapping:
     """A directory's compiled field mapping and labels; ``apply`` maps one source record."""
 
-    def __init__(self, fields: Mapping[str, Any], labels: Mapping[str, str] | None = None):
+    def __init__(self, fields: abc.Mapping[str, Any], labels: abc.Mapping[str, str] | None = None):
         self.specs: dict[str, FieldSpec] = {name: parse_spec(name, text) for name, text in (fields or {}).items()
                                             if not _unmapped(name, text)}
         self.labels = check_labels(dict(labels or {}))
@@ -325,7 +326,7 @@ class Mapping:
     def to_json(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "address": self.address, "labels": self.labels, "vip_field": self.vip_field}
 
-    def apply(self, record_id: str, fields: Mapping[str, Any]) -> MappedContact | Ignored:
+    def apply(self, record_id: str, fields: abc.Mapping[str, Any]) -> MappedContact | Ignored:
         lower: dict[str, Any] | None = None
 
         def get(source: str) -> list[str]:
@@ -373,7 +374,7 @@ class Mapping:
         return MappedContact(source_id[:512], data, tuple(numbers), vip, digest)
 
 
-def contact_from_fields(values: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> MappedContact | Ignored:
+def contact_from_fields(values: abc.Mapping[str, Any], labels: abc.Mapping[str, str] | None = None) -> MappedContact | Ignored:
     """A contact typed by a user (private contacts): TWP field names, numbers as strings or lists."""
     unknown = [k for k in values if k not in ALL_FIELDS or k == "id" or k.startswith("redlist")]
     if unknown:
@@ -400,3 +401,14 @@ class SkippedRecord:
     """Where the entry is in the source (row number, DN, item id)."""
     reason: str
     """Why it was skipped, for the admin reading the sync report."""
+
+
+def user_value(user: Any, key: str) -> Any:
+    """A field (``email``, ``login``…) of the user given to ``DirectoryConnector.records(user)``.
+
+    The kernel passes a mapping (a row of the users table); tests and other callers may pass
+    an object with attributes.  ``None`` when the field is missing.
+    """
+    if isinstance(user, abc.Mapping):
+        return user.get(key)
+    return getattr(user, key, None)

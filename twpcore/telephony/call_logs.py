@@ -277,8 +277,8 @@ class CallLogRecorder:
     def _purge(self, conn: sa.Connection, now: float, parts: tuple[str, ...] = ("log", "stats")) -> dict[str, int]:
         c = t.call_logs
         counts = {"left_log": 0, "left_stats": 0, "deleted": 0}
-        rules = [rule for rule in (("CallLog-NumberDaysOfStorage", c.c.in_log, "left_log"), ("Stats-NumberDaysOfStorage", c.c.in_stats, "left_stats"))
-                 if (rule[2] == "left_log" and "log" in parts) or (rule[2] == "left_stats" and "stats" in parts)]
+        rules = [rule for part, rule in (("log", ("CallLog-NumberDaysOfStorage", c.c.in_log, "left_log")),
+                                         ("stats", ("Stats-NumberDaysOfStorage", c.c.in_stats, "left_stats"))) if part in parts]
         for domain_id in list(conn.execute(sa.select(c.c.domain_id).distinct()).scalars()):
             keep = self._days(conn, domain_id, "CallLog-NumberMaxOfStorage") if "log" in parts else 0
             if keep >= 1:

@@ -356,6 +356,18 @@ class EwsServer:
                 f"<faultcode>s:Client</faultcode><faultstring>{_x(text)}</faultstring></s:Fault></s:Body></s:Envelope>")
 
     @staticmethod
+    def success(op: str, body: str) -> str:
+        return (f'<m:{op}ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
+                f"{body}</m:{op}ResponseMessage>")
+
+    @staticmethod
+    def root_folder(offset: int, shown: int, total: int, tag: str, content: str) -> str:
+        """A FindFolder/FindItem ``RootFolder``: one page (``offset``, ``shown`` of ``total``) of ``<t:{tag}>``."""
+        last = offset + shown >= total
+        return (f'<m:RootFolder IndexedPagingOffset="{offset + shown}" TotalItemsInView="{total}" '
+                f'IncludesLastItemInRange="{str(last).lower()}"><t:{tag}>{content}</t:{tag}></m:RootFolder>')
+
+    @staticmethod
     def error(op: str, code: str, text: str) -> str:
         return (f'<m:{op}ResponseMessage ResponseClass="Error"><m:MessageText>{_x(text)}</m:MessageText>'
                 f"<m:ResponseCode>{code}</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>"
@@ -414,8 +426,7 @@ class EwsServer:
             except _Fault as fault:
                 out.append(self.error("GetFolder", fault.code, fault.text))
                 continue
-            out.append('<m:GetFolderResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
-                       f"<m:Folders>{folder.xml()}</m:Folders></m:GetFolderResponseMessage>")
+            out.append(self.success("GetFolder", f"<m:Folders>{folder.xml()}</m:Folders>"))
         return "".join(out)
 
     def _op_FindFolder(self, elem: ET.Element, login: str, impersonated: str | None) -> str:
@@ -433,11 +444,8 @@ class EwsServer:
             folders = list(parent.walk_with_parents()) if deep else [(child, parent) for child in parent.children]
             offset, limit = _page(view, len(folders))
             page = folders[offset:offset + limit]
-            last = offset + len(page) >= len(folders)
-            out.append('<m:FindFolderResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
-                       f'<m:RootFolder IndexedPagingOffset="{offset + len(page)}" TotalItemsInView="{len(folders)}" '
-                       f'IncludesLastItemInRange="{str(last).lower()}"><t:Folders>'
-                       + "".join(f.xml(p) for f, p in page) + "</t:Folders></m:RootFolder></m:FindFolderResponseMessage>")
+            out.append(self.success("FindFolder", self.root_folder(offset, len(page), len(folders), "Folders",
+                                                                   "".join(f.xml(p) for f, p in page))))
         return "".join(out)
 
     def _op_FindItem(self, elem: ET.Element, login: str, impersonated: str | None) -> str:
@@ -452,15 +460,11 @@ class EwsServer:
             offset, limit = _page(view, len(folder.items))
             limit = min(limit, self.max_page)
             page = folder.items[offset:offset + limit]
-            last = offset + len(page) >= len(folder.items)
             items = "".join(
                 (f'<t:{"DistributionList" if item.distribution_list else "Contact"}>'
                  f'<t:ItemId Id="{_x(item.id)}" ChangeKey="{item.change_key}"/>'
                  f'</t:{"DistributionList" if item.distribution_list else "Contact"}>') for item in page)
-            out.append('<m:FindItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
-                       f'<m:RootFolder IndexedPagingOffset="{offset + len(page)}" TotalItemsInView="{len(folder.items)}" '
-                       f'IncludesLastItemInRange="{str(last).lower()}"><t:Items>{items}</t:Items></m:RootFolder>'
-                       "</m:FindItemResponseMessage>")
+            out.append(self.success("FindItem", self.root_folder(offset, len(page), len(folder.items), "Items", items)))
         return "".join(out)
 
     def _op_GetItem(self, elem: ET.Element, login: str, impersonated: str | None) -> str:
@@ -484,8 +488,7 @@ class EwsServer:
             except _Fault as fault:
                 out.append(self.error("GetItem", fault.code, fault.text))
                 continue
-            out.append('<m:GetItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
-                       f"<m:Items>{item.xml(folder.id)}</m:Items></m:GetItemResponseMessage>")
+            out.append(self.success("GetItem", f"<m:Items>{item.xml(folder.id)}</m:Items>"))
         return "".join(out)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from twpcore.testing.directories import admin_and_domain, reverse
 from twpcore.testing.ews import EwsContact, EwsFolder, EwsServer
 
 SERVICE = "svc-twp@corp.example.com"
@@ -37,20 +38,9 @@ def ews() -> Iterator[EwsServer]:
         yield server
 
 
-async def setup_domain(server: Any) -> tuple[Any, int]:
-    admin = await server.admin()
-    company = await admin.create("companies", name="ACME")
-    domain = await admin.create("domains", company_id=company["id"], name="Paris")
-    return admin, domain["id"]
-
-
-def reverse(admin: Any, domain_id: int, number: str) -> Any:
-    return admin.get("/api/v1/directories/reverse", params={"number": number, "domain_id": str(domain_id)})
-
-
 async def test_public_folders_sync_with_the_prefilled_mapping_and_survive_a_server_down(twp_app: Any, ews: EwsServer) -> None:
     server = await twp_app()
-    admin, domain_id = await setup_domain(server)
+    admin, domain_id = await admin_and_domain(server)
     directory = await admin.post("/api/v1/directories", {
         "domain_id": domain_id, "name": "Exchange suppliers", "connector": "exchange",
         "options": {"url": f"{ews.url}|public|General/Algo suppliers", "auth": "basic", "user": SERVICE,
@@ -65,7 +55,7 @@ async def test_public_folders_sync_with_the_prefilled_mapping_and_survive_a_serv
     assert (report["status"], report["created"], report["ignored"]) == ("ok", 120, 1), report
     assert report["problems"] == [{"record": "General/Algo suppliers #121",
                                    "reason": "Exchange cannot read this item: ErrorItemCorrupt: The item is corrupt."}]
-    found = await reverse(admin, domain_id, "+33140000042")
+    found = await reverse(admin, "+33140000042", domain_id=domain_id)
     assert found["found"] is True
     assert (found["contact"]["last_name"], found["contact"]["first_name"], found["contact"]["company"]) == ("Martin042", "Anne", "Algo")
 
@@ -73,13 +63,13 @@ async def test_public_folders_sync_with_the_prefilled_mapping_and_survive_a_serv
     failed = await admin.post(f"/api/v1/directories/{directory['id']}/sync", status=200)
     assert failed["status"] == "failed" and "cannot reach the EWS endpoint" in failed["error"]
     assert failed["error"].endswith("previous contacts kept")
-    assert (await reverse(admin, domain_id, "+33140000042"))["found"] is True
+    assert (await reverse(admin, "+33140000042", domain_id=domain_id))["found"] is True
 
 
 async def test_private_directory_reads_each_granted_users_mailbox(twp_app: Any, ews: EwsServer) -> None:
     ews.impersonators.add(SERVICE)
     server = await twp_app()
-    admin, domain_id = await setup_domain(server)
+    admin, domain_id = await admin_and_domain(server)
     alice = await admin.create("users", domain_id=domain_id, login="alice", email="alice@acme.example", password="a-long-password-1")
     bob = await admin.create("users", domain_id=domain_id, login="bob", email="bob@acme.example", password="a-long-password-1")
     directory = await admin.post("/api/v1/directories", {

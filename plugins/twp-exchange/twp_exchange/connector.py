@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import attrs
 
 from twpcore.blocking import ProducerStopped, iterate_in_thread
-from twpcore.directory import SkippedRecord
+from twpcore.directory import SkippedRecord, user_value
 from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
 from twpcore.schema import Duration, Secret, setting
 
@@ -211,8 +211,8 @@ class ExchangeConnector(DirectoryConnector):
 
     def records(self, user: Any = None) -> Any:
         if user is not None:
-            email = (user.get("email") if hasattr(user, "get") else getattr(user, "email", "")) or ""
-            login = (user.get("login") if hasattr(user, "get") else getattr(user, "login", "")) or "?"
+            email = user_value(user, "email") or ""
+            login = user_value(user, "login") or "?"
             if not email:
                 raise ConnectorError(f"user {login} has no Email: enter their Exchange address in the user form (guide 8.7.1)")
             return iterate_in_thread(lambda emit: self._produce_mailbox(emit, email, other=True), max_batches=2)

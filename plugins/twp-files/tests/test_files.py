@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import openpyxl
 
+from twpcore.testing.directories import directory_world, granted_directory
+
 FIELDS = {"id": "Id", "last_name": "Nom", "first_name": "Prenom", "company": "Societe", "phone": "Telephone|p::0{0}::^[1-9][0-9]{8}$"}
 
 
-async def world(twp_app):
-    server = await twp_app()
-    admin = await server.admin()
-    company = await admin.create("companies", name="ACME")
-    domain = await admin.create("domains", company_id=company["id"], name="Paris")
-    user = await admin.create("users", domain_id=domain["id"], login="alice", password="a-long-password-1")
-    return server, admin, domain, user
-
-
 async def directory(admin, domain, user, options, name="File"):
-    d = await admin.create("directories", domain_id=domain["id"], name=name, connector="files", options=options, fields=FIELDS)
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="user", subject_id=user["id"])
-    return d
+    return await granted_directory(admin, domain, user, name=name, connector="files", options=options, fields=FIELDS)
 
 
 async def test_csv_with_semicolons_cp1252_and_malformed_lines(twp_app, tmp_path):
-    server, admin, domain, user = await world(twp_app)
+    server, admin, domain, user = await directory_world(twp_app)
     path = tmp_path / "annuaire.csv"
     path.write_bytes("Id;Nom;Prenom;Societe;Telephone\r\n1;Lefèvre;Élodie;Société Générale;155171889\r\n"
                      "2;Martin;Paul;ACME;01 55 17 18 90;extra;cells\r\n\r\n3;Durand;Léa;;0155171891\r\n4;;;;\r\n".encode("cp1252"))
@@ -48,7 +39,7 @@ async def test_csv_with_semicolons_cp1252_and_malformed_lines(twp_app, tmp_path)
 
 
 async def test_excel_sheet_numbers_and_errors(twp_app, tmp_path):
-    server, admin, domain, user = await world(twp_app)
+    server, admin, domain, user = await directory_world(twp_app)
     path = tmp_path / "annuaire.xlsx"
     book = openpyxl.Workbook()
     book.active.title = "Intro"

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from twpcore.testing.directories import admin_and_domain, reverse
 from twpcore.testing.google_api import GoogleApiServer, GoogleUser
 from twp_google.connector import DIRECTORY_DEFAULT_FIELDS, PEOPLE_DEFAULT_FIELDS
 
@@ -30,17 +31,10 @@ async def google() -> AsyncIterator[GoogleApiServer]:
         yield api
 
 
-async def setup_domain(server: Any) -> tuple[Any, int]:
-    admin = await server.admin()
-    company = await admin.create("companies", name="ACME")
-    domain = await admin.create("domains", company_id=company["id"], name="Paris")
-    return admin, domain["id"]
-
-
 async def test_the_domain_directory_syncs_and_survives_a_failure_half_way(twp_app: Any, google: GoogleApiServer) -> None:
     key = google.service_account()
     server = await twp_app()
-    admin, domain_id = await setup_domain(server)
+    admin, domain_id = await admin_and_domain(server)
     directory = await admin.post("/api/v1/directories", {
         "domain_id": domain_id, "name": "Google ACME", "connector": "google",
         "options": {"service_account_key": json.dumps(key), "workspace_domain": "acme.example", "admin": "admin@acme.example",
@@ -53,19 +47,19 @@ async def test_the_domain_directory_syncs_and_survives_a_failure_half_way(twp_ap
     assert test["ok"] is True and "601 users listed by admin@acme.example" in test["message"]
     report = await admin.post(f"/api/v1/directories/{directory['id']}/sync", status=200)
     assert (report["status"], report["created"]) == ("ok", 601), report
-    found = (await admin.get("/api/v1/directories/reverse", params={"number": "+33140000042", "domain_id": str(domain_id)}))
+    found = (await reverse(admin, "+33140000042", domain_id=domain_id))
     assert found["found"] is True and (found["contact"]["last_name"], found["contact"]["company"]) == ("Dupont042", "ACME")
 
     google.fail_after = google.pages_served + 1  # the second page of users.list answers 503
     failed = await admin.post(f"/api/v1/directories/{directory['id']}/sync", status=200)
     assert failed["status"] == "failed" and "HTTP 503" in failed["error"] and failed["error"].endswith("previous contacts kept")
-    assert (await admin.get("/api/v1/directories/reverse", params={"number": "+33140000042", "domain_id": str(domain_id)}))["found"] is True
+    assert (await reverse(admin, "+33140000042", domain_id=domain_id))["found"] is True
 
 
 async def test_a_private_directory_reads_each_users_google_contacts(twp_app: Any, google: GoogleApiServer) -> None:
     key = google.service_account()
     server = await twp_app()
-    admin, domain_id = await setup_domain(server)
+    admin, domain_id = await admin_and_domain(server)
     jean = await admin.create("users", domain_id=domain_id, login="jean", email="u001@acme.example", password="a-long-password-1")
     paul = await admin.create("users", domain_id=domain_id, login="paul", email="u002@acme.example", password="a-long-password-1")
     directory = await admin.post("/api/v1/directories", {

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import aiohttp
 import attrs
 
-from twpcore.directory import SkippedRecord
+from twpcore.directory import SkippedRecord, user_value
 from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
 from twpcore.schema import Duration, Secret, setting
 
@@ -212,8 +212,8 @@ class GoogleConnector(DirectoryConnector):
 
     def records(self, user: Any = None) -> AsyncIterator[Any]:
         if user is not None:
-            email = (user.get("email") if hasattr(user, "get") else getattr(user, "email", "")) or ""
-            login = (user.get("login") if hasattr(user, "get") else getattr(user, "login", "")) or "?"
+            email = user_value(user, "email") or ""
+            login = user_value(user, "login") or "?"
             return self._contacts(email, login)
         return self._users()
 
@@ -345,12 +345,8 @@ def user_fields(entry: dict[str, Any]) -> dict[str, Any]:
         for part in ("name", "title", "department"):
             if org.get(part):
                 fields[f"organizations.{part}"] = org[part]
-    for phone in entry.get("phones") or []:
-        if isinstance(phone, dict) and phone.get("value"):
-            fields.setdefault(f"phones.{phone.get('type') or 'other'}", phone["value"])
-    for address in entry.get("addresses") or []:
-        if isinstance(address, dict) and address.get("formatted"):
-            fields.setdefault(f"addresses.{address.get('type') or 'other'}", address["formatted"])
+    _by_type(fields, "phones", entry, "value")
+    _by_type(fields, "addresses", entry, "formatted")
     others = [e.get("address") for e in entry.get("emails") or [] if isinstance(e, dict) and e.get("address") and not e.get("primary")]
     if others:
         fields["emails.other"] = others
@@ -368,16 +364,20 @@ def person_fields(entry: dict[str, Any]) -> dict[str, Any]:
     for part in ("name", "title", "department"):
         if org.get(part):
             fields[f"organizations.{part}"] = org[part]
-    for phone in entry.get("phoneNumbers") or []:
-        if isinstance(phone, dict) and phone.get("value"):
-            fields.setdefault(f"phoneNumbers.{phone.get('type') or 'other'}", phone.get("canonicalForm") or phone["value"])
-    for email in entry.get("emailAddresses") or []:
-        if isinstance(email, dict) and email.get("value"):
-            fields.setdefault(f"emailAddresses.{email.get('type') or 'other'}", email["value"])
-    for address in entry.get("addresses") or []:
-        if isinstance(address, dict) and address.get("formattedValue"):
-            fields.setdefault(f"addresses.{address.get('type') or 'other'}", address["formattedValue"])
+    _by_type(fields, "phoneNumbers", entry, "value", preferred="canonicalForm")
+    _by_type(fields, "emailAddresses", entry, "value")
+    _by_type(fields, "addresses", entry, "formattedValue")
     bio = _first(entry.get("biographies"))
     if bio and bio.get("value"):
         fields["biographies"] = bio["value"]
     return fields
+
+
+def _by_type(fields: dict[str, Any], name: str, entry: dict[str, Any], key: str, *, preferred: str = "") -> None:
+    """``fields["<name>.<type>"]`` (``phones.work``) from the first item of each type of ``entry[name]`` with a ``key``.
+
+    ``preferred`` names a value used instead when present (the People API's ``canonicalForm``).
+    """
+    for item in entry.get(name) or []:
+        if isinstance(item, dict) and item.get(key):
+            fields.setdefault(f"{name}.{item.get('type') or 'other'}", (preferred and item.get(preferred)) or item[key])

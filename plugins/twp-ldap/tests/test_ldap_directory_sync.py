@@ -16,6 +16,7 @@ import pytest
 
 from twp_ldap import AD_DEFAULT_FIELDS, ActiveDirectoryConnector
 from twp_ldap.connector import LdapConnector
+from twpcore.testing.directories import reverse
 from twpcore.testing.servers import SlapdServer
 
 pytestmark = pytest.mark.skipif(
@@ -91,7 +92,7 @@ async def test_an_active_directory_sync_past_the_1000_cap_then_failures_keep_the
     }
 
     # The default mapping of the AD preset (guide 7.2.2) fed the contact fields.
-    found = await admin.get("/api/v1/directories/reverse", params={"number": "+33145002499", "domain_id": str(domain["id"])})
+    found = await reverse(admin, "+33145002499", domain_id=domain["id"])
     assert found["found"] is True, found
     card = found["contact"]
     assert card["last_name"] == "Durand2499" and card["first_name"] == "Louise"
@@ -115,7 +116,7 @@ async def test_an_active_directory_sync_past_the_1000_cap_then_failures_keep_the
     assert "after 1,000 entries" in failed["error"]
     assert failed["error"].endswith("previous contacts kept")
     assert failed["deleted"] == 0
-    still = await admin.get("/api/v1/directories/reverse", params={"number": "+33145002499", "domain_id": str(domain["id"])})
+    still = await reverse(admin, "+33145002499", domain_id=domain["id"])
     assert still["found"] is True and still["contact"]["last_name"] == "Durand2499"
 
     history = (await admin.get(f"/api/v1/directories/{directory['id']}/syncs"))["items"]

@@ -38,6 +38,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from twpcore.blocking import iterate_in_thread
+from twpcore.directory import user_value
 from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
 from twpcore.schema import Duration, Secret, setting
 
@@ -368,7 +369,7 @@ class LdapConnector(DirectoryConnector):
         for key in ("login", "email"):
             if "{" + key + "}" not in base + flt:
                 continue
-            value = str(_user_value(user, key) or "")
+            value = str(user_value(user, key) or "")
             if not value:
                 raise ConnectorError(f"this private directory's base_dn or filter uses {{{key}}} but the user has no {key}")
             values[key] = value
@@ -713,12 +714,6 @@ def _close(conn: ldap3.Connection) -> None:
         conn.unbind()
     except Exception:  # noqa: BLE001 - the connection may already be gone
         pass
-
-
-def _user_value(user: Any, key: str) -> Any:
-    if isinstance(user, Mapping):
-        return user.get(key)
-    return getattr(user, key, None)
 
 
 def _substitute(template: str, values: Mapping[str, str]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from twpcore.testing.directories import admin_and_domain, reverse
 from twpcore.testing.servers import OdbcEnvironment, PostgresServer, write_mdb
 
 
@@ -29,17 +30,6 @@ def odbc(tmp_path_factory: pytest.TempPathFactory) -> Any:
             pytest.skip(f"ODBC driver {driver} is not installed")
     with env.activated():
         yield env
-
-
-async def setup_domain(server: Any) -> tuple[Any, int]:
-    admin = await server.admin()
-    company = await admin.create("companies", name="Garage Martin")
-    domain = await admin.create("domains", company_id=company["id"], name="Nantes")
-    return admin, domain["id"]
-
-
-def reverse(admin: Any, domain_id: int, number: str) -> Any:
-    return admin.get("/api/v1/directories/reverse", params={"number": number, "domain_id": str(domain_id)})
 
 
 async def test_a_sqlite_address_book_syncs_and_its_malformed_rows_are_reported(
@@ -56,7 +46,7 @@ async def test_a_sqlite_address_book_syncs_and_its_malformed_rows_are_reported(
             (7, "Doublon", "Eve", "+33 2 40 888888", None),         # the id of another row
         ])
     server = await twp_app()
-    admin, domain_id = await setup_domain(server)
+    admin, domain_id = await admin_and_domain(server, company="Garage Martin", domain="Nantes")
     directory = await admin.post("/api/v1/directories", {
         "domain_id": domain_id, "name": "Annuaire", "connector": "odbc",
         "options": {"connection_string": f"Driver={{SQLite3}};Database={path}", "table": "Contacts", "id_column": "ContactID"},
@@ -74,7 +64,7 @@ async def test_a_sqlite_address_book_syncs_and_its_malformed_rows_are_reported(
         {"record": "7", "reason": "duplicate id '7' (already given by record 7)"},
         {"record": "row 301", "reason": "empty ID field (ContactID)"},
     ]
-    found = await reverse(admin, domain_id, "+33240000042")
+    found = await reverse(admin, "+33240000042", domain_id=domain_id)
     assert found["found"] is True and found["contact"]["last_name"] == "BERNARD042"
 
     # The table is renamed by a careless migration: the sync fails, naming the query.
@@ -84,7 +74,7 @@ async def test_a_sqlite_address_book_syncs_and_its_malformed_rows_are_reported(
     assert failed["status"] == "failed"
     assert 'the query "SELECT * FROM Contacts" failed: ' in failed["error"] and "no such table: Contacts" in failed["error"]
     assert failed["error"].endswith("previous contacts kept")
-    assert (await reverse(admin, domain_id, "+33240000042"))["found"] is True
+    assert (await reverse(admin, "+33240000042", domain_id=domain_id))["found"] is True
 
 
 async def test_a_postgresql_crm_going_down_keeps_the_previous_contacts(twp_app: Any, odbc: OdbcEnvironment) -> None:
@@ -97,7 +87,7 @@ async def test_a_postgresql_crm_going_down_keeps_the_previous_contacts(twp_app: 
                          "FROM generate_series(1, 2000) AS i")
             conn.execute("GRANT SELECT ON contacts TO twp_reader")
         server = await twp_app()
-        admin, domain_id = await setup_domain(server)
+        admin, domain_id = await admin_and_domain(server, company="Garage Martin", domain="Nantes")
         directory = await admin.post("/api/v1/directories", {
             "domain_id": domain_id, "name": "CRM", "connector": "odbc",
             "options": {"connection_string": f"Driver={{PostgreSQL Unicode}};Server={pg.host};Port={pg.port};Database=crm",
@@ -114,7 +104,7 @@ async def test_a_postgresql_crm_going_down_keeps_the_previous_contacts(twp_app: 
         assert "cannot reach the database" in failed["error"]
         assert "Reader-pass-1" not in failed["error"]
         assert failed["error"].endswith("previous contacts kept")
-        found = await reverse(admin, domain_id, "+33640001999")
+        found = await reverse(admin, "+33640001999", domain_id=domain_id)
         assert found["found"] is True and found["contact"]["last_name"] == "Client1999"
 
 
@@ -126,7 +116,7 @@ async def test_an_access_file_syncs_through_mdbtools(twp_app: Any, odbc: OdbcEnv
     path = write_mdb(tmp_path / "Annuaire.mdb", "Contacts", [("ContactID", "long"), ("Nom", "text"), ("Telephone", "text")],
                      [(i, f"Moreau{i:03d}", f"+33 3 80 {i:06d}") for i in range(1, 1001)] + [(None, "Sans-Id", "+33 3 80 999999")])
     server = await twp_app()
-    admin, domain_id = await setup_domain(server)
+    admin, domain_id = await admin_and_domain(server, company="Garage Martin", domain="Nantes")
     directory = await admin.post("/api/v1/directories", {
         "domain_id": domain_id, "name": "Access", "connector": "odbc",
         "options": {"connection_string": f"Driver={{MDBTools}};DBQ={path}", "table": "Contacts", "id_column": "ContactID"},
@@ -135,5 +125,5 @@ async def test_an_access_file_syncs_through_mdbtools(twp_app: Any, odbc: OdbcEnv
     report = await admin.post(f"/api/v1/directories/{directory['id']}/sync", status=200)
     assert (report["status"], report["records"], report["created"], report["ignored"]) == ("ok", 1001, 1000, 1), report
     assert report["problems"] == [{"record": "row 1001", "reason": "empty ID field (ContactID)"}]
-    found = await reverse(admin, domain_id, "+33380000777")
+    found = await reverse(admin, "+33380000777", domain_id=domain_id)
     assert found["found"] is True and found["contact"]["last_name"] == "Moreau777"

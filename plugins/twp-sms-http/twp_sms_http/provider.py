@@ -21,7 +21,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import string
 import urllib.parse
 from typing import Any, Literal
 
@@ -32,32 +31,12 @@ from aiohttp import web
 from twpcore.api.core import KERNEL, ApiError
 from twpcore.kinds import Kind, SmsMessage, SmsProvider, SmsProviderConfig, SmsRejected, SmsSent, SmsUnavailable
 from twpcore.schema import Duration, Secret, setting
+from twpcore.sms import MESSAGE_PLACEHOLDERS, check_template, message_values
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("to", "to_digits", "text", "sender", "reference", "id", "parts", "encoding", "secret")
+PLACEHOLDERS = (*MESSAGE_PLACEHOLDERS, "secret")
 OUTCOMES = ("sent", "delivered", "unavailable", "rejected")
-
-
-def _fields(template: str) -> list[str]:
-    return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-
-
-def _check_template(where: str, value: Any) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _check_template(f"{where}.{k}", v)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_template(f"{where}[{i}]", v)
-    elif isinstance(value, str):
-        try:
-            names = _fields(value)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc} in {value!r}; write a literal brace as {{{{ or }}}}") from None
-        unknown = [n for n in names if n not in PLACEHOLDERS]
-        if unknown:
-            raise ValueError(f"{where}: unknown placeholder {{{unknown[0]}}}; known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
 
 
 @attrs.frozen
@@ -94,7 +73,7 @@ class HttpConfig(SmsProviderConfig):
         if bodies and self.method == "GET":
             raise ValueError(f"method GET sends no body; remove {bodies[0]} or use POST")
         for name in ("url", "headers", "json", "form", "body"):
-            _check_template(name, getattr(self, name))
+            check_template(name, getattr(self, name), PLACEHOLDERS)
         if "{secret}" in str([self.url, self.headers, self.json, self.form, self.body]) and self.secret is None:
             raise ValueError("a template uses {secret} but no secret is set")
         overlap = set(self.success_status) & set(self.unavailable_status)
@@ -135,9 +114,7 @@ class HttpProvider(SmsProvider):
             await session.close()
 
     def values(self, message: SmsMessage) -> dict[str, str]:
-        return {"to": message.to, "to_digits": message.to.lstrip("+"), "text": message.text, "sender": message.sender,
-                "reference": message.reference, "id": str(message.id), "parts": str(message.parts), "encoding": message.encoding,
-                "secret": self.config.secret.reveal() if self.config.secret is not None else ""}
+        return {**message_values(message), "secret": self.config.secret.reveal() if self.config.secret is not None else ""}
 
     def request(self, message: SmsMessage) -> dict[str, Any]:
         """The keyword arguments of the aiohttp request for a message."""

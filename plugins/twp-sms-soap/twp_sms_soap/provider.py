@@ -30,6 +30,7 @@ import attrs
 
 from twpcore.kinds import NotReady, SmsMessage, SmsProvider, SmsProviderConfig, SmsRejected, SmsSent, SmsUnavailable
 from twpcore.schema import Duration, Secret, setting
+from twpcore.sms import MESSAGE_PLACEHOLDERS, check_template, message_values
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
 XSD = "http://www.w3.org/2001/XMLSchema"
 ENV11 = "http://schemas.xmlsoap.org/soap/envelope/"
 ENV12 = "http://www.w3.org/2003/05/soap-envelope"
-PLACEHOLDERS = ("to", "to_digits", "text", "sender", "reference", "id", "parts", "encoding", "password")
+PLACEHOLDERS = (*MESSAGE_PLACEHOLDERS, "password")
 
 
 class WsdlError(ValueError):
@@ -165,19 +166,6 @@ def _element_children(root: ET.Element, namespace: str, element: str) -> tuple[t
     raise WsdlError(f"element {element} of namespace {namespace} is not in the WSDL's schema")
 
 
-def _check_templates(parameters: dict[str, str]) -> None:
-    import string
-
-    for name, template in parameters.items():
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-        except ValueError as exc:
-            raise ValueError(f"parameters.{name}: {exc} in {template!r}") from None
-        unknown = [f for f in fields if f not in PLACEHOLDERS]
-        if unknown:
-            raise ValueError(f"parameters.{name}: unknown placeholder {{{unknown[0]}}}; known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
-
-
 @attrs.frozen
 class SoapConfig(SmsProviderConfig):
     """``[sms.providers.<name>]`` with ``provider = "soap"``."""
@@ -193,7 +181,7 @@ class SoapConfig(SmsProviderConfig):
     timeout: Duration = setting(Duration(15), min=0.1, help="longest wait for the service")
 
     def __attrs_post_init__(self) -> None:
-        _check_templates(self.parameters)
+        check_template("parameters", self.parameters, PLACEHOLDERS)
         try:
             re.compile(self.error_pattern)
         except re.error as exc:
@@ -251,9 +239,7 @@ class SoapProvider(SmsProvider):
     def envelope(self, message: SmsMessage) -> bytes:
         op = self.operation
         assert op is not None
-        values = {"to": message.to, "to_digits": message.to.lstrip("+"), "text": message.text, "sender": message.sender,
-                  "reference": message.reference, "id": str(message.id), "parts": str(message.parts), "encoding": message.encoding,
-                  "password": self.config.password.reveal() if self.config.password is not None else ""}
+        values = {**message_values(message), "password": self.config.password.reveal() if self.config.password is not None else ""}
         env_ns = ENV12 if op.soap12 else ENV11
         env = ET.Element(f"{{{env_ns}}}Envelope")
         body = ET.SubElement(env, f"{{{env_ns}}}Body")

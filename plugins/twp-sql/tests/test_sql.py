@@ -8,6 +8,7 @@ import sqlite3
 import psycopg
 import sqlalchemy as sa
 
+from twpcore.testing.directories import directory_world, granted_directory
 from twpcore.testing.servers import find_free_port
 
 FIELDS = {"id": "id", "last_name": "nom", "first_name": "prenom", "company": "societe", "phone": "tel", "email": "mail"}
@@ -15,19 +16,8 @@ ROWS = [(1, "Dupont", "Jean", "SSDEI", "01 55 17 18 89", "j.dupont@ssdei.fr"), (
         (3, "", "", "", None, None)]
 
 
-async def world(twp_app):
-    server = await twp_app()
-    admin = await server.admin()
-    company = await admin.create("companies", name="ACME")
-    domain = await admin.create("domains", company_id=company["id"], name="Paris")
-    user = await admin.create("users", domain_id=domain["id"], login="alice", password="a-long-password-1")
-    return server, admin, domain, user
-
-
 async def directory(admin, domain, user, options, **extra):
-    d = await admin.create("directories", domain_id=domain["id"], name=extra.pop("name", "CRM"), connector="sql", options=options, fields=FIELDS, **extra)
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="user", subject_id=user["id"])
-    return d
+    return await granted_directory(admin, domain, user, name=extra.pop("name", "CRM"), connector="sql", options=options, fields=FIELDS, **extra)
 
 
 def sqlite_file(path):
@@ -38,7 +28,7 @@ def sqlite_file(path):
 
 
 async def test_sqlite_table_query_and_missing_file(twp_app, tmp_path):
-    server, admin, domain, user = await world(twp_app)
+    server, admin, domain, user = await directory_world(twp_app)
     path = sqlite_file(tmp_path / "crm.db")
     d = await directory(admin, domain, user, {"url": f"sqlite:///{path}", "table": "contacts", "key_column": "id"})
     assert (await admin.post(f"/api/v1/directories/{d['id']}/test"))["message"].endswith("3 rows in table contacts")
@@ -48,6 +38,11 @@ async def test_sqlite_table_query_and_missing_file(twp_app, tmp_path):
     assert (await alice.get("/api/v1/directories/reverse", params={"number": "+33155171889"}))["contact"]["email"] == "j.dupont@ssdei.fr"
     q = await directory(admin, domain, user, {"url": f"sqlite:///{path}", "query": "select * from contacts where societe = 'ACME'"}, name="ACME only")
     assert (await admin.post(f"/api/v1/directories/{q['id']}/sync"))["created"] == 1
+    # A key column the query does not return fails the sync, naming the columns there are.
+    await admin.patch(f"/api/v1/directories/{q['id']}", {"options": {"url": f"sqlite:///{path}", "query": "select nom, tel from contacts",
+                                                                     "key_column": "id"}})
+    report = await admin.post(f"/api/v1/directories/{q['id']}/sync")
+    assert report["status"] == "failed" and "key_column 'id' is not a column; columns: nom, tel" in report["error"], report
     # The file disappears: the sync fails as "not ready", the contacts stay, no empty database is created.
     path.rename(tmp_path / "moved.db")
     report = await admin.post(f"/api/v1/directories/{d['id']}/sync")
@@ -61,7 +56,7 @@ async def test_sqlite_table_query_and_missing_file(twp_app, tmp_path):
 
 
 async def test_postgresql_credentials_down_server_and_bad_table(twp_app, postgres_server):
-    server, admin, domain, user = await world(twp_app)
+    server, admin, domain, user = await directory_world(twp_app)
     db_name, role = f"crm_{uuid.uuid4().hex[:8]}", f"reader_{uuid.uuid4().hex[:8]}"  # the server is shared by the session
     postgres_server.create_database(db_name)
     postgres_server.create_role(role, "reader-pass-1")

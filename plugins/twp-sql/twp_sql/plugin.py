@@ -16,16 +16,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
+from twpcore.blocking import iterate_in_thread
 from twpcore.hookspecs import hookimpl
 from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
 from twpcore.schema import Secret, setting
 
 log = logging.getLogger(__name__)
+BATCH_ROWS = 1000
+"""Rows fetched from the cursor and handed to the sync at a time."""
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 _AUTH = re.compile(r"password authentication failed|authentication failed|access denied|login failed|invalid password|"
                    r"no password supplied|role .* does not exist", re.I)
@@ -110,37 +114,49 @@ class SqlDirectory(DirectoryConnector):
 
     async def close(self) -> None:
         if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
+            engine, self.engine = self.engine, None
+            await asyncio.to_thread(engine.dispose)  # closes pooled connections: network I/O, not on the event loop
 
-    def _fetch(self, count_only: bool = False) -> Any:
+    def _count(self) -> int:
         assert self.engine is not None
         try:
             with self.engine.connect() as conn:
-                if count_only:
-                    return conn.execute(sa.select(sa.func.count()).select_from(self._statement().columns().subquery())).scalar_one()
-                result = conn.execute(self._statement())
-                return list(result.keys()), result.fetchall()
+                return conn.execute(sa.select(sa.func.count()).select_from(self._statement().columns().subquery())).scalar_one()
+        except sa.exc.SQLAlchemyError as exc:
+            raise classify(exc, self.where) from None
+
+    def _produce(self, emit: Callable[[Sequence[SourceRecord]], None]) -> None:
+        """Runs in a worker thread: the rows, ``BATCH_ROWS`` at a time, never the whole table in memory."""
+        assert self.engine is not None
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(stream_results=True).execute(self._statement())
+                columns = list(result.keys())
+                key = self.config.key_column
+                if key is not None and key not in columns:
+                    raise ConnectorError(f"{self.where}: key_column {key!r} is not a column; columns: {', '.join(columns)}")
+                n = 0
+                while rows := result.fetchmany(BATCH_ROWS):
+                    batch = []
+                    for row in rows:
+                        n += 1
+                        fields = dict(zip(columns, row))
+                        rid = fields.get(key) if key else None
+                        batch.append(SourceRecord(str(rid) if rid not in (None, "") else f"row {n}", fields))
+                    emit(batch)
         except sa.exc.SQLAlchemyError as exc:
             raise classify(exc, self.where) from None
 
     async def test_connection(self) -> str:
-        n = await asyncio.to_thread(self._fetch, True)
+        n = await asyncio.to_thread(self._count)
         what = f"table {self.config.table}" if self.config.table else "the query"
         return f"{self.where}: {n} rows in {what}"
 
     def source_fields(self) -> list[str]:
         return []
 
-    async def records(self, user: Any = None) -> AsyncIterator[SourceRecord]:
-        columns, rows = await asyncio.to_thread(self._fetch)
-        key = self.config.key_column
-        if key is not None and key not in columns:
-            raise ConnectorError(f"{self.where}: key_column {key!r} is not a column; columns: {', '.join(columns)}")
-        for n, row in enumerate(rows, 1):
-            fields = dict(zip(columns, row))
-            rid = fields.get(key) if key else None
-            yield SourceRecord(str(rid) if rid not in (None, "") else f"row {n}", fields)
+    def records(self, user: Any = None) -> AsyncIterator[SourceRecord]:
+        return iterate_in_thread(self._produce, max_batches=2)
 
 
 @hookimpl
