@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from twpcore.directory import db
-from twpcore.directory.service import _next_daily
+from twpcore.clock import next_daily
 from twpcore.hookspecs import hookimpl
 from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, PbxDriver, SourceRecord
 from twpcore.schema import setting
@@ -345,8 +345,8 @@ async def test_high_frequency_sync_runs_on_its_own(twp_app):
 
 def test_daily_sync_time_is_the_next_hh_mm():
     base = dt.datetime(2026, 11, 22, 1, 30).timestamp()
-    assert dt.datetime.fromtimestamp(_next_daily("02:00", base)) == dt.datetime(2026, 11, 22, 2, 0)
-    assert dt.datetime.fromtimestamp(_next_daily("01:00", base)) == dt.datetime(2026, 11, 23, 1, 0)
+    assert dt.datetime.fromtimestamp(next_daily("02:00", base)) == dt.datetime(2026, 11, 22, 2, 0)
+    assert dt.datetime.fromtimestamp(next_daily("01:00", base)) == dt.datetime(2026, 11, 23, 1, 0)
 
 
 async def test_daily_schedule_uses_the_time_synchronization_parameter(twp_app):

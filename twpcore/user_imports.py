@@ -49,6 +49,7 @@ from typing import Any, Iterable
 import attrs
 import sqlalchemy as sa
 
+from twpcore.clock import next_daily
 from twpcore import rights
 from twpcore.events import Event
 from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady, NotSupported, SourceRecord
@@ -802,7 +803,7 @@ class UserImportService:
                 base = _ts(last.get(row.id)) or _ts(row.created_at) or now
                 if row.schedule == "interval" and row.every and base + row.every <= now:
                     out.append((row.id, "interval"))
-                elif row.schedule == "daily" and row.at and _next_daily(row.at, base + 1) <= now:
+                elif row.schedule == "daily" and row.at and next_daily(row.at, base + 1) <= now:
                     out.append((row.id, "daily"))
             return out
 
@@ -855,15 +856,6 @@ def _ts(value: Any) -> float:
     if isinstance(value, dt.datetime):
         return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
     return 0.0
-
-
-def _next_daily(hhmm: str, after: float) -> float:
-    """The next local time ``HH:MM`` at or after ``after``."""
-    base = dt.datetime.fromtimestamp(after)
-    candidate = base.replace(hour=int(hhmm[:2]), minute=int(hhmm[3:5]), second=0, microsecond=0)
-    if candidate.timestamp() < after:
-        candidate += dt.timedelta(days=1)
-    return candidate.timestamp()
 
 
 def run_json(r: Any) -> dict[str, Any]:

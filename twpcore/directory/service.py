@@ -41,6 +41,7 @@ from typing import Any, Iterable
 import attrs
 import sqlalchemy as sa
 
+from twpcore.clock import next_daily
 from twpcore.dialplan import DialingPlan
 from twpcore.directory import db
 from twpcore.directory.fields import (
@@ -936,7 +937,7 @@ class DirectoryService:
             daily = None
             if row["sync_daily"]:
                 hhmm = row.get("sync_time") or times.get(row["domain_id"], "02:00")
-                daily = _next_daily(hhmm, now)
+                daily = next_daily(hhmm, now)
             every = None
             if row.get("sync_every"):
                 base = max(self._last_start.get(did, 0.0), last.get(did, 0.0)) or _ts(row.get("created_at")) or now
@@ -971,7 +972,7 @@ class DirectoryService:
                 due = None
                 if daily is not None and daily <= now:
                     due = "daily"
-                    daily = _next_daily(self.rows[did].get("sync_time") or dt.datetime.fromtimestamp(daily).strftime("%H:%M"), now + 1)
+                    daily = next_daily(self.rows[did].get("sync_time") or dt.datetime.fromtimestamp(daily).strftime("%H:%M"), now + 1)
                 if every is not None and every <= now:
                     due = due or "interval"
                     every = now + (self.rows[did].get("sync_every") or 60)
@@ -1340,16 +1341,6 @@ def _ts(value: Any) -> float:
             value = value.replace(tzinfo=dt.timezone.utc)
         return value.timestamp()
     return 0.0
-
-
-def _next_daily(hhmm: str, after: float) -> float:
-    """The next local time ``HH:MM`` at or after ``after``."""
-    hour, minute = int(hhmm[:2]), int(hhmm[3:5])
-    base = dt.datetime.fromtimestamp(after)
-    candidate = base.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if candidate.timestamp() < after:
-        candidate += dt.timedelta(days=1)
-    return candidate.timestamp()
 
 
 def _sync_json(r: Any) -> dict[str, Any]:

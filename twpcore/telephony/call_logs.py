@@ -31,6 +31,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
+from twpcore.clock import next_daily
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
@@ -235,12 +236,10 @@ class CallLogRecorder:
     # -- retention (guide 10.2.1, 10.2.2) --------------------------------------------------
     async def _purger(self, parameter: str, parts: tuple[str, ...]) -> None:
         """Run the ``parts`` of the purge every day at the time of ``parameter`` (its server default value)."""
-        from twpcore.directory.service import _next_daily
-
         while True:
             try:
                 hhmm = await self.kernel.store.run(self._cleaning_hour, parameter)
-                await asyncio.sleep(max(1.0, _next_daily(hhmm, time.time()) - time.time()))
+                await asyncio.sleep(max(1.0, next_daily(hhmm, time.time()) - time.time()))
                 await self.purge(parts=parts)
             except asyncio.CancelledError:
                 raise
