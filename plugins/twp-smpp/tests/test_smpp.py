@@ -9,6 +9,7 @@ provider; a kernel restart never sends a message twice.
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 import ssl
 
@@ -171,6 +172,10 @@ async def test_an_smsc_missing_at_start_leaves_the_provider_retrying_then_ready(
     smsc = Smsc()
     server = await start(twp_app, {"operator": smpp(smsc.port)})
     alice = await tenant(server)
+    deadline = time.monotonic() + 5
+    while instance(server).state == "starting":  # the first bind attempt may still be under way
+        assert time.monotonic() < deadline, "the provider's first setup never finished"
+        await asyncio.sleep(0.02)
     assert instance(server).state == "retrying" and "Connection refused" in instance(server).reason
     queued = await alice.post("/api/v1/sms", {"number": "0612345678", "text": "first"}, status=202)
     await asyncio.sleep(0.2)
