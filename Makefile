@@ -1,49 +1,61 @@
 # TWP developer tasks.  `make test` is what CI runs (through .ci/run).
 #
-#   make venv      create/refresh .venv: the kernel, its first-party plugins, contrib/twp-webhook
-#   make run       serve the demo config (config/twp.toml)
-#   make test      run every test suite; PYTEST_ARGS='-k ldap -x' narrows it
+#   make run       set up (scripts/setup.sh run) and serve the demo config (config/twp.toml)
+#   make test      set up (scripts/setup.sh test) and run every test suite;
+#                  PYTEST_ARGS='-k ldap -x' narrows it
+#   make venv      the set-up of `make test` alone: system packages, then .venv with the kernel,
+#                  its first-party plugins and contrib/twp-* (webhook, json-http), each with its test extra
 #   make services  install the system packages tests need, when something is missing
 #   make bench     run benchmarks/bench_*.py
 #   make clean     remove build and cache files (keeps .venv; `make distclean` removes it)
+#
+# The set-up prints one line per step and sends apt's and pip's output to .venv/setup.log.
 
 PYTHON ?= python3
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
-STAMP := $(VENV)/.stamp
+# What each set-up installed: `make run` needs no test extra and no Kerberos bindings
+# (docs/architecture.md, "Dependencies and why"); `make test` needs both, and its venv
+# serves `make run` too.
+RUN_STAMP := $(VENV)/.stamp-run
+TEST_STAMP := $(VENV)/.stamp-test
 PYTEST_ARGS ?=
 
-# Every first-party plugin with a pyproject.toml, then the example third-party plugin.
-# Each is installed with its [test] extra (the real servers its tests start); a plugin
-# without that extra only makes pip print a warning.
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
-CONTRIB_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard contrib/twp-webhook/pyproject.toml))
+CONTRIB_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard contrib/twp-*/pyproject.toml))
 PROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS) $(CONTRIB_DIRS))
 BENCHMARKS := $(sort $(wildcard benchmarks/bench_*.py))
 
 .PHONY: venv run test services bench clean distclean FORCE
 
-venv: $(STAMP)
+venv: $(TEST_STAMP)
 
-# The stamp records which projects were installed: a plugin added (or removed) since
-# the last install triggers a new one even when its pyproject.toml is older than the stamp.
-ifneq ($(strip $(file < $(STAMP))),$(strip $(PROJECTS)))
-$(STAMP): FORCE
+# A stamp records which projects were installed: a plugin added (or removed) since the
+# last set-up triggers a new one even when its pyproject.toml is older than the stamp.
+ifneq ($(strip $(file < $(RUN_STAMP))),$(strip $(PROJECTS)))
+$(RUN_STAMP): FORCE
+endif
+ifneq ($(strip $(file < $(TEST_STAMP))),$(strip $(PROJECTS)))
+$(TEST_STAMP): FORCE
 endif
 
-$(STAMP): $(PROJECTS)
-	@test -x $(VENV_PY) || { echo "creating $(VENV) with $$(command -v $(PYTHON))"; $(PYTHON) -m venv $(VENV); }
-	$(VENV_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip "setuptools>=68" wheel
-	$(VENV_PY) -m pip install --disable-pip-version-check --progress-bar off \
-		-e '.[test]' $(foreach dir,$(PLUGIN_DIRS) $(CONTRIB_DIRS),-e '$(dir)[test]')
+$(RUN_STAMP): $(PROJECTS)
+	@PYTHON='$(PYTHON)' bash scripts/setup.sh run --venv $(VENV)
 	@echo '$(strip $(PROJECTS))' > $@
+
+$(TEST_STAMP): $(PROJECTS)
+	@PYTHON='$(PYTHON)' bash scripts/setup.sh test --venv $(VENV)
+	@echo '$(strip $(PROJECTS))' > $@
+	@cp $@ $(RUN_STAMP)
 
 FORCE:
 
-run: venv
-	$(VENV)/bin/twp serve --config config/twp.toml
+run: $(RUN_STAMP)
+	@$(VENV)/bin/twp serve --config config/twp.toml
 
-test: venv services
+# The set-up installs the system packages before the venv; `services` then checks them
+# again, in case one was removed since the venv was built (quick when they are present).
+test: $(TEST_STAMP) services
 	$(VENV_PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The script's --check is quick and needs no root; install only when it fails.

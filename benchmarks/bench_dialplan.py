@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import machine_info  # noqa: E402
+from common import machine_info
 
-from twpcore.dialplan import DialingPlan, Rule  # noqa: E402
+from twpcore.dialplan import DialingPlan, Rule
 
 SITE_RULES = (
     Rule(1, "3611", "03611"),

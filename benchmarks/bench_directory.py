@@ -43,15 +43,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import machine, write_section  # noqa: E402
+import attrs
+from common import machine, write_section
 
-import attrs  # noqa: E402
-
-from twpcore.app import Kernel  # noqa: E402
-from twpcore.config import Config  # noqa: E402
-from twpcore.hookspecs import hookimpl  # noqa: E402
-from twpcore.kinds import DirectoryConnector, SourceRecord  # noqa: E402
-from twpcore.schema import setting  # noqa: E402
+from twpcore.app import Kernel
+from twpcore.config import Config
+from twpcore.hookspecs import hookimpl
+from twpcore.kinds import DirectoryConnector, SourceRecord
+from twpcore.schema import setting
 
 SYLLABLES = ("ma", "ri", "du", "pon", "le", "fe", "vre", "ber", "nar", "gi", "rou", "lan", "mo", "rel", "ta", "vel", "co", "tin",
              "bou", "chet", "da", "vid", "lau", "ren", "pe", "tit", "gar", "nier", "fa", "bre", "bon", "net", "mi", "chel", "ro", "ger")
@@ -113,7 +112,7 @@ def rss_mb() -> float:
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def written(number: str, rng: random.Random) -> str:
@@ -131,9 +130,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await kernel.start()
     svc = kernel.directories
     store = kernel.store
-    from twpcore.directory import db  # noqa: F401
-    from twpcore.store import schema as t
     import sqlalchemy as sa
+
+    from twpcore.directory import db  # noqa: F401 - imported for its side effect: the store's tables and helpers are loaded before the timed part
+    from twpcore.store import schema as t
 
     def setup(conn: sa.Connection) -> tuple[int, int, list[int]]:
         cid = conn.execute(sa.insert(t.companies).values(name="Bench").returning(t.companies.c.id)).scalar_one()
@@ -152,7 +152,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     domain_id, user_id, dirs = await store.run(setup)
     await svc.reload()
     rss0 = rss_mb()
-    out: dict[str, Any] = {"contacts": args.contacts, "directories": args.directories, "db": "SQLite" if db_url.startswith("sqlite") else "PostgreSQL"}
+    out: dict[str, Any] = {
+        "contacts": args.contacts,
+        "directories": args.directories,
+        "db": "SQLite" if db_url.startswith("sqlite") else "PostgreSQL",
+    }
 
     t0 = time.perf_counter()
     rates = []
@@ -293,12 +297,15 @@ def report(out: dict[str, Any]) -> str:
         lines.append(f"| sync throughput, {label}, {n:,} rows | {rate:,.0f} records/s |")
     s, r, ra = out["search"], out["reverse"], out["reverse_api"]
     lines += [
-        f"| search p50 / p99 / max (`DirectoryService.search`, page of 20 with cards) | {s[0]:.2f} / {s[1]:.2f} / {s[2]:.1f} ms ({s[3]:.0%} of queries found something) |",
+        f"| search p50 / p99 / max (`DirectoryService.search`, page of 20 with cards) "
+        f"| {s[0]:.2f} / {s[1]:.2f} / {s[2]:.1f} ms ({s[3]:.0%} of queries found something) |",
         *[f"| search p50 / p99, {k} queries | {v[0]:.2f} / {v[1]:.2f} ms |" for k, v in out["search_kinds"].items()],
-        f"| reverse lookup p50 / p99 / max in process (`reverse_now`, call enrichment) | {r[0] * 1000:.0f} / {r[1] * 1000:.0f} / {r[2] * 1000:.0f} µs ({r[3]:.0%} found) |",
+        f"| reverse lookup p50 / p99 / max in process (`reverse_now`, call enrichment) "
+        f"| {r[0] * 1000:.0f} / {r[1] * 1000:.0f} / {r[2] * 1000:.0f} µs ({r[3]:.0%} found) |",
         f"| reverse lookup p50 / p99 through the API path (`reverse`, rights + card from the store) | {ra[0]:.2f} / {ra[1]:.2f} ms |",
         f"| index rebuild from the store (start-up) | {out['reload_s']:.1f} s |",
-        f"| process RSS: before load / after load / after a full index rebuild | {out['rss_before']:.0f} / {out['rss_after']:.0f} / {out['rss_reloaded']:.0f} MiB |",
+        f"| process RSS: before load / after load / after a full index rebuild "
+        f"| {out['rss_before']:.0f} / {out['rss_after']:.0f} / {out['rss_reloaded']:.0f} MiB |",
     ]
     return "\n".join(lines)
 

@@ -27,11 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import machine, write_section  # noqa: E402
+from common import machine, write_section
 
-from twpcore.kinds import InstanceContext, Kind  # noqa: E402
-from twpcore.schema import structure  # noqa: E402
-from twpcore.testing.servers import SlapdServer  # noqa: E402
+from twpcore.kinds import InstanceContext, Kind
+from twpcore.schema import structure
+from twpcore.testing.servers import SlapdServer
 
 try:
     from twp_ldap import LdapConnector

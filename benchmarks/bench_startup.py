@@ -41,11 +41,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from common import machine_info, read_text as _read, write_section
+from common import machine_info, write_section
+from common import read_text as _read
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -162,7 +164,7 @@ def serve_once(directory: Path, env: dict[str, str], *, measure_rss: bool) -> di
 
 IMPORT_PROBE = (
     "import time; t = time.perf_counter(); "
-    "import twpcore.cli, twpcore.app, twpcore.api.app, aiohttp.web; "
+    "import twpcore.cli, twpcore.app, twpcore.http.app, aiohttp.web; "
     "print(time.perf_counter() - t)"
 )
 
@@ -173,7 +175,7 @@ def import_time(env: dict[str, str]) -> float:
 
 
 PROFILE_PROBE = (
-    "import twpcore.cli, twpcore.app, twpcore.api.app, aiohttp.web\n"
+    "import twpcore.cli, twpcore.app, twpcore.http.app, aiohttp.web\n"
     "from importlib import metadata\n"
     "for ep in metadata.entry_points(group='twp'):\n"
     "    try:\n"
@@ -205,9 +207,9 @@ def child_in_process(directory: str) -> None:
 
     logging.disable(logging.WARNING)  # the kernel logs at INFO; keep the output parseable
     t = time.perf_counter()
-    from twpcore.api.app import create_app
     from twpcore.app import Kernel
     from twpcore.config import Config
+    from twpcore.http.app import create_app
 
     out: dict[str, float] = {"import": time.perf_counter() - t}
     d = Path(directory)
@@ -265,7 +267,9 @@ def row(label: str, values: list[float], fmt: Callable[[float], str] = fmt_s) ->
 
 def report(m: dict[str, str], runs: int, plugins: list[str], serve: dict[str, list[dict[str, Any]]], inproc: dict[str, list[float]],
            imports: dict[str, list[float]], profile: list[dict[str, float]]) -> str:
-    mib = lambda kib: f"{kib / 1024:.1f} MiB"  # noqa: E731
+    def mib(kib: float) -> str:
+        return f"{kib / 1024:.1f} MiB"
+
     cold = [r["ready"] for r in serve["cold"]]
     warm = [r["ready"] for r in serve["warm"]]
     rss = [r["rss_kib"] for r in serve["warm"] if r["rss_kib"]]
@@ -296,7 +300,7 @@ def report(m: dict[str, str], runs: int, plugins: list[str], serve: dict[str, li
         row("`twp serve` start-up to ready, warm store, `PYTHONDONTWRITEBYTECODE=1` (editable checkout)", [r["ready"] for r in serve["nocache"]]),
         row("idle RSS 2 s after ready, warm store", rss, mib) if rss else "| idle RSS | n/a | | |",
         row("idle RSS 2 s after ready, cold store", rss_cold, mib) if rss_cold else "| idle RSS (cold) | n/a | | |",
-        row("import of `twpcore.cli`, `twpcore.app`, `twpcore.api.app`, `aiohttp.web` (fresh interpreter)", imports["cached"]),
+        row("import of `twpcore.cli`, `twpcore.app`, `twpcore.http.app`, `aiohttp.web` (fresh interpreter)", imports["cached"]),
         row("... the same imports with `PYTHONDONTWRITEBYTECODE=1`", imports["nocache"]),
         row("in-process, fresh interpreter: import of the kernel modules", inproc["import"]),
         row("in-process: first `Kernel.build(config)` (imports and registers every plugin)", inproc["build"]),
@@ -339,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
 
     m = machine_info()
     plugins = installed_plugins()
-    progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory(prefix="twp-bench-") as tmpname:
         tmp = Path(tmpname)
         pycache = str(tmp / "pycache")

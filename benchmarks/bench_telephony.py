@@ -3,7 +3,7 @@
 One command: ``.venv/bin/python benchmarks/bench_telephony.py`` (``--devices 50000 --rate 200
 --seconds 30`` are the defaults; ``--write`` updates docs/benchmarks.md).
 
-Set-up, all on loopback: the PBX simulator (``twpcore.testing.pbxsim``) runs in this
+Set-up, all on loopback: the PBX simulator (``twp_csta.sim``) runs in this
 process; a real ``twp serve`` runs in its own process with one MX-One link to it, one
 domain holding ``--devices`` users and devices (bulk-inserted before start), so the
 kernel's memory is read alone from ``/proc/<pid>/status``.  An admin WebSocket on
@@ -39,13 +39,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import machine, write_section  # noqa: E402
+from common import machine, write_section
 
-from twpcore.auth import create_admin, hash_password  # noqa: E402
-from twpcore.store import Store  # noqa: E402
-from twpcore.store import schema as t  # noqa: E402
-from twpcore.testing.pbxsim import PbxSimulator  # noqa: E402
-from twpcore.testing.servers import find_free_port  # noqa: E402
+from twp_csta.sim import PbxSimulator
+from twpcore.auth import create_admin, hash_password
+from twpcore.store import Store
+from twpcore.store import schema as t
+from twpcore.testing.servers import find_free_port
 
 FIRST = 100000
 
@@ -61,7 +61,7 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def populate(url: str, n: int) -> tuple[str, str]:
@@ -71,11 +71,15 @@ def populate(url: str, n: int) -> tuple[str, str]:
     password = "bench-password-1"
     with store.engine.begin() as conn:
         company = conn.execute(sa.insert(t.companies).values(name="Bench").returning(t.companies.c.id)).scalar_one()
-        domain = conn.execute(sa.insert(t.domains).values(company_id=company, name="Paris", numbering_plan_length=6).returning(t.domains.c.id)).scalar_one()
+        domain = conn.execute(
+            sa.insert(t.domains).values(company_id=company, name="Paris", numbering_plan_length=6).returning(t.domains.c.id)
+        ).scalar_one()
         pw = hash_password(password)
         batch = 5000
         for start in range(0, n, batch):
-            rows = [{"domain_id": domain, "login": f"u{FIRST + i}", "password_hash": pw if i == 0 else None} for i in range(start, min(n, start + batch))]
+            rows = [
+                {"domain_id": domain, "login": f"u{FIRST + i}", "password_hash": pw if i == 0 else None} for i in range(start, min(n, start + batch))
+            ]
             conn.execute(sa.insert(t.users), rows)
         ids = conn.execute(sa.select(t.users.c.id, t.users.c.login).where(t.users.c.domain_id == domain)).all()
         devices = [{"domain_id": domain, "user_id": uid, "number": login[1:], "protocol": "CSTA"} for uid, login in ids]
@@ -138,8 +142,9 @@ request_timeout = 30
 """)
     base = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp / "serve.log", "w"))
+    with open(tmp / "serve.log", "w") as serve_log:  # the server keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp,
+                                stdout=subprocess.DEVNULL, stderr=serve_log)
     result: dict = {"devices": args.devices, "populate_s": round(populate_s, 1)}
     try:
         await wait_http(base)
@@ -213,7 +218,12 @@ request_timeout = 30
             result["ws_messages"] = received
             for kind in ("call.delivered", "call.established", "call.cleared"):
                 values = latencies[kind]
-                result[kind] = {"n": len(values), "p50_ms": round(pct(values, 0.5), 2), "p99_ms": round(pct(values, 0.99), 2), "max_ms": round(max(values), 2) if values else None}
+                result[kind] = {
+                    "n": len(values),
+                    "p50_ms": round(pct(values, 0.5), 2),
+                    "p99_ms": round(pct(values, 0.99), 2),
+                    "max_ms": round(max(values), 2) if values else None,
+                }
             every = [v for k in latencies for v in latencies[k]]
             result["all_p50_ms"], result["all_p99_ms"] = round(pct(every, 0.5), 2), round(pct(every, 0.99), 2)
             missing = sum(len(q) for q in pending.values())
@@ -253,7 +263,9 @@ async def empty_server_rss() -> float:
     port = find_free_port()
     cfg = tmp / "twp.toml"
     cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp / "twp.db"}"\n[http]\nport = {port}\n[logging]\nlevel = "WARNING"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         await wait_http(f"http://127.0.0.1:{port}")
         await asyncio.sleep(2)
@@ -269,7 +281,8 @@ def markdown(r: dict, empty: float) -> str:
     rows = [
         "| measure | value |",
         "|---|---|",
-        f"| devices supervised on one node (one link, MonitorStart + SnapshotDevice each) | {r['devices']:,} in {r['supervise_s']} s from process start |",
+        f"| devices supervised on one node (one link, MonitorStart + SnapshotDevice each) "
+        f"| {r['devices']:,} in {r['supervise_s']} s from process start |",
         f"| kernel memory: empty server / with {r['devices']:,} supervised devices | {empty:.0f} MiB / {r['rss_supervised_mib']:.0f} MiB |",
         f"| memory per 10,000 supervised devices | {per10k:.1f} MiB |",
         f"| call events sustained (sent by the switch) | {r['events_per_s_sent']} events/s for the run |",

@@ -1,57 +1,79 @@
 #!/usr/bin/env bash
 # Installs the Debian packages TWP's build, tests and demo need: the real servers the
 # test kit starts (PostgreSQL, slapd, unixODBC drivers; redis, sipp… later) and what
-# builds wheels.
+# builds wheels.  `scripts/setup.sh` (hence `make run` and `make test`) calls it first.
 #
-#   bash scripts/install-system-deps.sh           install what is missing (root), or
-#                                                 say what to install (non-root)
-#   bash scripts/install-system-deps.sh --check   exit 0 if everything needed is usable,
-#                                                 1 if not; installs nothing, prints nothing
+#   bash scripts/install-system-deps.sh              install what is missing (root), or
+#                                                    say what to install (non-root)
+#   bash scripts/install-system-deps.sh --check      exit 0 if everything needed is usable,
+#                                                    1 if not; installs nothing, prints nothing
+#   bash scripts/install-system-deps.sh --no-install never install, only say what to install
+#                                                    (what a non-root user gets, also as root)
+#   --for run                                        only what `make run` needs (default: test,
+#                                                    everything `make test` needs)
 #
 # Idempotent: when every package is installed it does nothing (no apt-get update).
 # As root a package counts as missing when dpkg says it is not installed; as non-root,
-# and for --check, when its probe fails, so a developer who already has the programs
-# some other way is not blocked.
+# with --no-install and for --check, when its probe fails, so a developer who already
+# has the programs some other way is not blocked.
 set -euo pipefail
 
-# One line per Debian package: the package, then its probe, which is
+# One line per Debian package: the package, its probe, and which set-up needs it.
+# The probe is
 #   /absolute/path/glob   some file matches
 #   command               the command is on PATH
 #   python:venv           $PYTHON can create a venv with pip (Debian: python3-venv)
 #   python:headers        $PYTHON's Python.h exists (Debian: python3-dev)
+# "run" packages are what `make run` needs (every kernel and plugin dependency it installs
+# has a prebuilt wheel); "test" packages are added for `make test`.
 # Add servers here as the test kit learns them, for example
-#   redis-server redis-server | sip-tester sipp
-#   krb5-kdc /usr/sbin/krb5kdc | krb5-user kinit | chromium chromium
+#   redis-server redis-server test | sip-tester sipp test | chromium chromium test
 # slapd, ldap-utils and openssl serve the LDAP tests (SlapdServer, its TLS certificates);
-# unixodbc and its drivers the ODBC tests (unixodbc-dev builds pyodbc where no wheel fits).
+# unixodbc and its drivers the ODBC tests (unixodbc-dev builds pyodbc where no wheel fits);
+# the krb5 packages the KDC of the WindowsSecurity tests, and libkrb5-dev with gcc and the
+# Python headers build the gssapi and krb5 bindings, which have no Linux wheels.
 SYSTEM_PACKAGES='
-postgresql        /usr/lib/postgresql/*/bin/initdb
-make              make
-build-essential   gcc
-python3-dev       python:headers
-python3-venv      python:venv
-slapd             /usr/sbin/slapd
-ldap-utils        ldapsearch
-openssl           openssl
-unixodbc          isql
-unixodbc-dev      /usr/include/sql.h
-libsqliteodbc     /usr/lib/*/odbc/libsqlite3odbc.so
-odbc-postgresql   /usr/lib/*/odbc/psqlodbcw.so
-mdbtools          mdb-export
-odbc-mdbtools     /usr/lib/*/odbc/libmdbodbc.so
-krb5-kdc          /usr/sbin/krb5kdc
-krb5-admin-server /usr/sbin/kadmind
-krb5-user         kinit
-libkrb5-dev       krb5-config
+make              make                                run
+python3-venv      python:venv                         run
+unixodbc          isql                                run
+postgresql        /usr/lib/postgresql/*/bin/initdb    test
+build-essential   gcc                                 test
+python3-dev       python:headers                      test
+slapd             /usr/sbin/slapd                     test
+ldap-utils        ldapsearch                          test
+openssl           openssl                             test
+unixodbc-dev      /usr/include/sql.h                  test
+libsqliteodbc     /usr/lib/*/odbc/libsqlite3odbc.so   test
+odbc-postgresql   /usr/lib/*/odbc/psqlodbcw.so        test
+mdbtools          mdb-export                          test
+odbc-mdbtools     /usr/lib/*/odbc/libmdbodbc.so       test
+krb5-kdc          /usr/sbin/krb5kdc                   test
+krb5-admin-server /usr/sbin/kadmind                   test
+krb5-user         kinit                               test
+libkrb5-dev       krb5-config                         test
 '
 
 PYTHON=${PYTHON:-python3}
 
+usage="usage: $0 [--check | --no-install] [--for run|test]"
 check_only=false
-case "${1:-}" in
-    --check) check_only=true ;;
-    "") ;;
-    *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+no_install=false
+wanted=test
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --check) check_only=true ;;
+        --no-install) no_install=true ;;
+        --for)
+            [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+            wanted=$2
+            shift ;;
+        *) echo "$usage" >&2; exit 2 ;;
+    esac
+    shift
+done
+case "$wanted" in
+    run | test) ;;
+    *) echo "install-system-deps: --for $wanted: expected run or test; $usage" >&2; exit 2 ;;
 esac
 
 say() { $check_only || echo "install-system-deps: $*"; }
@@ -81,8 +103,10 @@ dpkg_installed() {
 
 packages=()
 probes=()
-while read -r package spec; do
+while read -r package spec need; do
     [ -n "$package" ] || continue
+    # A "test" set-up needs every package; a "run" set-up only the "run" ones.
+    [ "$wanted" = test ] || [ "$need" = run ] || continue
     packages+=("$package")
     probes+=("$spec")
 done <<<"$SYSTEM_PACKAGES"
@@ -97,7 +121,7 @@ if $check_only; then
     exit
 fi
 
-if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+if $no_install || [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     if [ ${#unusable[@]} -eq 0 ]; then
         say "all ${#packages[@]} system dependencies usable: ${packages[*]}"
         exit 0
@@ -107,7 +131,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1 || ! command -v 
         if command -v apt-get >/dev/null 2>&1; then
             echo "install-system-deps: install them as root, then re-run:"
             echo "    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${unusable[*]}"
-            echo "  or: sudo bash $0"
+            echo "  or: sudo bash $0 --for $wanted"
         else
             echo "install-system-deps: this is not a Debian-like system; install the equivalents of these Debian packages."
         fi

@@ -39,7 +39,7 @@ async def site(twp_app):
 
 async def test_tws_password_login_and_its_refusals(site):
     server, admin, domain = site["server"], site["admin"], site["domain"]
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     me = await server.login("jdoe", "correct-horse-1")
     assert me.info["method"] == "TWS" and me.info["token_type"] == "Bearer" and me.token.startswith("twp_")
     expires = dt.datetime.fromisoformat(me.info["expires_at"])
@@ -110,8 +110,13 @@ async def test_tokens_expire_are_revoked_and_stay_on_their_side(site):
     assert (await me.get("/api/v1/me"))["login"] == "jdoe"
 
     # Expiry: the shortest configurable lifetime is a minute, so the test moves the expiry instead.
-    server.run(lambda c: c.execute(sa.update(schema.tokens).where(schema.tokens.c.token_hash == __import__("twpcore.auth").auth.token_digest(me.token))
-                                   .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))))
+    server.run(
+        lambda c: c.execute(
+            sa.update(schema.tokens)
+            .where(schema.tokens.c.token_hash == __import__("twpcore.auth").auth.token_digest(me.token))
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    )
     answer = await me.call("GET", "/api/v1/me")
     assert me.last_status == 401 and answer["detail"] == "token expired; log in again"
     # A stale token does not stop anyone from logging in again.
@@ -139,7 +144,7 @@ async def test_tokens_expire_are_revoked_and_stay_on_their_side(site):
     answer = await user.get("/api/v1/companies", status=403)
     assert "for administrators" in answer["detail"]
     assert (await user.get("/api/v1/me"))["type"] == "user" and (await admin.get("/api/v1/me"))["type"] == "admin"
-    assert dt.datetime.fromisoformat(admin.info["expires_at"]) - dt.datetime.now(dt.timezone.utc) <= dt.timedelta(minutes=30)
+    assert dt.datetime.fromisoformat(admin.info["expires_at"]) - dt.datetime.now(dt.UTC) <= dt.timedelta(minutes=30)
 
 
 async def test_a_malformed_or_unknown_authorization_header_is_a_json_401(twp_server, admin):
@@ -186,7 +191,9 @@ async def test_audit_log_records_logins_and_admin_actions_per_company(site):
     assert ("create", "company", other["id"]) in actions and ("update", "user", ssdei) in actions
     assert any(e["action"] == "admin_login" for e in entries)
     update = next(e for e in entries if e["action"] == "update" and e["object_type"] == "user")
-    assert update["detail"] == {"fields": ["first_name", "password"]} and update["actor"] == f"admin:{admin.info['admin']['login']}"
+    assert (
+        update["detail"] == {"fields": ["first_name", "password"], "revoked": 1} and update["actor"]
+    )  # jdoe's token ended == f"admin:{admin.info['admin']['login']}"
     failed = next(e for e in entries if e["action"] == "login_failed")
     assert failed["detail"]["method"] == "TWS" and failed["actor"] == "user:jdoe"
     text = str(entries)

@@ -36,7 +36,9 @@ async def populate(admin) -> dict:
     await admin.post(f"/api/v1/groups/{group['id']}/members", {"user_id": users[0]["id"]}, status=204)
     intercom = await admin.create("intercom_groups", domain_id=domain["id"], name="Hotline")
     await admin.post(f"/api/v1/intercom-groups/{intercom['id']}/devices", {"device_id": device["id"]}, status=204)
-    await admin.create("directories", domain_id=domain["id"], name="Public", connector="users", options={"fields": ["name", "phone"], "deep": {"x": 1}})
+    await admin.create(
+        "directories", domain_id=domain["id"], name="Public", connector="users", options={"fields": ["name", "phone"], "deep": {"x": 1}}
+    )
     await admin.create("phone_queues", domain_id=domain["id"], name="Standard", number="300")
     await admin.put(f"/api/v1/companies/{company['id']}/quotas/Caller", {"seats": 1000})
     await admin.create("authorizations", object_type="application", object_ref="Caller", subject_type="group", subject_id=group["id"])
@@ -70,7 +72,7 @@ def utc_times(value):
 
 def _instant(text):
     moment = dt.datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 async def restored_server(twp_app, url: str, token: str):
@@ -188,7 +190,10 @@ async def test_a_damaged_backup_is_refused_and_changes_nothing(twp_app, tmp_path
         "garbage.jsonl.gz": (lambda p: p.write_bytes(b"\x00\x01 this is not a backup"), "not a TWP backup"),
         "plain.jsonl.gz": (lambda p: p.write_bytes(gzip.compress(b'{"hello": "world"}\n')), "not a TWP backup (no twp-backup header)"),
         "no-end.jsonl.gz": (lambda p: rewrite(good, p, lambda lines: lines[:-1]), "truncated (no end marker)"),
-        "lost-row.jsonl.gz": (lambda p: rewrite(good, p, lambda lines: [ln for ln in lines if '"login": "user1"' not in ln]), "do not match the counts"),
+        "lost-row.jsonl.gz": (
+            lambda p: rewrite(good, p, lambda lines: [ln for ln in lines if '"login": "user1"' not in ln]),
+            "do not match the counts",
+        ),
         "bad-line.jsonl.gz": (lambda p: rewrite(good, p, lambda lines: [lines[0], "{oops", *lines[1:]]), "line 2 is not valid JSON"),
         "other-revision.jsonl.gz": (lambda p: rewrite(good, p, header_revision), "schema revision 0000_other differs"),
         "duplicate.jsonl.gz": (lambda p: rewrite(good, p, duplicate_user), "cannot be loaded"),

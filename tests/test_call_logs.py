@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from twpcore.csta.driver import CstaXmlDriver
+from twp_csta.driver import CstaXmlDriver
+from twp_csta.testing import EXTERNAL, DriverConformance, start_lab, user_client
 from twpcore.hookspecs import hookimpl
 from twpcore.store import schema as t
-from twpcore.testing.conformance import EXTERNAL, DriverConformance, start_lab, user_client
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BOTH = pytest.mark.parametrize("twp_db_url", ["sqlite", "postgresql"], indirect=True)
 
 
@@ -72,8 +72,20 @@ def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def log_row(lab: Any, login: str, started: str, *, direction: str = "incoming", internal: bool = False, answered: float | None = None,
-            length: float = 0.0, outcome: str | None = None, number: str = EXTERNAL, ended_after: float | None = None, **extra: Any) -> dict[str, Any]:
+def log_row(
+    lab: Any,
+    login: str,
+    started: str,
+    *,
+    direction: str = "incoming",
+    internal: bool = False,
+    answered: float | None = None,
+    length: float = 0.0,
+    outcome: str | None = None,
+    number: str = EXTERNAL,
+    ended_after: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A call-log row as the recorder writes it, with known times (``answered`` and ``length`` in seconds)."""
     start = at(started)
     answered_at = start + dt.timedelta(seconds=answered) if answered is not None else None
@@ -172,7 +184,13 @@ async def test_an_internal_call_gives_one_entry_to_each_supervised_user(twp_app)
         [mine] = (await logged(lab.users["alice"], 1))["items"]
         [theirs] = (await logged(lab.users["bob"], 1))["items"]
         assert (mine["direction"], mine["internal"], mine["number"], mine["name"], mine["outcome"]) == ("outgoing", True, "202", "bob", "answered")
-        assert (theirs["direction"], theirs["internal"], theirs["number"], theirs["name"], theirs["outcome"]) == ("incoming", True, "201", "alice", "answered")
+        assert (theirs["direction"], theirs["internal"], theirs["number"], theirs["name"], theirs["outcome"]) == (
+            "incoming",
+            True,
+            "201",
+            "alice",
+            "answered",
+        )
         assert mine["call_id"] == theirs["call_id"] == made["call_id"] and mine["id"] != theirs["id"]
         await settled(lab)
         assert (await lab.users["carol"].get("/api/v1/me/call-logs"))["total"] == 0
@@ -268,7 +286,7 @@ async def test_filters_and_paging_of_the_call_log(twp_app):
         assert await ids(q="nobody") == []
         today = dt.datetime.now(UTC).date()
         assert len(await ids(**{"from": today.isoformat(), "to": today.isoformat()})) == 3
-        assert await ids(**{"to": (today - dt.timedelta(days=1)).isoformat()}) == []
+        assert await ids(to=(today - dt.timedelta(days=1)).isoformat()) == []
         later = (dt.datetime.now(UTC) + dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=1)))
         assert await ids(**{"from": later.isoformat()}) == []  # an offset is honoured
         first = await alice.get("/api/v1/me/call-logs", params={"limit": "2"})
@@ -375,17 +393,23 @@ async def test_statistics_math_on_known_calls(twp_app):
         body = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", "group_by": "day"})
         assert body["totals"] == {"calls": 5, "incoming": 3, "outgoing": 2, "internal": 2, "external": 3, "answered": 3, "missed": 1,
                                   "total_duration": 480.0, "mean_duration": 160.0, "mean_time_to_answer": 15.0}
-        assert [(p["period"], p["calls"], p["incoming"], p["outgoing"], p["missed"], p["total_duration"], p["mean_duration"], p["mean_time_to_answer"])
-                for p in body["periods"]] == [("2026-11-20", 3, 2, 1, 1, 180.0, 90.0, 10.0), ("2026-11-21", 2, 1, 1, 0, 300.0, 300.0, 20.0)]
+        assert [
+            (p["period"], p["calls"], p["incoming"], p["outgoing"], p["missed"], p["total_duration"], p["mean_duration"], p["mean_time_to_answer"])
+            for p in body["periods"]
+        ] == [("2026-11-20", 3, 2, 1, 1, 180.0, 90.0, 10.0), ("2026-11-21", 2, 1, 1, 0, 300.0, 300.0, 20.0)]
         hours = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-20", "group_by": "hour"})
         assert [(p["period"], p["calls"]) for p in hours["periods"]] == [("2026-11-20T09:00Z", 2), ("2026-11-20T10:00Z", 1)]
         week = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", "group_by": "weekday"})
         assert [(p["period"], p["calls"]) for p in week["periods"]] == [("Friday", 3), ("Saturday", 2)]
         # In the reader's time zone: dates are its midnights, periods its days and hours (UTC+1 in November).
-        paris = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", "group_by": "day", "tz": "Europe/Paris"})
+        paris = await lab.users["alice"].get(
+            "/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", "group_by": "day", "tz": "Europe/Paris"}
+        )
         assert paris["timezone"] == "Europe/Paris" and paris["from"] == "2026-11-19T23:00:00+00:00"
         assert [(p["period"], p["calls"]) for p in paris["periods"]] == [("2026-11-20", 4), ("2026-11-21", 2)]
-        paris_hours = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-20", "group_by": "hour", "tz": "Europe/Paris"})
+        paris_hours = await lab.users["alice"].get(
+            "/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-20", "group_by": "hour", "tz": "Europe/Paris"}
+        )
         assert [(p["period"], p["calls"]) for p in paris_hours["periods"]] == [
             ("2026-11-20T00:00+01:00", 1), ("2026-11-20T10:00+01:00", 2), ("2026-11-20T11:00+01:00", 1)]
         unknown = await lab.users["alice"].get("/api/v1/me/statistics", params={"tz": "Mars/Olympus"}, status=400)
@@ -540,8 +564,17 @@ async def test_recordings_follow_the_reverse_rule_of_records(twp_app):
         call_id = await DriverConformance.incoming_answered(lab, "alice")
         await hang_up_and_wait(lab, EXTERNAL, call_id, "alice")
         [entry] = (await logged(lab.users["alice"], 1))["items"]
-        rec_id = await recorder.add_recording(domain_id=lab.domain_id, device="201", call_id=call_id, started_at=time.time(), duration=12.5,
-                                              source="test-recorder", location="https://recorder.example/r/1.wav", content_type="audio/wav", size=200_000)
+        rec_id = await recorder.add_recording(
+            domain_id=lab.domain_id,
+            device="201",
+            call_id=call_id,
+            started_at=time.time(),
+            duration=12.5,
+            source="test-recorder",
+            location="https://recorder.example/r/1.wav",
+            content_type="audio/wav",
+            size=200_000,
+        )
         mine = await lab.users["alice"].get("/api/v1/me/records")
         assert [(r["id"], r["call_log_id"], r["location"], r["duration"]) for r in mine["items"]] == [
             (rec_id, entry["id"], "https://recorder.example/r/1.wav", 12.5)]

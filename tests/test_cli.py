@@ -179,7 +179,7 @@ def test_serve_on_a_busy_port_says_so(tmp_path, capsys, monkeypatch):
         busy.listen()
         port = busy.getsockname()[1]
         cfg = str(write_config(tmp_path, port))
-        code, out, err = run_main(capsys, monkeypatch, "--config", cfg, "serve")
+        code, _out, err = run_main(capsys, monkeypatch, "--config", cfg, "serve")
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "http.port" in err, err
 
 
@@ -219,7 +219,7 @@ def test_an_unusable_sqlite_folder_is_a_clear_error_not_a_traceback(tmp_path):
 
 
 def test_the_command_reference_in_the_admin_guide_matches_the_help():
-    """docs/admin-guide.md section 15 shows what `twp ... --help` prints today (scripts/gen_cli_docs.py)."""
+    """docs/admin-guide.md section 16 shows what `twp ... --help` prints today (scripts/gen_cli_docs.py)."""
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, str(root / "scripts" / "gen_cli_docs.py"), "--check"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

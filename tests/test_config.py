@@ -99,12 +99,18 @@ INSTANCE_MISTAKES = [
     ('driver = "fakepbx"\nhost = "h"\nport = "3199a"', "pbx.links.paris.port", ['got "3199a"', "1-65535"]),
     ('driver = "fakepbx"\nhots = "h"', "pbx.links.paris.hots", ['did you mean "host"?']),
     ('driver = "fakepbx"\nhost = "h"\ncolour = "blue"', "pbx.links.paris.colour", ["unknown key", "allowed keys here: host, password, port"]),
-    ('driver = "fakepbx"\nhost = "h"\npassword = { env = "TWP_TEST_MISSING_VAR" }', "pbx.links.paris.password", ['"TWP_TEST_MISSING_VAR" is not set']),
+    (
+        'driver = "fakepbx"\nhost = "h"\npassword = { env = "TWP_TEST_MISSING_VAR" }',
+        "pbx.links.paris.password",
+        ['"TWP_TEST_MISSING_VAR" is not set'],
+    ),
     ('driver = "fakepbx"\nhost = "h"\npassword = 31415926', "pbx.links.paris.password", ["type int (not shown: it is a secret)"]),
 ]
 
 
-@pytest.mark.parametrize("body,path,words", INSTANCE_MISTAKES, ids=["not installed", "option type", "option typo", "unknown option", "env secret", "secret type"])
+@pytest.mark.parametrize(
+    "body,path,words", INSTANCE_MISTAKES, ids=["not installed", "option type", "option typo", "unknown option", "env secret", "secret type"]
+)
 def test_instance_options_are_checked_against_the_driver_config(tmp_path, monkeypatch, body, path, words):
     monkeypatch.delenv("TWP_TEST_MISSING_VAR", raising=False)
     file = tmp_path / "twp.toml"

@@ -275,7 +275,9 @@ def test_received_internal_number_is_left_alone() -> None:
 # --------------------------------------------------------------------------- canonical keys
 
 
-@pytest.mark.parametrize("number", ["+33 1 55 17 18 89", "0033155171889", "0155171889", "00155171889", "+33 (0)1 55 17 18 89", "01 55 17 18 89", "00033155171889"])
+@pytest.mark.parametrize(
+    "number", ["+33 1 55 17 18 89", "0033155171889", "0155171889", "00155171889", "+33 (0)1 55 17 18 89", "01 55 17 18 89", "00033155171889"]
+)
 def test_written_forms_of_one_number_share_the_primary_key(france: DialingPlan, number: str) -> None:
     """One contact number, however written or received (behind the external prefix 0), is found under one key."""
     assert france.canonical_keys(number)[0] == "+33155171889"
@@ -389,7 +391,7 @@ def test_invalid_rule_names_the_rule_and_the_reason(rule: tuple, field: str, rea
     assert isinstance(error, ValueError)
     assert error.field == field
     assert reason in error.reason
-    assert error.rule == dict(zip(("priority", "pattern", "value", "syntax"), rule))
+    assert error.rule == dict(zip(("priority", "pattern", "value", "syntax"), rule, strict=True))
     assert f"pattern {rule[1]!r}" in str(error) and reason in str(error)
 
 
@@ -428,7 +430,10 @@ def test_plan_round_trips_through_its_json_form(france: DialingPlan) -> None:
     [
         ({"settings": {"internal_length": "4"}}, "settings.internal_length: expected an integer 0-64, got '4'"),
         ({"settings": {"external_prefix": "0a"}}, "settings.external_prefix: expected 0-8 characters"),
-        ({"settings": {"region": "FR", "local_country_prefix": "34"}}, "settings.local_country_prefix: '34' is not the country code of region FR (33)"),
+        (
+            {"settings": {"region": "FR", "local_country_prefix": "34"}},
+            "settings.local_country_prefix: '34' is not the country code of region FR (33)",
+        ),
         ({"settings": {"region": "XX"}}, "settings.region: expected an ISO 3166 country code"),
         ({"settings": {"colour": "red"}}, "settings.colour: unknown field"),
         ({"settings": {"local_country_prefix": "999"}}, "settings.local_country_prefix: '999' is not a country code"),
@@ -447,7 +452,24 @@ def test_loading_bad_settings_names_the_field(data: dict, message: str) -> None:
 
 @pytest.mark.parametrize(
     "number",
-    ["", " ", "()", "+", "++++", "#", "abc", "☎", "\ud800", "٠١٥٥١٧١٨٨٩", "０１５５１７１８８９", "+" * 300, "1" * MAX_INPUT_LENGTH, "1" * 100_000, "(((((((0)))))))", "\x00\n\t"],
+    [
+        "",
+        " ",
+        "()",
+        "+",
+        "++++",
+        "#",
+        "abc",
+        "☎",
+        "\ud800",
+        "٠١٥٥١٧١٨٨٩",
+        "０１５５１７１８８９",
+        "+" * 300,
+        "1" * MAX_INPUT_LENGTH,
+        "1" * 100_000,
+        "(((((((0)))))))",
+        "\x00\n\t",
+    ],
 )
 def test_no_input_raises(france: DialingPlan, number: str) -> None:
     plan = with_rules(france, Rule(30, GUIDE_REGEX, GUIDE_REGEX_VALUE), Rule(1, "X!", "$0", "pbx"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.test_directory_service import FIELDS, MemoryPlugin, SOURCES, person, source
+from tests.test_directory_service import FIELDS, SOURCES, MemoryPlugin, person, source
 from twpcore import cli
 
 

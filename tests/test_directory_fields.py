@@ -48,7 +48,9 @@ def test_a_bad_spec_names_the_field_and_the_option(field, spec, message):
 def test_mapping_reads_lists_bytes_numbers_and_case_insensitive_names():
     m = Mapping({"id": "objectGUID", "last_name": "SN", "first_name": "givenName", "phone": "telephoneNumber", "mobile": "mobile"})
     guid = bytes(range(16))
-    c = m.apply("cn=x", {"objectguid": guid, "sn": ["Dupont"], "givenname": "Élodie", "telephonenumber": ["0155171889", "0155171890"], "mobile": 612345678.0})
+    c = m.apply(
+        "cn=x", {"objectguid": guid, "sn": ["Dupont"], "givenname": "Élodie", "telephonenumber": ["0155171889", "0155171890"], "mobile": 612345678.0}
+    )
     assert c.source_id == "03020100-0504-0706-0809-0a0b0c0d0e0f"
     assert c.data == {"last_name": "Dupont", "first_name": "Élodie"}
     assert [(n.type, n.number) for n in c.numbers] == [("phone", "0155171889"), ("phone", "0155171890"), ("mobile", "612345678")]
@@ -76,7 +78,15 @@ def test_red_list_per_number_type_and_vip_label():
 def test_folding_and_search_words():
     assert fold("Élodie ØRSTED Straße") == "elodie orsted strasse"
     assert words("Jean-Pierre O'Brien") == ["jean", "pierre", "o", "brien"]
-    assert search_tokens({"last_name": "O'Brien", "first_name": "Zoë", "email": "z.obrien@acme.fr"}) == ["o", "brien", "obrien", "zoe", "z", "acme", "fr"]
+    assert search_tokens({"last_name": "O'Brien", "first_name": "Zoë", "email": "z.obrien@acme.fr"}) == [
+        "o",
+        "brien",
+        "obrien",
+        "zoe",
+        "z",
+        "acme",
+        "fr",
+    ]
 
 
 def test_a_field_set_to_empty_is_not_mapped_but_must_be_a_twp_field():

@@ -14,13 +14,14 @@ import functools
 import itertools
 import threading
 import uuid
+from typing import ClassVar
 
 import attrs
 import pytest
 import sqlalchemy as sa
 
-from twpcore.directory import db
 from twpcore.clock import next_daily
+from twpcore.directory import db
 from twpcore.hookspecs import hookimpl
 from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, PbxDriver, SourceRecord
 from twpcore.schema import setting
@@ -47,6 +48,10 @@ class MemorySource(DirectoryConnector):
         state = SOURCES[self.config.source]
         if state.get("down"):
             raise NotReady("connection refused by 127.0.0.1:389")
+        if state.get("broken"):
+            raise ConnectorError("127.0.0.1:389 answered HTTP, not LDAP")
+        if state.get("hang"):
+            await asyncio.Event().wait()
         if state.get("password", "") != self.config.password:
             raise AuthFailed("invalid credentials")
 
@@ -165,6 +170,26 @@ async def test_a_failed_sync_keeps_the_previous_contacts(twp_app, failure, error
     assert test["ok"] is ("die_after" in failure or "crash_after" in failure)
 
 
+@pytest.mark.parametrize("failure, state, message", [
+    ({}, "ready", "2 entries"),
+    ({"down": True}, "retrying", "connection refused by 127.0.0.1:389"),
+    ({"hang": True}, "retrying", "the source gave no answer within 0.2 s; check that it is up and reachable"),
+    ({"password": "changed"}, "auth_failed", "invalid credentials"),
+    ({"broken": True}, "error", "ConnectorError: 127.0.0.1:389 answered HTTP, not LDAP"),
+])
+async def test_a_connection_test_answers_one_shape_whatever_the_outcome(twp_app, monkeypatch, failure, state, message):
+    monkeypatch.setattr("twpcore.directory.service.TEST_TIMEOUT", 0.2)
+    w = await world(twp_app)
+    d = await directory(w, "LDAP", [person("1", "Dupont"), person("2", "Martin")])
+    SOURCES[d["source"]].update(failure)
+    answer = await w["admin"].post(f"/api/v1/directories/{d['id']}/test", status=200)
+    assert set(answer) == {"ok", "state", "message", "duration"}, answer
+    assert (answer["ok"], answer["state"], answer["message"]) == (state == "ready", state, message)
+    doc = await w["server"].anonymous.get("/api/v1/openapi.json")
+    schema = doc["paths"]["/api/v1/directories/{id}/test"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["ok", "state", "message", "duration"] and answer["state"] in schema["properties"]["state"]["enum"]
+
+
 async def test_admin_crud_validates_options_and_fields_and_hides_secrets(twp_app):
     w = await world(twp_app)
     admin = w["admin"]
@@ -185,7 +210,7 @@ async def test_admin_crud_validates_options_and_fields_and_hides_secrets(twp_app
     assert stored == {"source": "t", "password": "hunter2-secret"}
     assert "hunter2" not in str(await admin.get(f"/api/v1/directories/{d['id']}"))
     draft = await admin.patch(f"/api/v1/directories/{d['id']}", {"type": "draft"})
-    assert draft["state"] == "draft"
+    assert draft["state"] == "disabled"
     refused = await admin.call("POST", f"/api/v1/directories/{d['id']}/sync", status=200)
     assert refused["status"] == "failed" and "drafts never synchronize" in refused["error"]
     types = {c["name"]: c for c in (await admin.get("/api/v1/directory-connectors"))["items"]}
@@ -203,7 +228,14 @@ async def test_users_see_only_granted_directories_including_a_cross_domain_grant
     other = await admin.create("companies", name="Other")
     od = await admin.create("domains", company_id=other["id"], name="Paris")
     ou = await admin.create("users", domain_id=od["id"], login="eve", password="a-long-password-1")
-    theirs = await admin.create("directories", domain_id=od["id"], name="Theirs", connector="memory", options={"source": source([person("1", "Durand", "Eve")])}, fields=FIELDS)
+    theirs = await admin.create(
+        "directories",
+        domain_id=od["id"],
+        name="Theirs",
+        connector="memory",
+        options={"source": source([person("1", "Durand", "Eve")])},
+        fields=FIELDS,
+    )
     await admin.create("authorizations", object_type="directory", object_ref=f"directory:{theirs['id']}", subject_type="user", subject_id=ou["id"])
     refused = await admin.call("POST", "/api/v1/authorizations", {"object_type": "directory", "object_ref": f"directory:{theirs['id']}",
                                                                   "subject_type": "user", "subject_id": w["users"]["alice"]["id"]}, status=404)
@@ -225,7 +257,9 @@ async def test_users_see_only_granted_directories_including_a_cross_domain_grant
     await bob.get(f"/api/v1/directories/contacts/{nice_card['id']}", status=404)
     await eve.get(f"/api/v1/directories/contacts/{nice_card['id']}", status=404)
     # A grant given directly to a user works too; removing the group grant hides Nice.
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{hidden['id']}", subject_type="user", subject_id=w["users"]["bob"]["id"])
+    await admin.create(
+        "authorizations", object_type="directory", object_ref=f"directory:{hidden['id']}", subject_type="user", subject_id=w["users"]["bob"]["id"]
+    )
     assert [c["first_name"] for c in (await bob.get("/api/v1/directories/search", params={"q": "durand"}))["items"]] == ["Caché"]
     grants = await admin.get("/api/v1/authorizations", params={"object_ref": f"directory:{nice['id']}"})
     await admin.delete(f"/api/v1/authorizations/{grants['items'][0]['id']}")
@@ -269,7 +303,9 @@ async def test_search_is_case_and_accent_insensitive_ranked_and_paged(twp_app):
 
 async def test_reverse_lookup_through_every_written_form(twp_app):
     w = await world(twp_app)
-    d = await directory(w, "CRM", [person("1", "Dupont", "Jean", o="SSDEI", tel="+33 1 55 17 18 89"), person("2", "Int", "Erne", tel="1234")], priority=20)
+    d = await directory(
+        w, "CRM", [person("1", "Dupont", "Jean", o="SSDEI", tel="+33 1 55 17 18 89"), person("2", "Int", "Erne", tel="1234")], priority=20
+    )
     top = await directory(w, "Top", [person("1", "Boss", mobile="01.55.17.18.89")], priority=5)
     for x in (d, top):
         await w["admin"].post(f"/api/v1/directories/{x['id']}/sync")
@@ -365,7 +401,9 @@ async def test_twp_users_directory_follows_users_and_devices(twp_app):
     admin = w["admin"]
     await admin.create("devices", user_id=w["users"]["alice"]["id"], number="2001")
     d = await admin.create("directories", domain_id=w["paris"]["id"], name="[TwsUsers]", connector="twp_users", priority=1)
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="group", subject_id=w["group"]["id"])
+    await admin.create(
+        "authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="group", subject_id=w["group"]["id"]
+    )
     alice = await w["server"].login("alice", "a-long-password-1")
 
     async def wait_for(q, expected):
@@ -395,7 +433,9 @@ async def test_private_contacts_and_lists(twp_app):
     refused = await alice.call("POST", "/api/v1/me/contacts", {"last_name": "Mum"}, status=403)
     assert refused["error"] == "no_private_directory" and "TwsPrivate" in refused["detail"]
     for u in ("alice", "bob"):
-        await admin.create("authorizations", object_type="directory", object_ref=f"directory:{priv['id']}", subject_type="user", subject_id=w["users"][u]["id"])
+        await admin.create(
+            "authorizations", object_type="directory", object_ref=f"directory:{priv['id']}", subject_type="user", subject_id=w["users"][u]["id"]
+        )
     mum = await alice.post("/api/v1/me/contacts", {"last_name": "Mum", "mobile": "06 11 22 33 44", "private0": "12/05"}, status=201)
     assert mum["custom"] == [{"field": "private0", "label": "Birthday", "value": "12/05"}]
     await alice.call("POST", "/api/v1/me/contacts", {"department": "x"}, status=422)
@@ -410,14 +450,18 @@ async def test_private_contacts_and_lists(twp_app):
     assert (await alice.get("/api/v1/me/contacts"))["total"] == 1
     # AuthorizeContactFavorite = No: no new private contact.
     await admin.create("parameter_values", name="AuthorizeContactFavorite", scope="user", scope_id=w["users"]["bob"]["id"], value="No")
-    assert (await bob.call("POST", "/api/v1/me/contacts", {"last_name": "X"}, status=403))["detail"].endswith("(parameter AuthorizeContactFavorite, guide 9.1.8)")
+    assert (await bob.call("POST", "/api/v1/me/contacts", {"last_name": "X"}, status=403))["detail"].endswith(
+        "(parameter AuthorizeContactFavorite, guide 9.1.8)"
+    )
 
     # Lists: ordered, private or public (AuthorizePublicList).
     fav = await alice.post("/api/v1/me/lists", {"name": "Family"}, status=201)
     work = await alice.post("/api/v1/me/lists", {"name": "Work"}, status=201)
     d = await directory(w, "LDAP", [person("1", "Dupont", "Jean")])
     await admin.post(f"/api/v1/directories/{d['id']}/sync")
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="user", subject_id=w["users"]["bob"]["id"])
+    await admin.create(
+        "authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="user", subject_id=w["users"]["bob"]["id"]
+    )
     jean = (await alice.get("/api/v1/directories/search", params={"q": "dupont"}))["items"][0]
     listed = await alice.put(f"/api/v1/me/lists/{fav['id']}/contacts", {"contact_ids": [jean["id"], mum["id"]]})
     assert [c["id"] for c in listed["items"]] == [jean["id"], mum["id"]]
@@ -427,7 +471,9 @@ async def test_private_contacts_and_lists(twp_app):
     await bob.get(f"/api/v1/me/lists/{fav['id']}", status=404)  # private list
     await admin.create("parameter_values", name="AuthorizePublicList", scope="user", scope_id=w["users"]["alice"]["id"], value="No")
     assert (await alice.call("PATCH", f"/api/v1/me/lists/{fav['id']}", {"public": True}, status=403))["field"] == "public"
-    await admin.delete(f"/api/v1/parameter-values/{(await admin.get('/api/v1/parameter-values', params={'name': 'AuthorizePublicList'}))['items'][0]['id']}")
+    await admin.delete(
+        f"/api/v1/parameter-values/{(await admin.get('/api/v1/parameter-values', params={'name': 'AuthorizePublicList'}))['items'][0]['id']}"
+    )
     await alice.patch(f"/api/v1/me/lists/{fav['id']}", {"public": True})
     seen = await bob.get(f"/api/v1/me/lists/{fav['id']}")
     assert [c["id"] for c in seen["items"]] == [jean["id"]]  # never Alice's private contact
@@ -442,7 +488,9 @@ async def test_pushed_contacts_replace_the_previous_push(twp_app):
     outlook = await admin.create("directories", domain_id=w["paris"]["id"], name="Outlook", connector="push", type="private", priority=30)
     alice = await w["server"].login("alice", "a-long-password-1")
     await alice.call("POST", "/api/v1/me/directories/Outlook/push", {"contacts": []}, status=404)  # no right yet
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{outlook['id']}", subject_type="group", subject_id=w["group"]["id"])
+    await admin.create(
+        "authorizations", object_type="directory", object_ref=f"directory:{outlook['id']}", subject_type="group", subject_id=w["group"]["id"]
+    )
     push = [{"EntryID": "a1", "FirstName": "Jean", "LastName": "Dupont", "BusinessTelephoneNumber": "+33 1 55 17 18 89"},
             {"EntryID": "a2", "FirstName": "Jeanne", "LastName": "Durand"}, {"EntryID": "a3", "JobTitle": "nobody"}, "junk"]
     report = await alice.post("/api/v1/me/directories/Outlook/push", {"contacts": push})
@@ -562,7 +610,7 @@ class LdapLike(MemorySource):
     """A connector that declares the mapping a directory gets when the admin sets none."""
 
     type_name = "memory_defaults"
-    default_fields = {"id": "uid", "last_name": "sn", "first_name": "givenName", "company": "o",
+    default_fields: ClassVar[dict[str, str]] = {"id": "uid", "last_name": "sn", "first_name": "givenName", "company": "o",
                       "phone": "telephoneNumber", "mobile": "mobile"}
 
 
@@ -669,7 +717,9 @@ async def test_a_card_showing_a_new_number_is_never_ahead_of_the_reverse_lookup(
     w = await world(twp_app)
     admin = w["admin"]
     d = await admin.create("directories", domain_id=w["paris"]["id"], name="[TwsUsers]", connector="twp_users", priority=1)
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="group", subject_id=w["group"]["id"])
+    await admin.create(
+        "authorizations", object_type="directory", object_ref=f"directory:{d['id']}", subject_type="group", subject_id=w["group"]["id"]
+    )
     alice = await w["server"].login("alice", "a-long-password-1")
     for _ in range(100):
         if (await alice.get("/api/v1/directories/search", params={"q": "bob"}))["items"]:
@@ -864,9 +914,8 @@ def test_migration_0008_removes_duplicate_contacts_then_refuses_them(twp_db_url)
             assert sorted(conn.execute(sa.select(t.contact_numbers.c.contact_id)).scalars()) == [kept, other_source, mine]
             assert conn.execute(sa.select(t.contact_list_items.c.contact_id)).scalars().all() == [kept]
         for directory_id, owner_id in ((public, None), (private, user)):
-            with pytest.raises(sa.exc.IntegrityError, match="(?i)unique"):
-                with store.engine.begin() as conn:
-                    conn.execute(sa.insert(t.contacts).values(directory_id=directory_id, owner_id=owner_id, source_id="1", data={}))
+            with pytest.raises(sa.exc.IntegrityError, match=r"(?i)unique"), store.engine.begin() as conn:
+                conn.execute(sa.insert(t.contacts).values(directory_id=directory_id, owner_id=owner_id, source_id="1", data={}))
         with store.engine.begin() as conn:  # another source id, or the same one in another directory, is welcome
             conn.execute(sa.insert(t.contacts).values(directory_id=public, owner_id=None, source_id="3", data={}))
             conn.execute(sa.insert(t.contacts).values(directory_id=private, owner_id=None, source_id="1", data={}))
@@ -923,7 +972,9 @@ async def test_two_processes_syncing_a_large_directory_at_once_store_each_contac
         c = t.contacts
         cond = c.c.directory_id == d["id"]
         total, distinct = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(c.c.source_id))).where(cond)).one()
-        numbers = conn.execute(sa.select(sa.func.count()).select_from(t.contact_numbers).where(t.contact_numbers.c.directory_id == d["id"])).scalar_one()
+        numbers = conn.execute(
+            sa.select(sa.func.count()).select_from(t.contact_numbers).where(t.contact_numbers.c.directory_id == d["id"])
+        ).scalar_one()
         last = conn.execute(sa.select(t.contact_numbers.c.number).join(c, c.c.id == t.contact_numbers.c.contact_id)
                             .where(cond, c.c.source_id == str(count - 1))).scalars().all()
         return total, distinct, numbers, last
@@ -981,7 +1032,7 @@ def test_an_insert_waiting_for_another_transactions_same_contacts_takes_them_ove
         finally:
             first.close()
         assert theirs.ids == []
-        assert [(cid, m.source_id) for cid, m in theirs.same] == list(zip(mine.ids[:2], ["0", "1"]))
+        assert [(cid, m.source_id) for cid, m in theirs.same] == list(zip(mine.ids[:2], ["0", "1"], strict=True))
         assert [(cid, m.digest) for cid, m in theirs.taken] == [(mine.ids[2], "v2-2")]
         with store.engine.connect() as conn:
             rows = conn.execute(sa.select(t.contacts.c.source_id, t.contacts.c.digest).order_by(t.contacts.c.source_id)).all()

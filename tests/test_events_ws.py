@@ -106,7 +106,7 @@ async def test_users_receive_only_events_addressed_to_them(two_companies):
 
 
 async def test_a_client_that_stops_reading_is_told_to_resync_and_slows_nobody(two_companies):
-    server, root, ids = two_companies
+    server, _root, ids = two_companies
     alpha = ids["Alpha"]
     ann = await server.login("ann", "ann-password-1")
     bob = await server.login("bob", "bob-password-1")
@@ -127,7 +127,9 @@ async def test_a_client_that_stops_reading_is_told_to_resync_and_slows_nobody(tw
     payload = "x" * 65536
     everyone = frozenset({alpha["u1"], alpha["u2"]})
     slowest_publish, published = 0.0, 0
-    ann_sub = lambda: next(s for s in bus.subscriptions if s.name == "ws user:ann")  # noqa: E731
+    def ann_sub():
+        return next(s for s in bus.subscriptions if s.name == "ws user:ann")
+
     while not ann_sub().dropped and published < 2000:
         t0 = time.perf_counter()
         bus.publish(Event("test.big", {"n": published, "pad": payload}, alpha["company"], alpha["domain"], everyone))
@@ -171,7 +173,7 @@ async def test_the_websocket_needs_a_valid_token(twp_server, admin):
 
 
 async def test_the_server_closes_the_socket_when_the_token_expires(two_companies):
-    server, root, ids = two_companies
+    server, _root, ids = two_companies
     # A token that lives one second (the shortest configurable lifetime is a minute).
     token, _ = server.run(lambda c: issue_token(c, "user", ids["Alpha"]["u1"], 1.0))
     ws = await connect(server, token)

@@ -15,17 +15,35 @@ from typing import Any
 
 import attrs
 import pytest
-import sqlalchemy as sa
 from aiohttp import web
 
 from twpcore import hookspecs
-from twpcore.api.core import KERNEL, principal, read_json
-from twpcore.events import Event
-from twpcore.hookspecs import hookimpl
-from twpcore.kinds import AuthMethod, AuthResult, DirectoryConnector, Kind, LoginAttempt, PbxDriver, PluginType, SmsProvider, SmsProviderConfig
-from twpcore.parameters import ParameterDefinition
-from twpcore.schema import ConfigErrors, ConfigProblem, Secret, setting
-from twpcore.store import schema as t
+from twpcore.http.core import read_json
+from twpcore.plugin_api import (
+    AuthMethod,
+    AuthResult,
+    CallEvent,
+    ConfigErrors,
+    ConfigProblem,
+    DeviceEvent,
+    DirectoryConnector,
+    Event,
+    InstanceState,
+    Kind,
+    LoginAttempt,
+    ParameterDefinition,
+    PbxDriver,
+    PluginContext,
+    PluginType,
+    PresenceEvent,
+    Secret,
+    SmsProvider,
+    SmsProviderConfig,
+    context_of,
+    hookimpl,
+    principal_of,
+    setting,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("twp_"))
@@ -92,8 +110,13 @@ async def check_type_hook(twp_app, hook: str, kind: Kind, base: type[PluginType]
     clash = make_type(base, "acme", capabilities, **extra)
     path = ".".join(table)
 
+    directory = kind is Kind.DIRECTORY_CONNECTOR
+
     def instance(options: dict) -> dict:
-        config: dict = {}
+        # A [directories.<name>] table belongs to a domain (admin guide 11): the demo's.
+        config: dict = {"demo": {"seed": True}} if directory else {}
+        if directory:
+            options = {**options, "company": "Demo", "domain": "Paris"}
         node = config
         for part in table[:-1]:
             node = node.setdefault(part, {})
@@ -115,17 +138,23 @@ async def check_type_hook(twp_app, hook: str, kind: Kind, base: type[PluginType]
     assert f"{hook}: RegistrationError: Acme{base.__name__} declares unknown capabilities ['teleport']; known: [" in plugins["broken"]["reason"]
     assert plugins["not-a-type"]["state"] == "register_error"
     assert plugins["not-a-type"]["reason"] == (f"{hook}: RegistrationError: {kind.label} registrations must be subclasses of "
-                                               f"twpcore.kinds.{base.__name__}, got <class 'dict'>")
+                                               f"twpcore.plugin_api.{base.__name__}, got <class 'dict'>")
     # A second type of the same name is refused; its plugin is told why and stays loaded.
     assert plugins["clash"]["state"] == "loaded" and plugins["clash"]["provides"] == []
     assert plugins["clash"]["last_error"] == f'{hook}: RegistrationError: {kind.label} "acme" is already registered by plugin acme; rename yours'
 
     inst = by(body["instances"], "config")[path]
     assert (inst["type"], inst["plugin"], inst["state"], inst["capabilities"]) == ("acme", "acme", "ready", sorted(capabilities))
-    obj = server.kernel.instances.instances[(kind, table[-1])].obj
-    assert isinstance(obj, good) and obj.started == (table[-1], "acme.example.com", 4000)
-    assert obj.config.password.reveal() == "pw-not-shown"
-    assert "pw-not-shown" not in str(body) and "pw-not-shown" not in repr(obj.config)
+    if directory:
+        # The directory service owns a directory's connector: one is set up for each sync or test.
+        listed = next(d for d in (await admin.get("/api/v1/directories"))["items"] if d["name"] == table[-1])
+        await admin.post(f"/api/v1/directories/{listed['id']}/test")
+        assert "pw-not-shown" not in str(body) and "pw-not-shown" not in str(listed)
+    else:
+        obj = server.kernel.instances.instances[(kind, table[-1])].obj
+        assert isinstance(obj, good) and obj.started == (table[-1], "acme.example.com", 4000)
+        assert obj.config.password.reveal() == "pw-not-shown"
+        assert "pw-not-shown" not in str(body) and "pw-not-shown" not in repr(obj.config)
 
     # An option that does not fit the type's schema names the key.
     server2 = await twp_app(config=instance({type_key: "acme", "host": "h", "port": 0} if type_key else {"host": "h", "port": 0}),
@@ -177,8 +206,8 @@ async def test_hook_twp_register_auth_methods(twp_app):
 
 # -- routes and parameters --------------------------------------------------------------
 async def acme_status(request: web.Request) -> web.Response:
-    kernel = request.app[KERNEL]
-    return web.json_response({"ready": kernel.ready, "caller": principal(request).login})
+    context = context_of(request)  # the plugin's own context, not the kernel
+    return web.json_response({"plugin": context.name, "ready": context.ready, "caller": principal_of(request).login})
 
 
 async def acme_echo(request: web.Request) -> web.Response:
@@ -213,8 +242,8 @@ class AcmeWithOptions:
         register(AcmeOptions)
 
     @hookimpl
-    async def twp_startup(self, app):
-        self.seen = app.plugin_options.get("acme")
+    async def twp_startup(self, context):
+        self.seen = context.options
 
 
 class ReaderWithChecks:
@@ -296,7 +325,7 @@ async def test_hook_twp_register_routes(twp_app):
     user = await server.login("jdoe", "tws-Passw0rd-long")
 
     # Served, with the access level the plugin declared.
-    assert await admin.get("/api/v1/acme/status") == {"ready": True, "caller": admin.info["admin"]["login"]}
+    assert await admin.get("/api/v1/acme/status") == {"plugin": "acme", "ready": True, "caller": admin.info["admin"]["login"]}
     await server.anonymous.get("/api/v1/acme/status", status=401)
     assert (await user.get("/api/v1/acme/status", status=403))["error"] == "forbidden"
     assert await user.post("/api/v1/acme/echo", {"text": "hello"}, status=201) == {"echo": "hello"}
@@ -308,7 +337,12 @@ async def test_hook_twp_register_routes(twp_app):
     # Listed in the OpenAPI document as the plugin's.
     doc = await server.anonymous.get("/api/v1/openapi.json")
     status = doc["paths"]["/api/v1/acme/status"]["get"]
-    assert (status["x-twp-plugin"], status["x-twp-access"], status["tags"], status["summary"]) == ("acme", "admin", ["plugin:acme"], "ACME link status")
+    assert (status["x-twp-plugin"], status["x-twp-access"], status["tags"], status["summary"]) == (
+        "acme",
+        "admin",
+        ["plugin:acme"],
+        "ACME link status",
+    )
     assert status["security"] == [{"bearer": []}]
     echo = doc["paths"]["/api/v1/acme/echo"]["post"]
     assert echo["requestBody"]["content"]["application/json"]["schema"]["required"] == ["text"]
@@ -318,7 +352,10 @@ async def test_hook_twp_register_routes(twp_app):
     plugins = by((await admin.get("/api/v1/plugins"))["plugins"], "name")
     assert plugins["acme"]["state"] == "loaded"
     assert plugins["bad-access"]["state"] == "register_error"
-    assert plugins["bad-access"]["reason"] == "twp_register_routes: ValueError: route /api/v1/bad/x: access must be one of ('public', 'user', 'admin', 'any'), got 'everyone'"
+    assert (
+        plugins["bad-access"]["reason"]
+        == "twp_register_routes: ValueError: route /api/v1/bad/x: access must be one of ('public', 'user', 'admin', 'any'), got 'everyone'"
+    )
     assert plugins["sync-handler"]["state"] == "register_error"
     assert "the handler must be an async function taking the request" in plugins["sync-handler"]["reason"]
     assert "/api/v1/bad/x" not in doc["paths"] and "/api/v1/sync/x" not in doc["paths"]
@@ -375,7 +412,9 @@ async def test_hook_twp_register_parameters(twp_app):
     await admin.create("users", domain_id=paris["id"], login="jdoe", password="tws-Passw0rd-long")
     await admin.create("users", domain_id=lyon["id"], login="asmith", password="tws-Passw0rd-long")
     await admin.create("parameter_values", name="AcmeCrmUrl", scope="domain", scope_id=paris["id"], value="https://paris.crm.example.com")
-    bad = await admin.post("/api/v1/parameter-values", {"name": "AcmePopup", "scope": "domain", "scope_id": paris["id"], "value": "Maybe"}, status=422)
+    bad = await admin.post(
+        "/api/v1/parameter-values", {"name": "AcmePopup", "scope": "domain", "scope_id": paris["id"], "value": "Maybe"}, status=422
+    )
     assert (bad["detail"], bad["field"]) == ('parameter AcmePopup: expected Yes or No, got "Maybe"', "value")
     for login, url, source in (("jdoe", "https://paris.crm.example.com", "domain"), ("asmith", "https://crm.example.com", "built-in")):
         me = await server.login(login, "tws-Passw0rd-long")
@@ -386,10 +425,15 @@ async def test_hook_twp_register_parameters(twp_app):
     assert plugins["bad-default"]["state"] == "register_error"
     assert plugins["bad-default"]["reason"] == 'twp_register_parameters: ParameterError: parameter BadFlag: expected Yes or No, got "Maybe"'
     assert plugins["not-a-definition"]["state"] == "register_error"
-    assert plugins["not-a-definition"]["reason"].startswith("twp_register_parameters: RegistrationError: register() takes one twpcore.parameters.ParameterDefinition")
+    assert plugins["not-a-definition"]["reason"].startswith(
+        "twp_register_parameters: RegistrationError: register() takes one twpcore.parameters.ParameterDefinition"
+    )
     # Another plugin's parameter cannot be redefined: refused, the original stays.
     assert plugins["redefines"]["state"] == "loaded"
-    assert plugins["redefines"]["last_error"] == "twp_register_parameters: RegistrationError: parameter AuthMethods is already defined by plugin parameters; rename yours"
+    assert (
+        plugins["redefines"]["last_error"]
+        == "twp_register_parameters: RegistrationError: parameter AuthMethods is already defined by plugin parameters; rename yours"
+    )
     assert server.kernel.parameters.definitions["AuthMethods"].default == "TWS"
     assert "BadFlag" not in server.kernel.parameters.definitions
 
@@ -398,18 +442,20 @@ async def test_hook_twp_register_parameters(twp_app):
 class Lifecycle:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.user_id = 0
 
     @hookimpl
-    async def twp_startup(self, app):
-        admins = await app.store.run(lambda conn: conn.execute(sa.select(sa.func.count()).select_from(t.admins)).scalar_one())
-        self.calls.append(("startup", {"app": app, "ready": app.ready, "admins": admins,
-                                       "instances": {name: i.state for (_, name), i in app.instances.instances.items()}}))
+    async def twp_startup(self, context):
+        context.state = "started"  # the plugin's slot, kept until twp_shutdown
+        self.calls.append(("startup", {"context": context, "ready": context.ready, "nobody": await context.user(1),
+                                       "TWS": context.instance_state(Kind.AUTH_METHOD, "TWS"),
+                                       "None": context.instance_state(Kind.AUTH_METHOD, "None")}))
 
     @hookimpl
-    def twp_shutdown(self, app):
+    async def twp_shutdown(self, context):
         # The store is still open.
-        users = app.store.transaction(lambda conn: conn.execute(sa.select(sa.func.count()).select_from(t.users)).scalar_one())
-        self.calls.append(("shutdown", {"app": app, "users": users}))
+        user = await context.user(self.user_id)
+        self.calls.append(("shutdown", {"context": context, "state": context.state, "login": user.login if user else None}))
 
 
 async def test_hook_twp_startup(twp_app):
@@ -421,11 +467,13 @@ async def test_hook_twp_startup(twp_app):
             raise KeyError("ACME_LICENSE")
 
     server = await twp_app(plugins=[("fails", Fails()), ("lifecycle", lifecycle)])
-    # Called once, with the kernel, the store open and the instances started, before it serves.
+    # Called once, with the plugin's context (not the kernel), the store open and the instances started, before it serves.
     assert [name for name, _ in lifecycle.calls] == ["startup"]
     seen = lifecycle.calls[0][1]
-    assert seen["app"] is server.kernel and seen["ready"] is False and seen["admins"] == 0
-    assert (seen["instances"]["TWS"], seen["instances"]["None"]) == ("ready", "ready")
+    assert isinstance(seen["context"], PluginContext) and seen["context"].name == "lifecycle"
+    assert not hasattr(seen["context"], "kernel") and not hasattr(seen["context"], "store")
+    assert seen["ready"] is False and seen["nobody"] is None
+    assert (seen["TWS"], seen["None"]) == (InstanceState.READY, InstanceState.READY) == ("ready", "ready")
     admin = await server.admin()
     plugins = by((await admin.get("/api/v1/plugins"))["plugins"], "name")
     assert (plugins["fails"]["state"], plugins["fails"]["reason"]) == ("startup_error", "twp_startup: KeyError: 'ACME_LICENSE'")
@@ -438,11 +486,12 @@ async def test_hook_twp_shutdown(twp_app):
     admin = await server.admin()
     company = await admin.create("companies", name="ACME")
     domain = await admin.create("domains", company_id=company["id"], name="Paris", numbering_plan_length=4)
-    await admin.create("users", domain_id=domain["id"], login="jdoe")
+    lifecycle.user_id = (await admin.create("users", domain_id=domain["id"], login="jdoe"))["id"]
     assert [name for name, _ in lifecycle.calls] == ["startup"]
     await server.client.close()  # stops the server
     assert [name for name, _ in lifecycle.calls] == ["startup", "shutdown"]
-    assert lifecycle.calls[1][1] == {"app": server.kernel, "users": 1}
+    # The same context as at start-up, with what the plugin kept in its slot; the store still answers.
+    assert lifecycle.calls[1][1] == {"context": lifecycle.calls[0][1]["context"], "state": "started", "login": "jdoe"}
     assert server.kernel.ready is False
 
 
@@ -452,8 +501,8 @@ class Observer:
         self.seen: list[tuple[str, str, Any]] = []
 
     @hookimpl
-    def twp_call_event(self, event, app):
-        self.seen.append(("call", event.type, (event, app)))
+    def twp_call_event(self, event, context):
+        self.seen.append(("call", event.type, (event, context)))
 
     @hookimpl
     async def twp_device_event(self, event):
@@ -461,7 +510,7 @@ class Observer:
         self.seen.append(("device", event.type, event))
 
     @hookimpl
-    def twp_presence_event(self, event, app):
+    def twp_presence_event(self, event, context):
         self.seen.append(("presence", event.type, event))
 
 
@@ -487,11 +536,13 @@ MIXED = (
 
 
 async def test_hook_twp_call_event(twp_app):
-    server, observer = await observe(twp_app, *MIXED)
+    _server, observer = await observe(twp_app, *MIXED)
     calls = [(type_, payload) for category, type_, payload in observer.seen if category == "call" and not type_.endswith("end-of-test")]
-    # Every call event, of every company, in order, with the kernel as app.
+    # Every call event, of every company, in order, typed, with the plugin's context.
     assert [type_ for type_, _ in calls] == ["call.delivered", "call.cleared"]
-    assert calls[0][1] == (MIXED[0], server.kernel)
+    event, context = calls[0][1]
+    assert event == MIXED[0] and isinstance(event, CallEvent) and (event.device, event.call_id) == ("2001", None)
+    assert isinstance(context, PluginContext) and context.name == "observer"
     assert calls[1][1][0].company_id == 2
 
 
@@ -499,12 +550,13 @@ async def test_hook_twp_device_event(twp_app):
     _, observer = await observe(twp_app, *MIXED)
     devices = [event for category, type_, event in observer.seen if category == "device" and not type_.endswith("end-of-test")]
     assert devices == [MIXED[1]]  # async implementations are awaited; fewer arguments are fine
+    assert isinstance(devices[0], DeviceEvent) and devices[0].device == "2001"
 
 
 async def test_hook_twp_presence_event(twp_app):
     _, observer = await observe(twp_app, *MIXED)
     presences = [event for category, type_, event in observer.seen if category == "presence" and not type_.endswith("end-of-test")]
-    assert presences == [MIXED[2]]
+    assert presences == [MIXED[2]] and isinstance(presences[0], PresenceEvent)
     assert not any(type_.startswith("admin.") for _, type_, _ in observer.seen)  # admin events are not for observers
 
 

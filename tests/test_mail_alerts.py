@@ -156,7 +156,7 @@ async def drained(server):
 # -- scenarios ------------------------------------------------------------------------------
 async def test_a_missed_call_is_mailed_in_each_users_language(twp_app, smtp_servers):
     controller, box = await smtp_servers()
-    server, admin, domain, users, pbx = await setup(twp_app, plain(controller.port))
+    server, _admin, _domain, _users, pbx = await setup(twp_app, plain(controller.port))
     missed(pbx, "201", "0612345678", "c1")
     missed(pbx, "202", "0612345678", "c2")
     missed(pbx, "203", None, "c3")  # hidden number
@@ -195,7 +195,7 @@ async def test_no_mail_for_answered_or_outgoing_calls_nor_when_the_user_may_not_
 
 async def test_a_new_voicemail_message_is_mailed_to_the_owner_of_the_mailbox(twp_app, smtp_servers):
     controller, box = await smtp_servers()
-    server, admin, domain, users, pbx = await setup(twp_app, plain(controller.port))
+    server, _admin, domain, _users, _pbx = await setup(twp_app, plain(controller.port))
     server.kernel.events.publish(voicemail_event(company_id=domain["company_id"], domain_id=domain["id"], device="202",
                                                  caller="+33612345678", caller_name="Jean Dupont", new_messages=3))
     await drained(server)
@@ -210,7 +210,7 @@ async def test_starttls_with_a_self_signed_certificate_and_a_login(twp_app, smtp
     caplog.set_level(logging.DEBUG)
     controller, box = await smtp_servers(tls_context=server_context(ca), require_starttls=True, auth_require_tls=True, authenticator=authenticator)
     smtp = {**plain(controller.port), "SmtpSecurity": "starttls", "SmtpCaFile": ca_file, "SmtpAuthUserName": "twp", "SmtpAuthPassword": SMTP_PASSWORD}
-    server, admin, domain, users, pbx = await setup(twp_app, smtp)
+    server, admin, _domain, users, pbx = await setup(twp_app, smtp)
     missed(pbx, "203", "0612345678", "t1")
     await drained(server)
     [mail] = box.messages
@@ -224,7 +224,7 @@ async def test_starttls_with_a_self_signed_certificate_and_a_login(twp_app, smtp
 async def test_an_untrusted_certificate_or_a_wrong_password_is_logged_and_not_retried(twp_app, smtp_servers, ca, ca_file, caplog):
     controller, box = await smtp_servers(tls_context=server_context(ca), require_starttls=True, authenticator=authenticator)
     smtp = {**plain(controller.port), "SmtpSecurity": "starttls", "SmtpAuthUserName": "twp", "SmtpAuthPassword": "not-the-password"}
-    server, admin, domain, users, pbx = await setup(twp_app, smtp)
+    server, admin, domain, _users, pbx = await setup(twp_app, smtp)
     missed(pbx, "203", "0612345678", "u1")  # no SmtpCaFile: the test CA is unknown
     await drained(server)
     assert "its TLS certificate is not trusted" in caplog.text and "set parameter SmtpCaFile" in caplog.text
@@ -239,7 +239,7 @@ async def test_an_untrusted_certificate_or_a_wrong_password_is_logged_and_not_re
 
 async def test_implicit_tls(twp_app, smtp_servers, ca, ca_file):
     controller, box = await smtp_servers(ssl_context=server_context(ca))
-    server, admin, domain, users, pbx = await setup(twp_app, {**plain(controller.port), "SmtpSecurity": "tls", "SmtpCaFile": ca_file})
+    server, _admin, _domain, _users, pbx = await setup(twp_app, {**plain(controller.port), "SmtpSecurity": "tls", "SmtpCaFile": ca_file})
     missed(pbx, "201", "0612345678", "i1")
     await drained(server)
     [mail] = box.messages
@@ -249,7 +249,7 @@ async def test_implicit_tls(twp_app, smtp_servers, ca, ca_file):
 async def test_auto_never_sends_the_password_over_plain_text(twp_app, smtp_servers, caplog):
     controller, box = await smtp_servers(auth_require_tls=False, authenticator=authenticator)
     smtp = {**plain(controller.port), "SmtpSecurity": "auto", "SmtpAuthUserName": "twp", "SmtpAuthPassword": SMTP_PASSWORD}
-    server, admin, domain, users, pbx = await setup(twp_app, smtp)
+    server, _admin, _domain, _users, pbx = await setup(twp_app, smtp)
     missed(pbx, "201", "0612345678", "p1")
     await drained(server)
     assert box.messages == [] and "logging in would send SmtpAuthPassword in clear text" in caplog.text
@@ -257,21 +257,21 @@ async def test_auto_never_sends_the_password_over_plain_text(twp_app, smtp_serve
 
 async def test_a_server_that_is_down_is_retried_and_the_mail_goes_when_it_is_back(twp_app, smtp_servers, caplog):
     port = find_free_port()
-    server, admin, domain, users, pbx = await setup(twp_app, plain(port), options={"mail_retries": 3, "mail_retry_delay": "300ms"})
+    server, _admin, _domain, _users, pbx = await setup(twp_app, plain(port), options={"mail_retries": 3, "mail_retry_delay": "300ms"})
     missed(pbx, "201", "0612345678", "d1")
     for _ in range(100):
         if "new attempt in" in caplog.text:
             break
         await asyncio.sleep(0.02)
-    assert "cannot reach SMTP server 127.0.0.1:%d" % port in caplog.text
-    controller, box = await smtp_servers(port=port)
+    assert f"cannot reach SMTP server 127.0.0.1:{port}" in caplog.text
+    _controller, box = await smtp_servers(port=port)
     await drained(server)
     assert [m["to"] for m in box.messages] == [["amelie@acme.test"]]
 
 
 async def test_a_server_down_for_good_is_given_up_after_the_retries_and_the_server_keeps_running(twp_app, caplog):
     port = find_free_port()
-    server, admin, domain, users, pbx = await setup(twp_app, plain(port), options={"mail_retries": 2})
+    server, admin, _domain, _users, pbx = await setup(twp_app, plain(port), options={"mail_retries": 2})
     missed(pbx, "201", "0612345678", "g1")
     await drained(server)
     assert server.kernel.mail.failed == 1 and "missed_call e-mail to user" in caplog.text and "(after 3 attempts)" in caplog.text

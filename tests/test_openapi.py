@@ -126,3 +126,26 @@ async def test_documented_success_statuses_are_the_ones_answered(twp_server, adm
     assert admin.last_status == 204 and "204" in paths["/api/v1/companies/{id}"]["delete"]["responses"]
     await admin.call("POST", "/api/v1/auth/logout")
     assert admin.last_status == 204 and "204" in paths["/api/v1/auth/logout"]["post"]["responses"]
+
+
+async def test_the_document_declares_the_answers_and_bounds_the_server_enforces(twp_server, admin):
+    doc = await twp_server.anonymous.get("/api/v1/openapi.json")
+    paths = doc["paths"]
+    # POST /calls creates a call: 201, as the server answers (tests/test_telephony_api.py); call control may meet the PBX's refusals.
+    make_call = paths["/api/v1/calls"]["post"]["responses"]
+    assert "201" in make_call and "200" not in make_call
+    assert {"409", "501", "503"} <= set(make_call) and {"409", "501", "503"} <= set(paths["/api/v1/calls/{call_id}/hangup"]["post"]["responses"])
+    assert "409" in paths["/api/v1/companies"]["post"]["responses"] and "409" in paths["/api/v1/companies/{id}"]["delete"]["responses"]
+    assert "503" in paths["/api/v1/health"]["get"]["responses"] and "429" in paths["/api/v1/auth/login"]["post"]["responses"]
+    for method, path, op in operations(doc):
+        for p in op.get("parameters", []):
+            if p["in"] == "path" and p["name"] in ("id", "member"):
+                assert p["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, (method, path, p)
+    limit = next(p for p in paths["/api/v1/users"]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    # ...and the server refuses what the document rules out.
+    for value in ("0", "1001"):
+        answer = await admin.call("GET", "/api/v1/users", params={"limit": value})
+        assert admin.last_status == 400 and answer["field"] == "limit", answer
+    answer = await admin.call("GET", "/api/v1/users/0")
+    assert admin.last_status == 400 and answer["field"] == "id", answer

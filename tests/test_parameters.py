@@ -166,7 +166,9 @@ async def test_values_are_checked_and_normalized_per_kind(tenant):
     assert 'got "often"' in answer["detail"]
     assert (await admin.get(f"/api/v1/parameter-values/{value['id']}"))["value"] == "Yes"
     # One value per parameter and scope; the scope needs its id.
-    answer = await admin.call("POST", "/api/v1/parameter-values", {"name": "AuthorizeChat", "scope": "domain", "scope_id": domain["id"], "value": "No"})
+    answer = await admin.call(
+        "POST", "/api/v1/parameter-values", {"name": "AuthorizeChat", "scope": "domain", "scope_id": domain["id"], "value": "No"}
+    )
     assert admin.last_status == 409 and "PATCH" in answer["detail"]
     answer = await admin.call("POST", "/api/v1/parameter-values", {"name": "AuthorizeChat", "scope": "group", "value": "No"})
     assert admin.last_status == 400 and answer["field"] == "scope_id"

@@ -62,7 +62,12 @@ async def test_guide_7_4_sharing_rules_for_every_object_type(world):
     for subject_type in ("group", "user"):
         subject_id = world["paris"][subject_type]
         for object_type, where, status in RULES:
-            grant = {"object_type": object_type, "object_ref": REFS[object_type](world[where]), "subject_type": subject_type, "subject_id": subject_id}
+            grant = {
+                "object_type": object_type,
+                "object_ref": REFS[object_type](world[where]),
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+            }
             answer = await admin.call("POST", "/api/v1/authorizations", grant)
             if admin.last_status != status:
                 wrong.append((subject_type, object_type, where, admin.last_status, answer))
@@ -80,7 +85,9 @@ async def test_guide_7_4_sharing_rules_for_every_object_type(world):
                                                                  "subject_type": "user", "subject_id": world["lyon"]["user"]})
     assert admin.last_status == 404 and answer["field"] == "object_ref"
     # Applications are company-wide: no object domain.
-    app = await admin.create("authorizations", object_type="application", object_ref="Caller", subject_type="group", subject_id=world["nice"]["group"])
+    app = await admin.create(
+        "authorizations", object_type="application", object_ref="Caller", subject_type="group", subject_id=world["nice"]["group"]
+    )
     assert app["object_domain_id"] is None and app["company_id"] == world["ssdei"]
     listed = await admin.get("/api/v1/authorizations", params={"subject_domain_id": str(world["paris"]["domain"]), "limit": "500"})
     assert listed["total"] == 2 * sum(1 for r in RULES if r[2] == 201)
@@ -122,7 +129,9 @@ async def test_application_quota_counts_seats_and_refuses_every_way_past_it(worl
         await admin.post(f"/api/v1/groups/{team}/members", {"user_id": extra[-1]}, status=204)
 
     # Granting a group of three on a quota of two.
-    answer = await admin.call("POST", "/api/v1/authorizations", {"object_type": "application", "object_ref": "Caller", "subject_type": "group", "subject_id": team})
+    answer = await admin.call(
+        "POST", "/api/v1/authorizations", {"object_type": "application", "object_ref": "Caller", "subject_type": "group", "subject_id": team}
+    )
     assert admin.last_status == 409 and answer["error"] == "quota_exceeded"
     assert "needs 3 seats" in answer["detail"] and "quota of 2" in answer["detail"] and "SSDEI" in answer["detail"], answer
     assert (await admin.get("/api/v1/authorizations", params={"object_type": "application"}))["total"] == 0, "the refused grant was stored"
@@ -138,7 +147,9 @@ async def test_application_quota_counts_seats_and_refuses_every_way_past_it(worl
     members = await admin.get(f"/api/v1/groups/{team}/members")
     assert [m["id"] for m in members["items"]] == extra[:2]
     # A direct grant to a third user is refused too; one to a member already counted is free.
-    answer = await admin.call("POST", "/api/v1/authorizations", {"object_type": "application", "object_ref": "Caller", "subject_type": "user", "subject_id": extra[2]})
+    answer = await admin.call(
+        "POST", "/api/v1/authorizations", {"object_type": "application", "object_ref": "Caller", "subject_type": "user", "subject_id": extra[2]}
+    )
     assert admin.last_status == 409
     await admin.create("authorizations", object_type="application", object_ref="Caller", subject_type="user", subject_id=extra[0])
 
@@ -172,11 +183,17 @@ async def test_application_quota_counts_seats_and_refuses_every_way_past_it(worl
 async def test_rights_queries_follow_the_grants(world):
     server, admin, paris, nice = world["server"], world["admin"], world["paris"], world["nice"]
     # Paris "All" may search Nice's public directory (7.4.2) and see the calendar of Nice's group (7.4.3).
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{nice['directory']}", subject_type="group", subject_id=paris["group"])
+    await admin.create(
+        "authorizations", object_type="directory", object_ref=f"directory:{nice['directory']}", subject_type="group", subject_id=paris["group"]
+    )
     await admin.create("authorizations", object_type="calendar", object_ref=f"group:{nice['group']}", subject_type="group", subject_id=paris["group"])
-    await admin.create("authorizations", object_type="phone_queue", object_ref=f"phone_queue:{paris['phone_queue']}", subject_type="user", subject_id=paris["user2"])
+    await admin.create(
+        "authorizations", object_type="phone_queue", object_ref=f"phone_queue:{paris['phone_queue']}", subject_type="user", subject_id=paris["user2"]
+    )
     # Statistics go the other way: paris-user2 (the object) may view the statistics of the "All" group's members.
-    await admin.create("authorizations", object_type="statistics", object_ref=f"user:{paris['user2']}", subject_type="group", subject_id=paris["group"])
+    await admin.create(
+        "authorizations", object_type="statistics", object_ref=f"user:{paris['user2']}", subject_type="group", subject_id=paris["group"]
+    )
 
     cases = [
         (rights.user_can, (paris["user"], "directory", f"directory:{nice['directory']}"), True),
@@ -221,7 +238,7 @@ async def test_deleting_a_subject_or_object_takes_its_grants_and_values_with_it(
     assert profile["applications"] == []
     assert {p["name"]: p for p in (await me.get("/api/v1/me/parameters"))["items"]}["AuthorizeSms"]["source"] == "built-in"
     grants = await admin.get("/api/v1/authorizations", params={"limit": "500"})
-    assert not [g for g in grants["items"] if doomed in (g["subject_id"],) and g["subject_type"] == "user" or g["object_ref"] == f"user:{doomed}"]
+    assert not [g for g in grants["items"] if (doomed in (g["subject_id"],) and g["subject_type"] == "user") or g["object_ref"] == f"user:{doomed}"]
     assert (await admin.get("/api/v1/parameter-values", params={"scope": "user"}))["total"] == 0
     answer = await token.call("GET", "/api/v1/me")
     assert token.last_status == 401, f"the deleted user's token still works (as user {answer.get('id')}, newcomer is {newcomer})"

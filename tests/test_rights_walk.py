@@ -22,15 +22,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attrs
 import pytest
 
+from twp_csta.driver import CstaXmlDriver
+from twp_csta.testing import EXTERNAL, start_lab
 from twpcore import calendars, rights
-from twpcore.csta.driver import CstaXmlDriver
 from twpcore.hookspecs import hookimpl
-from twpcore.testing.conformance import EXTERNAL, start_lab
 
 pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
@@ -215,7 +216,7 @@ async def make_call_log(w: World, domain: str) -> Obj:
     from twpcore.store import schema
 
     d, target = w.domains[domain], w.domains[domain]["target"]
-    number, start = f"04{d['prefix']}1234567", dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+    number, start = f"04{d['prefix']}1234567", dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
     w.server.run(lambda c: c.execute(sa.insert(schema.call_logs).values(
         company_id=w.companies[DOMAINS[domain][0]], domain_id=d["id"], user_id=target.id, device=d["device"], call_id=f"walk-{domain}",
         direction="incoming", remote_number=number, started_at=start, answered_at=start + dt.timedelta(seconds=5),
@@ -433,8 +434,12 @@ async def test_application_seats_and_the_login_refusal(world: World):
         "application": "Caller", "seats": 2, "used": 2}
 
     # The third seat is refused whichever way it would be taken, and nothing is stored.
-    answer = await admin.call("POST", "/api/v1/authorizations", {"object_type": "application", "object_ref": "Caller", "subject_type": "user", "subject_id": loner.id})
-    assert admin.last_status == 409 and answer["error"] == "quota_exceeded" and "quota of 2" in answer["detail"] and "Acme" in answer["detail"], answer
+    answer = await admin.call(
+        "POST", "/api/v1/authorizations", {"object_type": "application", "object_ref": "Caller", "subject_type": "user", "subject_id": loner.id}
+    )
+    assert admin.last_status == 409 and answer["error"] == "quota_exceeded" and "quota of 2" in answer["detail"] and "Acme" in answer["detail"], (
+        answer
+    )
     answer = await admin.call("POST", f"/api/v1/groups/{paris['group']}/members", {"user_id": loner.id})
     assert admin.last_status == 409 and "quota of 2" in answer["detail"], answer
     await admin.patch(f"/api/v1/users/{target.id}", {"enabled": False})
@@ -456,7 +461,9 @@ async def test_application_seats_and_the_login_refusal(world: World):
     # What the login check (guide 7.4.1) says to a user without the application.
     nice_viewer = w.domains["nice"]["viewer"]
     anonymous = w.server.anonymous
-    answer = await anonymous.call("POST", "/api/v1/auth/login", {"login": nice_viewer.login, "password": nice_viewer.password, "application": "Caller"})
+    answer = await anonymous.call(
+        "POST", "/api/v1/auth/login", {"login": nice_viewer.login, "password": nice_viewer.password, "application": "Caller"}
+    )
     assert anonymous.last_status == 403 and answer["field"] == "application" and "viewer-nice (guide 7.4.1)" in answer["detail"], answer
     await anonymous.post("/api/v1/auth/login", {"login": viewer.login, "password": viewer.password, "application": "Caller"}, status=200)
     answer = await anonymous.call("POST", "/api/v1/auth/login", {"login": viewer.login, "password": viewer.password, "application": "Calller"})
@@ -500,12 +507,28 @@ async def test_calendar_events_own_crud_privacy_group_grants_and_providers(world
 
     # The calendar of Nice's group "All" is granted to Paris's group "All" (guide 7.4.3's example, across domains).
     await w.admin.post(f"/api/v1/groups/{nice['group']}/members", {"user_id": nice["target"].id}, status=204)
-    grant = await w.admin.create("authorizations", object_type="calendar", object_ref=f"group:{nice['group']}", subject_type="group", subject_id=paris["group"])
+    grant = await w.admin.create(
+        "authorizations", object_type="calendar", object_ref=f"group:{nice['group']}", subject_type="group", subject_id=paris["group"]
+    )
     seen = await viewer.get(f"/api/v1/users/{nice['target'].id}/calendar/events", params=WINDOW)
     assert seen["user"]["login"] == "target-nice"
     assert [{k: e[k] for k in ("subject", "location", "show_as", "private", "start", "end")} for e in seen["items"]] == [
-        {"subject": "Budget review", "location": "Room 4", "show_as": "tentative", "private": False, "start": "2026-12-01T08:00:00+00:00", "end": "2026-12-01T09:00:00+00:00"},
-        {"subject": None, "location": None, "show_as": "busy", "private": True, "start": "2026-12-01T14:00:00+00:00", "end": "2026-12-01T15:00:00+00:00"},
+        {
+            "subject": "Budget review",
+            "location": "Room 4",
+            "show_as": "tentative",
+            "private": False,
+            "start": "2026-12-01T08:00:00+00:00",
+            "end": "2026-12-01T09:00:00+00:00",
+        },
+        {
+            "subject": None,
+            "location": None,
+            "show_as": "busy",
+            "private": True,
+            "start": "2026-12-01T14:00:00+00:00",
+            "end": "2026-12-01T15:00:00+00:00",
+        },
     ]
     assert "source" not in seen["items"][0]
     # Only the group's members' calendars: not Nice's loner, who is not in it.
@@ -515,17 +538,25 @@ async def test_calendar_events_own_crud_privacy_group_grants_and_providers(world
     event_id = mine[0]["id"]
     await viewer.call("PATCH", f"/api/v1/me/calendar/events/{event_id}", {"subject": "pwned"}, status=404)
     await viewer.call("DELETE", f"/api/v1/me/calendar/events/{event_id}", status=404)
-    moved = await target.patch(f"/api/v1/me/calendar/events/{event_id}", {"start": "2026-12-01T11:00:00Z", "end": "2026-12-01T12:00:00Z", "show_as": "away"})
+    moved = await target.patch(
+        f"/api/v1/me/calendar/events/{event_id}", {"start": "2026-12-01T11:00:00Z", "end": "2026-12-01T12:00:00Z", "show_as": "away"}
+    )
     assert (moved["start"], moved["show_as"], moved["subject"]) == ("2026-12-01T11:00:00+00:00", "away", "Budget review")
     answer = await target.call("PATCH", f"/api/v1/me/calendar/events/{event_id}", {"end": "2026-12-01T10:00:00Z"})
     assert target.last_status == 400 and answer["field"] == "end"
 
     # A provider (an Exchange connector) feeds events; they are read-only through the API.
-    start = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     fed = [calendars.CalendarEvent(start + dt.timedelta(hours=16), start + dt.timedelta(hours=17), "Call with supplier", source_id="AAMk-1")]
-    assert w.server.run(calendars.replace_events, nice["target"].id, "exchange", fed, start, start + dt.timedelta(days=1)) == {"deleted": 0, "inserted": 1}
+    assert w.server.run(calendars.replace_events, nice["target"].id, "exchange", fed, start, start + dt.timedelta(days=1)) == {
+        "deleted": 0,
+        "inserted": 1,
+    }
     again = [attrs.evolve(fed[0], subject="Call with supplier (moved)")]
-    assert w.server.run(calendars.replace_events, nice["target"].id, "exchange", again, start, start + dt.timedelta(days=1)) == {"deleted": 1, "inserted": 1}
+    assert w.server.run(calendars.replace_events, nice["target"].id, "exchange", again, start, start + dt.timedelta(days=1)) == {
+        "deleted": 1,
+        "inserted": 1,
+    }
     with pytest.raises(calendars.CalendarError, match="other than 'twp'"):
         w.server.run(calendars.replace_events, nice["target"].id, "twp", [], start, start + dt.timedelta(days=1))
     items = (await viewer.get(f"/api/v1/users/{nice['target'].id}/calendar/events", params=WINDOW))["items"]
@@ -590,7 +621,13 @@ async def test_intercom_presence_reaches_granted_users_live_and_stops_when_the_g
         await admin.post(f"/api/v1/intercom-groups/{hotline['id']}/devices", {"device_id": alice_device}, status=204)
         support = await admin.create("groups", domain_id=lab.domain_id, name="Support")
         await admin.post(f"/api/v1/groups/{support['id']}/members", {"user_id": lab.user_ids["bob"]}, status=204)
-        await admin.create("authorizations", object_type="intercom_group", object_ref=f"intercom_group:{hotline['id']}", subject_type="group", subject_id=support["id"])
+        await admin.create(
+            "authorizations",
+            object_type="intercom_group",
+            object_ref=f"intercom_group:{hotline['id']}",
+            subject_type="group",
+            subject_id=support["id"],
+        )
         bob, carol = await lab.ws("bob"), await lab.ws("carol")
         await eventually(lambda: lab.user_ids["bob"] in tel.watchers.get((lab.domain_id, "201"), ()), "bob watches 201")
 
@@ -598,7 +635,9 @@ async def test_intercom_presence_reaches_granted_users_live_and_stops_when_the_g
         call_id = await lab.sim.incoming_call(EXTERNAL, "201")
         await bob.expect("presence.changed", after=mark_bob, device="201", presence="ringing")
         presence = await lab.users["bob"].get(f"/api/v1/intercom-groups/{hotline['id']}/presence")
-        assert [(d["device"], d["presence"], d["supervised"], d["user_id"]) for d in presence["items"]] == [("201", "ringing", True, lab.user_ids["alice"])]
+        assert [(d["device"], d["presence"], d["supervised"], d["user_id"]) for d in presence["items"]] == [
+            ("201", "ringing", True, lab.user_ids["alice"])
+        ]
         await lab.users["carol"].get(f"/api/v1/intercom-groups/{hotline['id']}/presence", status=403)
         # Presence only: the call itself (who calls, from where) stays the owner's.
         await bob.expect_no("call.delivered", within=0.2, after=mark_bob)
@@ -632,7 +671,9 @@ async def test_phone_queue_calls_come_from_the_call_model_for_granted_users(twp_
         link = lab.kernel.telephony.links[lab.link]
         await eventually(lambda: "300" in link.monitored, "the queue's device is monitored")
         queue = await admin.create("phone_queues", domain_id=lab.domain_id, name="Standard", number="300")
-        await admin.create("authorizations", object_type="phone_queue", object_ref=f"phone_queue:{queue['id']}", subject_type="user", subject_id=lab.user_ids["bob"])
+        await admin.create(
+            "authorizations", object_type="phone_queue", object_ref=f"phone_queue:{queue['id']}", subject_type="user", subject_id=lab.user_ids["bob"]
+        )
         bob, alice = lab.users["bob"], lab.users["alice"]
         empty = await bob.get(f"/api/v1/phone-queues/{queue['id']}/calls")
         assert (empty["supervised"], empty["items"], empty["reason"]) == (True, [], None)

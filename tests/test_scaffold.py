@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_each_generated_plugin_is_loaded_and_provides_its_type(generated, tmp_path):
-    where, site = generated
+    _where, site = generated
     config = tmp_path / "twp.toml"
     config.write_text(f"""
 [storage]
@@ -50,9 +51,13 @@ url = "sqlite:///{tmp_path / 'twp.db'}"
 
 [pbx.links.paris]
 driver = "acme-pbx"
+host = "10.0.0.10"
 
 [directories.crm]
 connector = "acme-directory"
+company = "ACME"
+domain = "Paris"
+url = "https://crm.example.com/api/contacts"
 
 [sms.providers.gateway]
 provider = "acme-sms"
@@ -71,7 +76,8 @@ port = 2776
     for path, type_name in (("pbx.links.paris", "acme-pbx"), ("directories.crm", "acme-directory"),
                             ("sms.providers.gateway", "acme-sms"), ("auth.methods.acme-auth", "acme-auth")):
         assert (instances[path]["type"], instances[path]["state"], instances[path]["plugin"]) == (type_name, "configured", type_name)
-    assert instances["pbx.links.paris"]["capabilities"] == ["monitor"]
+    # The PBX scaffold is a CSTA XML driver on the twp-csta driver base: every call-control capability.
+    assert {"monitor", "make_call", "transfer", "conference", "forwarding"} <= set(instances["pbx.links.paris"]["capabilities"])
 
 
 def test_each_generated_plugin_passes_its_own_tests(generated):
@@ -81,12 +87,50 @@ def test_each_generated_plugin_passes_its_own_tests(generated):
     # settings, read here from the first one's pyproject.toml): four runs cost 4x the start-up.
     out = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-c", str(packages[0] / "pyproject.toml"),
                           *(str(pkg / "tests") for pkg in packages)],
-                         cwd=where, env=env_with(site), capture_output=True, text=True, timeout=180)
+                         cwd=where, env=env_with(site), capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stdout + out.stderr
-    for kind in KINDS:
-        for test in ("test_plugin_is_loaded_and_instance_ready", "test_a_bad_option_names_its_key"):
+    expected = {
+        "auth": ("test_plugin_is_loaded_and_instance_ready", "test_a_bad_option_names_its_key"),
+        "sms": ("test_plugin_is_loaded_and_instance_ready", "test_a_bad_option_names_its_key"),
+        # A directory connector reading JSON over HTTP, tested against an aiohttp server in the test.
+        "directory": ("test_a_sync_reads_the_source_and_reverse_lookup_finds_a_contact",
+                      "test_a_wrong_token_or_a_source_down_keeps_the_contacts_and_says_why", "test_a_bad_option_names_its_key"),
+        # A CSTA driver that runs the twp-csta conformance suite against the simulator.
+        "pbx": ("TestConformance::test_incoming_call_answer_and_hang_up", "TestConformance::test_consultation_and_transfer",
+                "TestConformance::test_forwarding", "test_the_link_is_up_and_listed", "test_a_bad_option_names_its_key"),
+    }
+    for kind, tests in expected.items():
+        for test in tests:
             assert f"test_twp_acme_{kind}.py::{test} PASSED" in out.stdout, out.stdout
-    assert "8 passed" in out.stdout
+
+
+def test_each_generated_plugin_passes_twp_plugins_check(generated, tmp_path):
+    _where, site = generated
+    for kind in KINDS:
+        out = subprocess.run([str(TWP), "--config", str(tmp_path / "none.toml"), "plugins", "check", f"acme-{kind}"],
+                             capture_output=True, text=True, env=env_with(site), timeout=60)
+        assert out.returncode == 0 and out.stdout.rstrip().endswith("every check passed"), out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(("name", "kind", "expected"), [
+    ("acme-pbx", "pbx", "AcmePbxDriver"), ("acme", "pbx", "AcmePbxDriver"), ("acme-pbx-driver", "pbx", "AcmePbxDriver"),
+    ("acme-crm", "directory", "AcmeCrmDirectoryConnector"), ("acme-directory", "directory", "AcmeDirectoryConnector"),
+    ("pin", "auth", "PinAuthMethod"), ("acme-auth", "auth", "AcmeAuthMethod"), ("acme-sms", "sms", "AcmeSmsProvider"),
+])
+def test_the_class_name_does_not_repeat_the_kind(tmp_path, name, kind, expected):
+    assert main(["plugins", "new", name, "--kind", kind, "--dir", str(tmp_path)]) == 0
+    source = (tmp_path / f"twp-{name}" / f"twp_{name.replace('-', '_')}" / "plugin.py").read_text()
+    assert f"\nclass {expected}(" in source and f"register({expected})" in source
+
+
+def test_each_pyproject_has_a_test_extra_with_what_its_tests_need(generated):
+    where, _ = generated
+    for kind in KINDS:
+        project = tomllib.loads((where / f"twp-acme-{kind}" / "pyproject.toml").read_text())["project"]
+        test_extra = project["optional-dependencies"]["test"]
+        assert {"pytest>=8", "pytest-aiohttp>=1.0"} <= set(test_extra), (kind, test_extra)
+        assert ("twp-csta[test]" in test_extra and "twp-csta" in project["dependencies"]) is (kind == "pbx"), (kind, project)
+    assert "aiohttp>=3.9" in tomllib.loads((where / "twp-acme-directory" / "pyproject.toml").read_text())["project"]["dependencies"]
 
 
 def test_generated_readme_shows_the_config_to_write(generated):

@@ -52,7 +52,7 @@ def utc(text: str) -> dt.datetime:
 
 
 def ago(**kw) -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**kw)
+    return dt.datetime.now(dt.UTC) - dt.timedelta(**kw)
 
 
 @pytest.fixture
@@ -68,7 +68,9 @@ async def site(twp_app):
 
 
 def audit_rows(server, action):
-    return server.run(lambda c: [dict(r._mapping) for r in c.execute(sa.select(t.audit_log).where(t.audit_log.c.action == action).order_by(t.audit_log.c.id))])
+    return server.run(
+        lambda c: [dict(r._mapping) for r in c.execute(sa.select(t.audit_log).where(t.audit_log.c.action == action).order_by(t.audit_log.c.id))]
+    )
 
 
 # -- refresh ---------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ async def test_admin_tokens_refresh_within_their_own_session_lifetime(site):
     assert utc(logged.info["session_expires_at"]) - utc(logged.info["expires_at"]) > dt.timedelta(hours=1, minutes=29)
     answer = await logged.post("/api/v1/auth/refresh", status=200)
     assert answer["admin"]["id"] == admin.info["admin"]["id"] and "user" not in answer
-    assert utc(answer["expires_at"]) - dt.datetime.now(dt.timezone.utc) <= dt.timedelta(minutes=30)
+    assert utc(answer["expires_at"]) - dt.datetime.now(dt.UTC) <= dt.timedelta(minutes=30)
     renewed = type(admin)(admin.client, answer["token"], answer)
     assert (await renewed.get("/api/v1/companies"))["total"] == 1
     move_session_start(server, renewed.token, ago(hours=2, seconds=1))
@@ -324,7 +326,9 @@ async def test_an_admin_reset_code_works_once_and_expires(site):
     assert len(code) == 19 and reset["emailed_to"] is None
     stored = server.run(lambda c: c.execute(sa.select(t.password_resets.c.code_hash)).scalars().all())
     assert len(stored) == 1 and code not in stored[0] and code.replace("-", "") not in stored[0]
-    assert code not in str(await admin.get("/api/v1/audit", params={"limit": "500"})) and code not in str(await admin.get(f"/api/v1/users/{jdoe['id']}"))
+    assert code not in str(await admin.get("/api/v1/audit", params={"limit": "500"})) and code not in str(
+        await admin.get(f"/api/v1/users/{jdoe['id']}")
+    )
 
     anonymous = server.anonymous
     body = {"login": "jdoe", "code": "AAAA-BBBB-CCCC-DDDD", "new_password": "Reset-password-42"}
@@ -337,7 +341,10 @@ async def test_an_admin_reset_code_works_once_and_expires(site):
     await me.get("/api/v1/me", status=401)
     await server.login("jdoe", "Reset-password-42")
     answer = await anonymous.call("POST", "/api/v1/auth/password-reset", {**body, "code": code, "new_password": "Reset-password-43"})
-    assert anonymous.last_status == 401 and answer["detail"] == (await anonymous.call("POST", "/api/v1/auth/password-reset", {**body, "login": "ghost"}))["detail"]
+    assert (
+        anonymous.last_status == 401
+        and answer["detail"] == (await anonymous.call("POST", "/api/v1/auth/password-reset", {**body, "login": "ghost"}))["detail"]
+    )
 
     # A new code replaces the previous one; an expired code is refused.
     old = (await admin.post(f"/api/v1/users/{jdoe['id']}/password-reset", status=201))["code"]

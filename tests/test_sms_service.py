@@ -20,10 +20,10 @@ import pytest
 import sqlalchemy as sa
 
 from twpcore.hookspecs import hookimpl
-from twpcore.testing.sms import wait_sms_status
 from twpcore.kinds import Kind, NotReady, SmsProvider, SmsProviderConfig, SmsRejected, SmsSent, SmsUnavailable
 from twpcore.schema import setting
 from twpcore.store import schema as t
+from twpcore.testing.sms import wait_sms_status
 
 pytestmark = pytest.mark.usefixtures("cheap_password_hashes")  # logins are not what these tests are about
 
@@ -173,7 +173,9 @@ async def test_sms_to_a_directory_contact_goes_to_its_mobile_when_the_user_may_s
     ten = await tenant(server)
     admin = ten["admin"]
     priv = await admin.create("directories", domain_id=ten["domain"]["id"], name="[TwsPrivate]", connector="private", type="private")
-    await admin.create("authorizations", object_type="directory", object_ref=f"directory:{priv['id']}", subject_type="user", subject_id=ten["alice"]["id"])
+    await admin.create(
+        "authorizations", object_type="directory", object_ref=f"directory:{priv['id']}", subject_type="user", subject_id=ten["alice"]["id"]
+    )
     await admin.create("parameter_values", name="AuthorizeContactFavorite", scope="domain", scope_id=ten["domain"]["id"], value="Yes")
     mum = await ten["as_alice"].post("/api/v1/me/contacts", {"last_name": "Mum", "mobile": "06 11 22 33 44"}, status=201)
     desk = await ten["as_alice"].post("/api/v1/me/contacts", {"last_name": "Desk", "phone": "01 55 17 18 89"}, status=201)
@@ -266,12 +268,14 @@ async def test_an_idempotency_key_makes_a_repeated_request_safe(twp_app):
     ten = await tenant(server)
     body = {"number": "0612345678", "text": "only once"}
     first = await ten["as_alice"].call("POST", "/api/v1/sms", body, status=202)
-    ten["as_alice"].client  # noqa: B018
+    ten["as_alice"].client  # noqa: B018 - reading the property opens the client session before the timed requests
     resp = await ten["as_alice"].client.post("/api/v1/sms", json=body, headers={**ten["as_alice"].headers(), "Idempotency-Key": "k-1"})
     assert resp.status == 202
     again = await ten["as_alice"].client.post("/api/v1/sms", json=body, headers={**ten["as_alice"].headers(), "Idempotency-Key": "k-1"})
     assert again.status == 200 and (await again.json())["id"] == (await resp.json())["id"]
-    clash = await ten["as_alice"].client.post("/api/v1/sms", json={**body, "text": "other"}, headers={**ten["as_alice"].headers(), "Idempotency-Key": "k-1"})
+    clash = await ten["as_alice"].client.post(
+        "/api/v1/sms", json={**body, "text": "other"}, headers={**ten["as_alice"].headers(), "Idempotency-Key": "k-1"}
+    )
     assert clash.status == 409
     await wait_status(ten["as_alice"], first["id"], "sent")
     await wait_status(ten["as_alice"], (await resp.json())["id"], "sent")
@@ -389,7 +393,7 @@ async def test_a_send_interrupted_by_a_crash_is_failed_not_resent(twp_app):
 
     def crashed_mid_send(conn):
         o = t.sms_outbox
-        past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         user = conn.execute(sa.select(t.users).where(t.users.c.login == "alice")).one()
         return conn.execute(sa.insert(o).values(
             company_id=ten["company"]["id"], domain_id=user.domain_id, user_id=user.id, recipient="+33612345678", text="in flight",

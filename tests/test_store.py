@@ -74,8 +74,10 @@ def test_a_failed_transaction_leaves_nothing_even_after_a_savepoint(twp_db_url):
 def test_twp_db_upgrade_is_idempotent(tmp_path):
     cfg = tmp_path / "twp.toml"
     cfg.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/var/twp.db"\n')
-    run = lambda: subprocess.run([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "db", "upgrade"],  # noqa: E731
-                                 capture_output=True, text=True, timeout=60, cwd=tmp_path, env=dict(os.environ))
+    def run():
+        return subprocess.run([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "db", "upgrade"],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path, env=dict(os.environ))
+
     first, second = run(), run()
     assert first.returncode == 0 and "upgraded from None to revision" in first.stdout, first.stderr
     head = Store(f"sqlite:///{tmp_path}/var/twp.db").head_revision()

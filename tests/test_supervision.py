@@ -19,7 +19,7 @@ def test_guide_4_1_planning_table():
     links = guide_links()
     devs = devices("1.1", 500, 10000) + devices("2.1", 250, 20000) + devices("3.1", 100, 30000) + devices("4.2", 100, 40000)
     result = allocate(devs, links)
-    per_link = {l.name: l.current for l in links}
+    per_link = {link.name: link.current for link in links}
     assert per_link == {"link0": 500, "link1": 250, "link2": 200}
     assert all(result[d.number] == "link0" for d in devs[:500])
     assert all(result[d.number] == "link2" for d in devs[750:])
@@ -49,6 +49,8 @@ def test_existing_assignments_are_kept():
     assert set(result.values()) == {"b"}
 
 
-@pytest.mark.parametrize("pattern,site,ok", [("1.*", "1.1", True), ("1.*", "10.1", False), ("2.1", "2.1", True), ("2.1", "2.10", False), ("*", "5.5", True)])
+@pytest.mark.parametrize(
+    "pattern,site,ok", [("1.*", "1.1", True), ("1.*", "10.1", False), ("2.1", "2.1", True), ("2.1", "2.10", False), ("*", "5.5", True)]
+)
 def test_site_patterns(pattern, site, ok):
     assert LinkSlot("x", 1, (pattern,)).serves(site) is ok

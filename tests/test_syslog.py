@@ -29,11 +29,11 @@ def test_serve_sends_its_log_to_a_udp_syslog_receiver(tmp_path):
         while time.monotonic() < deadline and not any("kernel ready" in line for line in lines):
             try:
                 lines.append(receiver.recv(65535).decode())
-            except socket.timeout:
+            except TimeoutError:
                 assert proc.poll() is None, proc.stderr.read()
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, _err = proc.communicate(timeout=30)
         receiver.close()
     ready = [line for line in lines if "kernel ready" in line]
     assert ready, lines

@@ -1,6 +1,6 @@
 """The call-control API end to end: HTTP → kernel → CSTA XML driver → TCP → PBX simulator → events → WebSocket.
 
-The conformance suite (``twpcore.testing.conformance``) plays every operation with the
+The conformance suite (``twp_csta.testing``) plays every operation with the
 kernel's CSTA XML driver base, over J.2 and NUL framings; the tests below add what the
 suite does not: the dialing plan on the wire, 501/503/403/404 answers, administrators
 acting for a device, link and device states (guide 10.4, 10.5), who sees which event,
@@ -9,9 +9,11 @@ PBX refusals, and PDU traces (guide 10.6).
 
 from __future__ import annotations
 
-from twpcore.csta.driver import CSTA_CAPABILITIES, CstaXmlDriver
+from typing import ClassVar
+
+from twp_csta.driver import CSTA_CAPABILITIES, CstaXmlDriver
+from twp_csta.testing import EXTERNAL, DriverConformance, admin_client, start_lab, user_client
 from twpcore.hookspecs import hookimpl
-from twpcore.testing.conformance import EXTERNAL, DriverConformance, admin_client, start_lab, user_client
 
 
 class BaseDriver(CstaXmlDriver):
@@ -45,7 +47,7 @@ class TestBaseDriverConformance(DriverConformance):
 class TestNulFramingEdition3Conformance(DriverConformance):
     driver = "csta_test"
     plugins = PLUGINS
-    link_options = {"framing": "nul", "edition": 3, "use_session": False}
+    link_options: ClassVar[dict[str, object]] = {"framing": "nul", "edition": 3, "use_session": False}
 
 
 class TestPartialDriverConformance(DriverConformance):
@@ -137,7 +139,7 @@ async def test_call_events_reach_only_the_device_owner_and_the_company_admins(tw
         other = await lab.admin.create("companies", name="Elsewhere")
         outsider = await lab.server.admin(super_user=False, companies=(other["id"],))
         ws = await lab.server.client.ws_connect(f"/api/v1/events?access_token={outsider.token}")
-        from twpcore.testing.conformance import EventStream
+        from twp_csta.testing import EventStream
 
         stream = EventStream(ws, "outsider")
         await stream.expect("system.hello")
@@ -236,7 +238,8 @@ async def test_pdu_traces_of_one_device(twp_app, tmp_path):
         stopped = await lab.admin.delete("/api/v1/links/lab/trace", status=200)
         assert stopped["running"] is False
         await lab.admin.delete("/api/v1/links/lab/trace", status=409)
-        text = open(stopped["file"], encoding="utf-8").read()
+        with open(stopped["file"], encoding="utf-8") as trace:
+            text = trace.read()
         assert "PBX link lab" in text and "<MakeCall" in text and "<callingDevice>201</callingDevice>" in text
         assert "00155171889" not in text  # bob's call does not concern device 201
         assert "PBX <- TWP" in text and "PBX -> TWP" in text

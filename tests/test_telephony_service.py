@@ -152,7 +152,7 @@ async def test_link_down_answers_503(twp_app):
 async def test_callback_needs_the_internet_application_and_is_rate_limited(twp_app):
     server = await twp_app(config=LINK, plugins=[("recording", Plugin())])
     admin = await server.admin()
-    company, domain, users = await setup_tenant(server, admin)
+    _company, _domain, users = await setup_tenant(server, admin)
     await wait_for(lambda: "202" in driver_of(server).monitored)
     web = await server.login("alice", "a-long-password-1")
     err = await web.call("POST", "/api/v1/callback", {"agent": "202", "number": "0155171889"}, status=403)

@@ -22,11 +22,11 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from twpcore.csta.driver import CstaXmlDriver
+from twp_csta.driver import CstaXmlDriver
+from twp_csta.sim import PbxSimulator
+from twp_csta.testing import FAST_LINK_OPTIONS, sim_config_for
 from twpcore.hookspecs import hookimpl
 from twpcore.store import schema
-from twpcore.testing.conformance import FAST_LINK_OPTIONS, sim_config_for
-from twpcore.testing.pbxsim import PbxSimulator
 
 pytestmark = pytest.mark.parametrize("twp_db_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -81,10 +81,25 @@ async def build_company(server: Any, admin: Any, name: str, n: int) -> dict[str,
     w["calendar_event"] = (await owner.post("/api/v1/me/calendar/events", {"start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z",
                                                                           "subject": name}, status=201))["id"]
     await admin.put(f"/api/v1/companies/{w['company']}/quotas/Caller", {"seats": 10})
-    w["authorization"] = (await admin.create("authorizations", object_type="application", object_ref="Caller", subject_type="group", subject_id=w["group"]))["id"]
+    w["authorization"] = (
+        await admin.create("authorizations", object_type="application", object_ref="Caller", subject_type="group", subject_id=w["group"])
+    )["id"]
     await admin.create("authorizations", object_type="directory", object_ref=f"directory:{w['directory']}", subject_type="user", subject_id=w["user"])
-    w["user_import"] = (await admin.post("/api/v1/user-imports", {"domain_id": w["domain"], "name": "LDAP", "source": "ldap", "host": "127.0.0.1",
-                                                                "port": 9, "base_dn": "dc=example,dc=com", "password": "bind-secret"}, status=201))["id"]
+    w["user_import"] = (
+        await admin.post(
+            "/api/v1/user-imports",
+            {
+                "domain_id": w["domain"],
+                "name": "LDAP",
+                "source": "ldap",
+                "host": "127.0.0.1",
+                "port": 9,
+                "base_dn": "dc=example,dc=com",
+                "password": "bind-secret",
+            },
+            status=201,
+        )
+    )["id"]
     w["parameter_value"] = (await admin.create("parameter_values", name="AuthorizeSms", scope="domain", scope_id=w["domain"], value="yes"))["id"]
     await admin.create("parameter_values", name="AuthorizeChat", scope="group", scope_id=w["group"], value="no")
     await admin.create("parameter_values", name="AuthorizeNote", scope="user", scope_id=w["user"], value="no")
@@ -135,7 +150,9 @@ async def world(twp_app: Any) -> Any:
         await wait_supervised(server, {"alpha": {"101", "102"}, "bravo": {"201", "202"}})
         for w in (a, b):
             w["link"], w["sms_instance"] = w["name"].lower(), f"{w['name'].lower()}-sms"
-            made = await root.post("/api/v1/calls", {"number": w["device2_number"], "device": w["device_number"], "domain_id": w["domain"]}, status=201)
+            made = await root.post(
+                "/api/v1/calls", {"number": w["device2_number"], "device": w["device_number"], "domain_id": w["domain"]}, status=201
+            )
             w["call"] = made["call_id"]
         limited = await server.admin(super_user=False, companies=(a["company"],))
         user_a = await server.login("user-Alpha", "pass-Alpha-123456")

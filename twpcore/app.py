@@ -1,8 +1,9 @@
 """The kernel: ties config, plugins, store, parameters, instances and events together.
 
 ``Kernel.build(config)`` loads plugins and checks the config without touching the
-network; ``await kernel.start()`` opens and migrates the store and starts instances;
-``create_app(kernel)`` returns the aiohttp application that serves ``/api/v1``.
+network; ``await kernel.start()`` opens and migrates the store and starts instances.
+The HTTP layer (``twpcore.http``) sits above the kernel and is never imported by it: the
+composition root, ``twpcore.server``, builds the kernel and then the application over it.
 """
 
 from __future__ import annotations
@@ -11,28 +12,33 @@ import asyncio
 import inspect
 import logging
 import time
-from typing import Any, Iterable
+from collections.abc import Collection, Iterable
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
+from twpcore.auth import PasswordChecks
 from twpcore.config import Config, InstanceSpec
 from twpcore.dialing import DialingPlans
 from twpcore.directory.service import DirectoryService
-from twpcore.telephony.service import TelephonyService
-from twpcore.user_imports import UserImportService
-from twpcore.mail import MailNotifier
-from twpcore.sms import SmsService
 from twpcore.events import EventBus, run_observers, subscribe_observers
 from twpcore.instances import InstanceManager
 from twpcore.kinds import Kind
+from twpcore.mail import MailNotifier
 from twpcore.parameters import ParameterDefinition, ParameterRegistry
-from twpcore.plugins import PluginManager, PluginState, RegistrationError
+from twpcore.plugin_context import PLUGIN_CONTEXT, PluginContext
+from twpcore.plugins import Hooks, PluginManager, PluginState, RegistrationError
+from twpcore.routing import Route, check_plugin_route
 from twpcore.schema import ConfigErrors, structure
+from twpcore.sms import SmsService
 from twpcore.store import Store
 from twpcore.store import schema as t
+from twpcore.telephony.service import TelephonyService
+from twpcore.user_imports import UserImportService
 
 log = logging.getLogger(__name__)
+NONE_AUTH_WARNING = "The None auth method (log in with a user name only) is enabled for: "
 
 
 class Kernel:
@@ -50,29 +56,47 @@ class Kernel:
         self.sms = SmsService(self)
         self.mail = MailNotifier(self)
         self.instances = InstanceManager(self)
-        self.routes: list[Any] = []
+        self.contexts: dict[str, PluginContext] = {}
+        self.hooks = Hooks(plugins, self.plugin_context)
+        self.password_checks = PasswordChecks.from_config(config.auth)
+        """Bounds the password checks of every login door (``twpcore.auth.PasswordChecks``)."""
+        self.routes: list[Route] = []
+        """The routes plugins registered, checked (``twp_register_routes``); the HTTP layer serves them."""
+        self.reserved_routes: frozenset[tuple[str, str]] = frozenset()
+        """The (method, path) pairs the HTTP layer serves itself (``Kernel.build(reserved_routes=...)``)."""
         self.plugin_options: dict[str, Any] = {}
         """Each plugin's checked ``[plugins.<name>]`` options (``twp_register_options``); absent when they had problems."""
         self.option_problems: list[str] = []
+        self.option_errors: dict[str, ConfigErrors] = {}
+        """The plugins whose ``[plugins.<name>]`` table has problems: they do not start (``startup_error``)."""
         self.store: Store | None = None
         self.started_at: float | None = None
         self.ready = False
         self.warnings: list[str] = []
+        self._none_auth: list[tuple[str, int | None]] = []
+        """Where ``AuthMethods`` contains None: (``scope id``, company id or None for the server-wide default)."""
         self._tasks: list[asyncio.Task] = []
 
     # -- building ----------------------------------------------------------------
     @classmethod
-    def build(cls, config: Config, *, extra_plugins: Iterable[tuple[str, Any]] = (), allowlist: Iterable[str] | None = None) -> Kernel:
-        """Load plugins, collect what they register and check every instance's config."""
+    def build(cls, config: Config, *, extra_plugins: Iterable[tuple[str, Any]] = (), allowlist: Iterable[str] | None = None,
+              reserved_routes: Collection[tuple[str, str]] = ()) -> Kernel:
+        """Load plugins, collect what they register and check every instance's config.
+
+        ``reserved_routes`` are the (method, path) pairs the HTTP layer serves itself: a plugin
+        route on one of them is refused.  The composition root (``twpcore.server.build_kernel``)
+        passes them, so the kernel never imports the HTTP layer.
+        """
         pm = PluginManager(disabled=config.disabled_plugins, allowlist=allowlist)
         pm.load()
         for name, obj in extra_plugins:
             pm.register_plugin(obj, name)
         kernel = cls(config, pm)
-        pm.register_types()
-        parameters = pm.collect("twp_register_parameters", _check_parameter)
-        routes = pm.collect("twp_register_routes", _check_route)
-        options = pm.collect("twp_register_options", _check_options)
+        kernel.reserved_routes = frozenset(reserved_routes)
+        kernel.hooks.register_types()
+        parameters = kernel.hooks.register_parameters(_check_parameter)
+        routes = kernel.hooks.register_routes(_check_route)
+        options = kernel.hooks.register_options(_check_options)
         # Only now, when every registration hook has run: a plugin that failed in any of
         # them keeps nothing it registered (its types were dropped when it failed).
         kernel._add_options(options)
@@ -80,6 +104,13 @@ class Kernel:
         kernel._add_routes(routes)
         kernel.instances.load(kernel.instance_specs())
         return kernel
+
+    def plugin_context(self, plugin: str) -> PluginContext:
+        """The one ``PluginContext`` of ``plugin`` for this kernel: what its hooks and routes receive."""
+        context = self.contexts.get(plugin)
+        if context is None:
+            context = self.contexts[plugin] = PluginContext(plugin, logging.getLogger(f"twp.plugin.{plugin}"), kernel=self)
+        return context
 
     def instance_specs(self) -> list[InstanceSpec]:
         specs = list(self.config.instances)
@@ -128,6 +159,7 @@ class Kernel:
                     self.plugin_options[plugin] = spec(source, table)
             except ConfigErrors as exc:
                 self.option_problems.extend(str(p) for p in exc.problems)
+                self.option_errors[plugin] = exc
             except Exception as exc:  # noqa: BLE001 - a broken reader is the plugin's fault, not the admin's
                 self.plugins.fail(plugin, "twp_register_options", exc, state=PluginState.REGISTER_ERROR)
         for name in self.config.plugin_options:
@@ -143,10 +175,7 @@ class Kernel:
                 self.option_problems.append(f"{source}: plugins.{name}: plugin {name} takes no options; remove the table")
 
     def _add_routes(self, registered: list[tuple[str, Any]]) -> None:
-        from twpcore.api.app import all_routes
-
-        taken: dict[tuple[str, str], str | None] = {(r.method, r.path): None for r in all_routes(self)}
-        taken[("GET", "/api/v1/openapi.json")] = None
+        taken: dict[tuple[str, str], str | None] = dict.fromkeys(self.reserved_routes)
         for plugin, route in registered:
             if not self.plugins.active(plugin):
                 continue
@@ -158,7 +187,7 @@ class Kernel:
                     "choose another path (plugin routes belong under /api/v1/<plugin-name>/)"))
                 continue
             taken[key] = plugin
-            self.routes.append(route)
+            self.routes.append(attrs.evolve(route, handler=_with_context(route.handler, self.plugin_context(plugin))))
 
     def config_problems(self) -> list[str]:
         """Every instance problem found by ``build`` (unknown types, bad options), and bad ``[plugins.<name>]`` tables."""
@@ -185,8 +214,10 @@ class Kernel:
         await self.user_imports.start()
         await self.sms.start()
         await self.mail.start()
-        await self.plugins.startup(self)
-        self._tasks.append(asyncio.get_running_loop().create_task(run_observers(observers, self.events, self.plugins, self)))
+        for plugin, problems in self.option_errors.items():
+            self.plugins.fail(plugin, "twp_startup", problems, state=PluginState.STARTUP_ERROR)  # bad options: it does not start
+        await self.hooks.startup()
+        self._tasks.append(asyncio.get_running_loop().create_task(run_observers(observers, self.events, self.hooks)))
         self.started_at = time.time()
         self.ready = True
         log.info("TWP kernel ready in %.2f s (%d plugins, %d instances)", time.perf_counter() - t0, len(self.plugins.records), len(self.instances.instances))
@@ -194,17 +225,29 @@ class Kernel:
     async def refresh_warnings(self) -> None:
         assert self.store is not None
 
-        def uses_none(conn: sa.Connection) -> list[str]:
+        def uses_none(conn: sa.Connection) -> list[tuple[str, int | None]]:
             pv = t.parameter_values
-            rows = conn.execute(sa.select(pv.c.scope, pv.c.scope_id, pv.c.value).where(pv.c.name == "AuthMethods")).all()
-            return [f"{r.scope} {r.scope_id}" for r in rows if "None" in r.value.split("|")]
+            rows = conn.execute(sa.select(pv.c.scope, pv.c.scope_id, pv.c.value, pv.c.company_id).where(pv.c.name == "AuthMethods")).all()
+            return [(f"{r.scope} {r.scope_id}", r.company_id) for r in rows if "None" in r.value.split("|")]
 
-        where = await self.store.run(uses_none)
-        self.warnings = [w for w in self.warnings if not w.startswith("The None auth method")]
-        if where:
-            msg = f"The None auth method (log in with a user name only) is enabled for: {', '.join(where)}"
+        self._none_auth = await self.store.run(uses_none)
+        self.warnings = [w for w in self.warnings if not w.startswith(NONE_AUTH_WARNING)]
+        if self._none_auth:
+            msg = NONE_AUTH_WARNING + ", ".join(where for where, _ in self._none_auth)
             self.warnings.append(msg)
             log.warning("SECURITY: %s", msg)
+
+    def warnings_for(self, companies: frozenset[int] | None) -> list[str]:
+        """The warnings an admin of ``companies`` reads (``None``: a super user, all of them).
+
+        A limited admin sees where the None auth method applies to its companies (or is the
+        server-wide default), never the domain, group or user ids of another company.
+        """
+        if companies is None:
+            return list(self.warnings)
+        out = [w for w in self.warnings if not w.startswith(NONE_AUTH_WARNING)]
+        own = [where for where, company in self._none_auth if company is None or company in companies]
+        return out + ([NONE_AUTH_WARNING + ", ".join(own)] if own else [])
 
     async def stop(self) -> None:
         self.ready = False
@@ -213,7 +256,7 @@ class Kernel:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await self.plugins.shutdown(self)
+        await self.hooks.shutdown()
         await self.user_imports.stop()
         await self.directories.stop()
         await self.telephony.stop()
@@ -245,6 +288,18 @@ class Kernel:
         return out
 
 
+def _with_context(handler: Any, context: PluginContext) -> Any:
+    """A plugin's route handler that finds its plugin's context with ``twpcore.plugin_api.context_of(request)``."""
+
+    async def handle(request: Any) -> Any:
+        request[PLUGIN_CONTEXT] = context
+        return await handler(request)
+
+    handle.__name__ = getattr(handler, "__name__", "handle")
+    handle.__doc__ = handler.__doc__
+    return handle
+
+
 def _check_parameter(plugin: str, call: tuple) -> ParameterDefinition:
     args, kw = call
     if len(args) != 1 or kw or not isinstance(args[0], ParameterDefinition):
@@ -261,9 +316,7 @@ def _check_options(plugin: str, call: tuple) -> Any:
     return args[0]
 
 
-def _check_route(plugin: str, call: tuple) -> Any:
-    from twpcore.api.core import check_plugin_route
-
+def _check_route(plugin: str, call: tuple) -> Route:
     route = check_plugin_route(plugin, call)
     handler = route.handler
     if not (inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))):

@@ -3,6 +3,11 @@
 - Passwords are hashed with argon2id (argon2-cffi); hashing runs off the event loop.
 - Tokens are 32 random bytes shown once to the client; the store keeps only their
   SHA-256, an expiry and a revocation time.
+- A password with no account (an unknown login, a user with no TWS password) is checked
+  against a dummy hash of the same cost, so the answer takes as long as a wrong password
+  of a real account and timing tells no one which logins exist.
+- ``PasswordChecks`` bounds the password checks running at once (argon2 takes 64 MiB
+  each): a few run, a few more wait, the others are refused at once (``ChecksBusy``).
 - The auth chain (guide 6.1) reads the user's ``AuthMethods`` parameter, e.g.
   ``WindowsSecurity|TWS``, and asks each method in turn.  A method that recognizes the
   request and rejects it ends the chain: no weaker method is tried after it.
@@ -10,11 +15,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
+import os
 import secrets
 import string
+from collections.abc import AsyncIterator
 from typing import Any
 
 import argon2
@@ -34,13 +43,88 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_dummy: tuple[argon2.PasswordHasher, str] | None = None
+
+
+def _dummy_hash() -> str:
+    """A hash of a random password at the current hasher's cost (made again when the hasher changes)."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not _hasher:
+        _dummy = (_hasher, _hasher.hash(secrets.token_urlsafe(16)))
+    return _dummy[1]
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Does ``password`` match ``password_hash``?  With no hash, a dummy one is checked (same time) and the answer is False."""
     if not password_hash:
-        return False
+        password_hash, known = _dummy_hash(), False
+    else:
+        known = True
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash, password) and known
     except (argon2.exceptions.VerifyMismatchError, argon2.exceptions.InvalidHashError, argon2.exceptions.VerificationError):
         return False
+
+
+class ChecksBusy(Exception):
+    """Too many password checks are running and waiting; try again in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@attrs.define(eq=False)
+class PasswordChecks:
+    """Bounds the password checks (argon2, LDAP binds...) of every login door.
+
+    At most ``concurrency`` run at once, at most ``queue`` more wait for a turn; a check
+    beyond that is refused at once with ``ChecksBusy`` instead of piling up memory.
+    """
+
+    concurrency: int
+    """Checks running at once (``[auth] password_check_concurrency``)."""
+    queue: int
+    """Checks waiting for a turn (``[auth] password_check_queue``)."""
+    running: int = 0
+    waiting: int = 0
+    peak: int = 0
+    """The most checks seen running at once."""
+    refused: int = 0
+    """Checks refused because the queue was full."""
+    _turns: asyncio.Semaphore | None = None
+
+    @classmethod
+    def from_config(cls, auth: Any) -> PasswordChecks:
+        """The bounds of ``[auth]`` (``password_check_concurrency`` 0 means the number of CPUs)."""
+        return cls(auth.password_check_concurrency or os.cpu_count() or 2, auth.password_check_queue)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold one of the ``concurrency`` turns while checking a password; ``ChecksBusy`` when the queue is full."""
+        if self._turns is None:
+            self._turns = asyncio.Semaphore(self.concurrency)
+        if self._turns.locked() and self.waiting >= self.queue:
+            self.refused += 1
+            log.warning("password checks: %d running and %d waiting; a login was refused (auth.password_check_queue)", self.running, self.waiting)
+            raise ChecksBusy(f"too many logins are being checked right now ({self.running} running, {self.waiting} waiting); "
+                             "try again in a second (an administrator can raise auth.password_check_queue)")
+        self.waiting += 1
+        try:
+            await self._turns.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._turns.release()
+
+    def as_json(self) -> dict[str, int]:
+        return {"concurrency": self.concurrency, "queue": self.queue, "running": self.running, "waiting": self.waiting,
+                "peak": self.peak, "refused": self.refused}
 
 
 def generate_password(length: int = 20) -> str:
@@ -53,11 +137,11 @@ def generate_password(length: int = 20) -> str:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def token_digest(token: str) -> str:
@@ -174,7 +258,9 @@ class SessionEnded(TokenError):
     """The token cannot be refreshed: its session reached its maximum lifetime."""
 
 
-def refresh_token(conn: sa.Connection, token_id: int, lifetime: float, session_max_lifetime: float, source: str = "") -> tuple[str, dt.datetime, dt.datetime, str]:
+def refresh_token(
+    conn: sa.Connection, token_id: int, lifetime: float, session_max_lifetime: float, source: str = ""
+) -> tuple[str, dt.datetime, dt.datetime, str]:
     """Rotate a live token: revoke it and issue its successor in the same session.
 
     Return (token, expires_at, session_ends_at, method).  Raise ``TokenError`` when the
@@ -205,10 +291,14 @@ def _span(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-def create_admin(conn: sa.Connection, login: str, password: str | None = None, *, super_user: bool = True, companies: tuple[int, ...] = ()) -> tuple[int, str]:
+def create_admin(
+    conn: sa.Connection, login: str, password: str | None = None, *, super_user: bool = True, companies: tuple[int, ...] = ()
+) -> tuple[int, str]:
     """Create an admin account; return (id, password).  A password is generated when none is given."""
     password = password or generate_password()
-    admin_id = conn.execute(sa.insert(t.admins).values(login=login, password_hash=hash_password(password), super_user=super_user).returning(t.admins.c.id)).scalar_one()
+    admin_id = conn.execute(
+        sa.insert(t.admins).values(login=login, password_hash=hash_password(password), super_user=super_user).returning(t.admins.c.id)
+    ).scalar_one()
     for c in companies:
         conn.execute(sa.insert(t.admin_companies).values(admin_id=admin_id, company_id=c))
     return admin_id, password

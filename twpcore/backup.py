@@ -15,7 +15,7 @@ import datetime as dt
 import gzip
 import json
 from pathlib import Path
-from typing import Any, IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 
@@ -33,8 +33,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         # SQLite hands back naive UTC times, PostgreSQL aware ones: write both as UTC.
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return {"$dt": value.astimezone(dt.timezone.utc).isoformat()}
+            value = value.replace(tzinfo=dt.UTC)
+        return {"$dt": value.astimezone(dt.UTC).isoformat()}
     return value
 
 
@@ -42,7 +42,7 @@ def _decode(column: sa.Column, value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"$dt"}:
         v = dt.datetime.fromisoformat(value["$dt"])
         if v.tzinfo is None:
-            v = v.replace(tzinfo=dt.timezone.utc)
+            v = v.replace(tzinfo=dt.UTC)
         return v
     return value
 
@@ -63,12 +63,12 @@ def backup(store: Store, path: str | Path) -> dict[str, Any]:
             revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
             with gzip.open(tmp, "wt", encoding="utf-8") as out:
                 header = {"format": FORMAT, "version": VERSION, "revision": revision,
-                          "created": dt.datetime.now(dt.timezone.utc).isoformat(), "dialect": store.dialect,
+                          "created": dt.datetime.now(dt.UTC).isoformat(), "dialect": store.dialect,
                           "tables": [t.name for t in schema.TABLES]}
                 out.write(json.dumps(header) + "\n")
                 for table in schema.TABLES:
                     n = 0
-                    order = [c for c in table.primary_key.columns]
+                    order = list(table.primary_key.columns)
                     for row in conn.execute(sa.select(table).order_by(*order)):
                         out.write(json.dumps({"t": table.name, "r": {k: _encode(v) for k, v in row._mapping.items()}}) + "\n")
                         n += 1
@@ -122,7 +122,10 @@ def restore(store: Store, path: str | Path) -> dict[str, Any]:
         raise BackupError(f"{path}: cannot be read as a TWP backup ({exc})") from None
     head = store.head_revision()
     if header.get("revision") != head:
-        raise BackupError(f"{path}: backup schema revision {header.get('revision')} differs from this TWP's {head}; restore it with the TWP version that made it, then upgrade")
+        raise BackupError(
+            f"{path}: backup schema revision {header.get('revision')} differs from this TWP's {head}; "
+            "restore it with the TWP version that made it, then upgrade"
+        )
     tables = {t.name: t for t in schema.TABLES}
     by_table: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
     for item in rows:
@@ -140,9 +143,15 @@ def restore(store: Store, path: str | Path) -> dict[str, Any]:
             if store.dialect == "postgresql":
                 for table in schema.TABLES:
                     if "id" in table.c and isinstance(table.c.id.type, sa.Integer) and table.c.id.primary_key:
-                        conn.execute(sa.text(
-                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 0) + 1, false)"))
+                        conn.execute(
+                            sa.text(
+                                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
+                            )
+                        )
     except sa.exc.SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None) or exc
-        raise BackupError(f"{path}: the rows cannot be loaded ({type(orig).__name__}: {str(orig).splitlines()[0][:300]}); nothing was changed") from None
+        raise BackupError(
+            f"{path}: the rows cannot be loaded ({type(orig).__name__}: {str(orig).splitlines()[0][:300]}); nothing was changed"
+        ) from None
     return {**header, "counts": counts}

@@ -1,6 +1,7 @@
 """Blocking client libraries (ldap3, pyodbc, exchangelib…) run in a thread, never on the event loop.
 
-``iterate_in_thread(produce)`` turns a blocking producer into an async iterator: the
+``await run_blocking(function, *args)`` runs one blocking call in the loop's default thread
+pool.  ``iterate_in_thread(produce)`` turns a blocking producer into an async iterator: the
 producer runs in the loop's default thread pool and hands batches over through a
 bounded queue, so a directory of a million entries never sits in memory at once and a
 slow consumer slows the producer down rather than the other way round::
@@ -22,13 +23,19 @@ connection; the iterator's ``aclose()`` waits for that.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["ProducerStopped", "iterate_in_thread"]
+__all__ = ["ProducerStopped", "iterate_in_thread", "run_blocking"]
+
+
+async def run_blocking(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run one blocking call (``function(*args, **kwargs)``) in the loop's thread pool and return its result."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(function, *args, **kwargs))
 
 
 class ProducerStopped(Exception):

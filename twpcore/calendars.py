@@ -50,7 +50,7 @@ def utc(value: dt.datetime) -> dt.datetime:
     """An aware time in UTC (what the store keeps); a naive one is refused."""
     if value.tzinfo is None:
         raise CalendarError(f"time {value.isoformat()} has no time zone; add Z or an offset such as +01:00")
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 def parse_time(text: Any, field: str) -> dt.datetime:
@@ -63,14 +63,14 @@ def parse_time(text: Any, field: str) -> dt.datetime:
         raise CalendarError(f"{field}: {text[:60]!r} is not an ISO 8601 time; write 2026-11-23T09:00:00+01:00", field) from None
     if value.tzinfo is None:
         raise CalendarError(f"{field}: {text[:60]!r} has no time zone; add Z or an offset such as +01:00", field)
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 def stored(value: dt.datetime) -> dt.datetime:
     """A time read from the store, aware in UTC (SQLite hands back naive UTC values)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def iso(value: dt.datetime) -> str:

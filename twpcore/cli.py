@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from twpcore import config as cfgmod
@@ -64,11 +67,49 @@ def ensure_first_admin(store: Any) -> tuple[str, str] | None:
     return store.transaction(run)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``, bound before anything is printed or created; OSError when busy."""
+    family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # As aiohttp does: a restarted server may bind while old connections linger in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serving_banner(url: str, first: tuple[str, str] | None) -> str:
+    """What ``twp serve`` prints once it answers: the URLs, then the first admin's password framed, last."""
+    lines = [f"TWP {__import__('twpcore').__version__} serving {url}  (API: {url}/api/v1, OpenAPI: {url}/api/v1/openapi.json)"]
+    if first:
+        lines += ["", "=" * 72, "  First start: an administrator account was created.", "",
+                  f"    login:    {first[0]}", f"    password: {first[1]}", "",
+                  "  It is shown only this once: keep it safe, or create another admin",
+                  "  with `twp admin create`.", "=" * 72]
+    return "\n".join(lines)
+
+
+async def announce(kernel: Any, banner: str, settle: float = 3.0) -> None:
+    """Print ``banner`` once the instances' first connection attempts are over (at most ``settle`` s after the
+    kernel is ready), so the password comes after their log lines, not lost among them; printed even when cancelled."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settle
+    try:
+        while loop.time() < deadline and any(
+                getattr(i.state, "value", i.state) in ("starting", "retrying") for i in kernel.instances.instances.values()):
+            await asyncio.sleep(0.05)
+    finally:
+        print(banner, flush=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from twpcore.api.app import create_app
-    from twpcore.app import Kernel
+    from twpcore.server import build_app, build_kernel
 
     config = load_config(args.config)
     from twpcore.logs import configure
@@ -76,33 +117,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure(config.logging.level, config.logging.syslog, config.logging.syslog_facility)
     host = args.host or config.http.host
     port = args.port if args.port is not None else config.http.port
-    kernel = Kernel.build(config)
+    # Bind first: on a busy port nothing is started, created or announced.
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        err(f"cannot listen on {host}:{port}: {exc.strerror or exc}. Another program (perhaps another `twp serve`) "
+            f"uses that address: stop it, or choose another port with `port` under [http] in {config.source} "
+            f"(http.port) or `twp serve --port N`")
+        return 2
+    kernel = build_kernel(config)
     for problem in kernel.config_problems():
         log.error("%s", problem)
     store = open_store(config)
     first = ensure_first_admin(store)
     url = config.http.public_url or f"http://{host}:{port}"
-    print(f"TWP {__import__('twpcore').__version__} serving {url}  (API: {url}/api/v1, OpenAPI: {url}/api/v1/openapi.json)", flush=True)
-    if first:
-        print("=" * 72, flush=True)
-        print("First start: an administrator account was created.", flush=True)
-        print(f"  login:    {first[0]}", flush=True)
-        print(f"  password: {first[1]}", flush=True)
-        print("It is shown only this once: keep it safe, or create another admin with `twp admin create`.", flush=True)
-        print("=" * 72, flush=True)
-    app = create_app(kernel, manage_kernel=False)
+    app = build_app(kernel, manage_kernel=False)
 
     async def lifecycle(app: web.Application):
         await kernel.start(store=store)
+        announcing = asyncio.get_running_loop().create_task(announce(kernel, serving_banner(url, first)))
         yield
+        announcing.cancel()
+        await asyncio.gather(announcing, return_exceptions=True)
         await kernel.stop()
 
     app.cleanup_ctx.append(lifecycle)
-    try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None)
-    except OSError as exc:
-        err(f"cannot listen on {host}:{port}: {exc.strerror or exc}; set another http.port in {config.source} (or --port), or stop what uses it")
-        return 2
+    with sock:
+        web.run_app(app, sock=sock, print=None, access_log=None)
+    # Stopped cleanly.  The interpreter's last garbage collections of everything the plugins
+    # loaded took 2 s of the exit on a busy 2-core machine; the process ends, so the OS frees it.
+    gc.freeze()
     return 0
 
 
@@ -111,13 +155,69 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     problems = check_config(config)
+    owners, note = _owner_problems(config)
+    problems += owners
     if problems:
         err(f"the configuration has {len(problems)} problem(s):")
         for p in problems:
             print(f"  {p}", file=sys.stderr)
         return 2
     print(f"{config.source}: configuration OK ({len(config.instances)} instance(s))")
+    if note:
+        print(note)
     return 0
+
+
+def _owner_problems(config: cfgmod.Config) -> tuple[list[str], str | None]:
+    """The PBX links whose ``company`` / ``domain`` the store lacks; or, when the store cannot be read, a note saying so."""
+    from twpcore.instances import owner_problem
+    from twpcore.kinds import Kind
+    from twpcore.store import redact_url
+
+    links = [s for s in config.instances_of(Kind.PBX_DRIVER) if s.enabled and (s.company is not None or s.domain is not None)]
+    if not links:
+        return [], None
+    found = _read_store(config, lambda conn: [owner_problem(conn, s, config.source) for s in links])
+    if isinstance(found, str):
+        return [], (f"note: the company and domain names of {len(links)} PBX link(s) were not checked: the store "
+                    f"{redact_url(config.storage.url)} {found}; `twp serve` checks them and shows a missing one as config_error")
+    return [p for p in found if p is not None], None
+
+
+def _read_store(config: cfgmod.Config, fn: Any) -> Any:
+    """``fn(conn)`` in a read-only transaction on the store, when it exists and is migrated; else why not (a string).
+
+    Creates nothing: a SQLite file that does not exist yet is not created.
+    """
+    from twpcore.store import Store, StoreError
+
+    url = sa.engine.make_url(config.storage.url) if "://" in config.storage.url else None
+    if url is None or (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and not Path(url.database).exists()):
+        return "does not exist yet"
+    try:
+        store = Store(config.storage.url, workers=1)
+    except StoreError as exc:
+        return f"cannot be opened ({exc})"
+    try:
+        store.check_ready()
+        return store.read_transaction(fn)
+    except (StoreError, sa.exc.SQLAlchemyError) as exc:
+        return f"cannot be read ({str(exc).splitlines()[0]})"
+    finally:
+        store.close()
+
+
+def _show_last_syncs(kernel: Any) -> None:
+    """Offline, a config-declared directory whose last sync failed shows that failure (read from the store)."""
+    from twpcore.directory.service import config_directory_states
+    from twpcore.instances import InstanceState
+    from twpcore.kinds import Kind
+
+    specs = [i.spec for (kind, _), i in kernel.instances.instances.items() if kind == Kind.DIRECTORY_CONNECTOR and i.state == InstanceState.CONFIGURED]
+    states = _read_store(kernel.config, lambda conn: config_directory_states(conn, specs)) if specs else {}
+    for name, (state, reason) in (states if isinstance(states, dict) else {}).items():
+        if state != InstanceState.READY:
+            kernel.instances.instances[(Kind.DIRECTORY_CONNECTOR, name)].set(state, f"last sync: {reason}")
 
 
 async def _try_setup(kernel: Any, timeout: float) -> None:
@@ -136,12 +236,13 @@ async def _try_setup(kernel: Any, timeout: float) -> None:
 
 
 def cmd_plugins_list(args: argparse.Namespace) -> int:
-    from twpcore.app import Kernel
+    from twpcore.server import build_kernel
 
     config = load_config(args.config) if Path(args.config).exists() else cfgmod.Config()
-    kernel = Kernel.build(config)
+    kernel = build_kernel(config)
     if args.setup:
         asyncio.run(_try_setup(kernel, args.timeout))
+    _show_last_syncs(kernel)
     plugins = kernel.plugins.as_json()
     instances = kernel.instances.as_json()
     if args.json:
@@ -157,6 +258,20 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
         for i in instances:
             print(f"{i['config']:<34} {i['type']:<16} {i['state']:<15} {i['reason'] or ''}")
     return 0
+
+
+def cmd_plugins_check(args: argparse.Namespace) -> int:
+    from twpcore.plugin_check import check, report
+    from twpcore.server import build_kernel
+
+    config = load_config(args.config) if Path(args.config).exists() else cfgmod.Config()
+    findings = check(build_kernel(config), args.name)
+    text, status = report(args.name, findings)
+    if args.json:
+        print(json.dumps({"plugin": args.name, "ok": status == 0, "checks": [attrs.asdict(f) for f in findings]}, indent=2))
+    else:
+        print(text)
+    return status
 
 
 def cmd_plugins_new(args: argparse.Namespace) -> int:
@@ -304,10 +419,10 @@ def _ids_in_domain(conn: sa.Connection, column: sa.Column, value: str, domain: s
 
 def _directory_run(args: argparse.Namespace, work: Any) -> Any:
     """Run ``await work(kernel)`` with the kernel's directory service on the configured store (no server started)."""
-    from twpcore.app import Kernel
+    from twpcore.server import build_kernel
 
     config = load_config(args.config)
-    kernel = Kernel.build(config)
+    kernel = build_kernel(config)
     kernel.store = open_store(config, upgrade=False)
 
     async def main() -> Any:
@@ -402,10 +517,10 @@ def cmd_directory_reverse(args: argparse.Namespace) -> int:
 
 def _imports_run(args: argparse.Namespace, work: Any) -> Any:
     """Run ``await work(kernel)`` with the kernel's users-import service on the configured store (no server started)."""
-    from twpcore.app import Kernel
+    from twpcore.server import build_kernel
 
     config = load_config(args.config)
-    kernel = Kernel.build(config)
+    kernel = build_kernel(config)
     kernel.store = open_store(config, upgrade=False)
     try:
         return asyncio.run(work(kernel))
@@ -529,6 +644,13 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--setup", action="store_true", help="also run each instance's setup (connect to PBXs, servers) to show setup errors, then close")
     ls.add_argument("--timeout", type=float, default=20.0, help="seconds --setup may take (default 20)")
     ls.set_defaults(func=cmd_plugins_list)
+    check_help = ("grade an installed plugin: it loads and registers, declares its plugin API version, imports only "
+                  "twpcore.plugin_api, its options have help texts, secrets and server-side paths are marked, it has "
+                  "tests; prints what to fix and exits 1 when a check fails")
+    ck = pl.add_parser("check", help=check_help, description=check_help)
+    ck.add_argument("name", help="the plugin name (its entry-point name, as `twp plugins list` shows it)")
+    ck.add_argument("--json", action="store_true", help="print the checks as JSON")
+    ck.set_defaults(func=cmd_plugins_check)
     new = pl.add_parser("new", help="create a plugin package from the template")
     new.add_argument("name")
     new.add_argument("--kind", required=True, choices=["pbx", "directory", "auth", "sms"])

@@ -35,7 +35,9 @@ class HttpConfig:
     port: int = setting(8080, min=1, max=65535, help="TCP port to listen on")
     public_url: str | None = setting(None, help="URL printed for people and used in links")
     max_request_bytes: int = setting(1_048_576, min=1024, help="largest accepted request body")
-    websocket_queue: int = setting(500, min=1, max=100_000, help="events buffered for one WebSocket client; a client further behind is sent system.resync")
+    websocket_queue: int = setting(
+        500, min=1, max=100_000, help="events buffered for one WebSocket client; a client further behind is sent system.resync"
+    )
 
 
 @attrs.frozen
@@ -43,25 +45,51 @@ class LimitsConfig:
     companies: int = setting(50, min=1, help="maximum number of companies (prerequisites: 50)")
     domains_per_company: int = setting(50, min=1, help="maximum domains in one company (prerequisites: 50)")
     users_per_domain: int = setting(0, min=0, help="maximum users in one domain; 0 means no limit (500 recommended)")
+    calls_per_device: int = setting(
+        32, min=1, max=1000, help="calls kept at one device; past it the PBX's stalest call there is dropped with a warning"
+    )
+    calls_kept_after_link_down: Duration = setting(
+        Duration(60),
+        min=0,
+        max=86400,
+        help="how long the calls of a device stay listed after its PBX link went down; then they are cleared (0: at once)",
+    )
 
 
 @attrs.frozen
 class AuthConfig:
     token_lifetime: Duration = setting(Duration(8 * 3600), min=60, help="how long a login token stays valid")
     admin_token_lifetime: Duration = setting(Duration(3600), min=60, help="how long an admin token stays valid")
-    session_max_lifetime: Duration = setting(Duration(3 * 86400), min=60, help="how long refreshed user tokens may go on, counted from the login (POST /auth/refresh)")
+    session_max_lifetime: Duration = setting(
+        Duration(3 * 86400), min=60, help="how long refreshed user tokens may go on, counted from the login (POST /auth/refresh)"
+    )
     admin_session_max_lifetime: Duration = setting(Duration(12 * 3600), min=60, help="the same for admin tokens")
     lockout_threshold: int = setting(5, min=0, max=1000, help="failed logins of one login name before it is locked out; 0 turns lock-out off")
-    lockout_address_threshold: int = setting(50, min=0, max=100_000, help="failed logins from one source address before it is locked out; 0 turns it off")
+    lockout_address_threshold: int = setting(
+        50, min=0, max=100_000, help="failed logins from one source address before it is locked out; 0 turns it off"
+    )
     lockout_base_delay: Duration = setting(Duration(60), min=0.01, help="first lock-out; each further failure doubles it")
     lockout_max_delay: Duration = setting(Duration(900), min=0.01, help="longest lock-out")
     lockout_reset_after: Duration = setting(Duration(12 * 3600), min=0.01, help="failures are forgotten after this long without a new one")
     password_min_length: int = setting(10, min=1, max=1024, help="TWS passwords: fewest characters")
     password_min_classes: int = setting(2, min=1, max=4, help="TWS passwords: fewest character classes among lower case, upper case, digits, others")
-    password_refuse_login: bool = setting(True, help="TWS passwords: refuse the login as password (in any case, reversed, or with digits or symbols added)")
+    password_refuse_login: bool = setting(
+        True, help="TWS passwords: refuse the login as password (in any case, reversed, or with digits or symbols added)"
+    )
     password_refuse_common: bool = setting(True, help="TWS passwords: refuse the well-known passwords of twpcore/passwords.py")
+    password_check_concurrency: int = setting(
+        0, min=0, max=1024, help="password checks (argon2 at 64 MiB each, LDAP binds) running at once on all login doors; 0 means the number of CPUs"
+    )
+    password_check_queue: int = setting(
+        64, min=0, max=100_000, help="password checks waiting for a turn; a login beyond them is answered 429 busy with Retry-After"
+    )
     reset_code_lifetime: Duration = setting(Duration(86400), min=60, help="how long a password-reset code from an administrator stays valid")
-    websocket_recheck: Duration = setting(Duration(30), min=0.05, max=3600, help="how often an open events WebSocket checks that its token still works (revoked elsewhere, user disabled)")
+    websocket_recheck: Duration = setting(
+        Duration(30),
+        min=0.05,
+        max=3600,
+        help="how often an open events WebSocket checks that its token still works (revoked elsewhere, user disabled)",
+    )
     methods: dict[str, dict[str, Any]] = setting(factory=dict, help="options per auth method: [auth.methods.<Name>]")
 
 
@@ -186,7 +214,9 @@ def _syntax_problem(source: str, text: str, exc: tomllib.TOMLDecodeError) -> Con
     path = join(table, key.group(1).strip('"')) if key else table
     reason = message[: m.start()].strip()
     shown = "(not shown: the key looks secret)" if looks_secret(path) else repr(line.strip()[:120])
-    return ConfigProblem(source, path, f"is not valid TOML at line {lineno}, column {m.group(2)}: {reason}; the line reads {shown}; fix the syntax there")
+    return ConfigProblem(
+        source, path, f"is not valid TOML at line {lineno}, column {m.group(2)}: {reason}; the line reads {shown}; fix the syntax there"
+    )
 
 
 def parse(data: dict[str, Any], source: str) -> Config:
@@ -262,7 +292,14 @@ def _instances(data: dict[str, Any], source: str, problems: list[ConfigProblem])
                 continue
             type_name = body.get(type_key)
             if not isinstance(type_name, str) or not type_name:
-                problems.append(ConfigProblem(source, join(ipath, type_key), f"is required: the {kind.label} type that serves this instance, got {show(type_name) if type_name is not None else 'nothing'}"))
+                problems.append(
+                    ConfigProblem(
+                        source,
+                        join(ipath, type_key),
+                        f"is required: the {kind.label} type that serves this instance, "
+                        f"got {show(type_name) if type_name is not None else 'nothing'}",
+                    )
+                )
                 continue
             enabled = body.get("enabled", True)
             if not isinstance(enabled, bool):

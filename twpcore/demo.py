@@ -25,10 +25,14 @@ USERS = [
 def seed_if_empty(conn: sa.Connection) -> bool:
     if conn.execute(sa.select(sa.func.count()).select_from(t.companies)).scalar_one():
         return False
-    company = conn.execute(sa.insert(t.companies).values(name="Demo", description="demo company of `make run`").returning(t.companies.c.id)).scalar_one()
+    company = conn.execute(
+        sa.insert(t.companies).values(name="Demo", description="demo company of `make run`").returning(t.companies.c.id)
+    ).scalar_one()
     domains = {}
     for name in ("Paris", "Nice"):
-        domains[name] = conn.execute(sa.insert(t.domains).values(company_id=company, name=name, numbering_plan_length=3).returning(t.domains.c.id)).scalar_one()
+        domains[name] = conn.execute(
+            sa.insert(t.domains).values(company_id=company, name=name, numbering_plan_length=3).returning(t.domains.c.id)
+        ).scalar_one()
     groups = {d: conn.execute(sa.insert(t.groups).values(domain_id=i, name="All").returning(t.groups.c.id)).scalar_one() for d, i in domains.items()}
     for dom, login, first, last, number, culture in USERS:
         uid = conn.execute(sa.insert(t.users).values(

@@ -60,7 +60,9 @@ class DialingPlans:
     def save(self, conn: sa.Connection, domain_id: int, data: Any) -> DialingPlan:
         """Check and store a plan; ``None`` goes back to the default plan."""
         plan = DialingPlan.default() if data is None else DialingPlan.from_dict(data)
-        n = conn.execute(sa.update(t.domains).where(t.domains.c.id == domain_id).values(dialing_plan=None if data is None else plan.to_dict())).rowcount
+        n = conn.execute(
+            sa.update(t.domains).where(t.domains.c.id == domain_id).values(dialing_plan=None if data is None else plan.to_dict())
+        ).rowcount
         if not n:
             raise UnknownDomain(domain_id)
         self.forget(domain_id)

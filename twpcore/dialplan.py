@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, ClassVar, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 import attrs
 import phonenumbers
@@ -131,7 +132,8 @@ class DialingPlanSettings:
     internal_reverse_length: int = attrs.field(
         default=attrs.Factory(lambda self: self.internal_length, takes_self=True)
     )
-    """Internal reverse length: a received number this long or shorter is an internal caller, left untouched by add / remove (defaults to ``internal_length``)."""
+    """Internal reverse length: a received number this long or shorter is an internal caller, left untouched by add / remove
+    (defaults to ``internal_length``)."""
 
     FIELDS: ClassVar[tuple[str, ...]] = (
         "international_prefix",
@@ -171,6 +173,7 @@ class DialingPlanSettings:
         if not isinstance(region, str) or region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"region: expected an ISO 3166 country code (like FR), got {region!r}")
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        assert metadata is not None, region  # every region of SUPPORTED_REGIONS has metadata
         prefix = (metadata.preferred_international_prefix or metadata.international_prefix or "").replace("~", "")
         values: dict[str, Any] = {
             "region": region,
@@ -264,9 +267,11 @@ class Rule:
     pattern: str
     """What to look for at the start of the number: a prefix, a ``[regular expression]`` (guide syntax) or a PBX pattern."""
     value: str
-    """What replaces the matched part: digits, ``+ # *``, placeholders ``[-Name-]``, captures ``$1`` / ``${1}`` / ``${name}``, ``$0`` (the whole match); spaces are ignored."""
+    """What replaces the matched part: digits, ``+ # *``, placeholders ``[-Name-]``, captures ``$1`` / ``${1}`` / ``${name}``,
+    ``$0`` (the whole match); spaces are ignored."""
     syntax: str = "guide"
-    """``guide`` (prefix, or regular expression in square brackets, guide 5.1 / 5.3) or ``pbx`` (``X Z N [1-5] . !``, matched against the whole number)."""
+    """``guide`` (prefix, or regular expression in square brackets, guide 5.1 / 5.3) or ``pbx`` (``X Z N [1-5] . !``,
+    matched against the whole number)."""
     _parsed: _Parsed = attrs.field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
@@ -588,7 +593,7 @@ def _clean_output(text: str) -> str:
 class _Compiled:
     """A rule bound to the settings: its regex and its value, ready to apply."""
 
-    __slots__ = ("rule", "description", "regex", "source", "value", "constant", "places_external", "on_bracketed", "mergeable")
+    __slots__ = ("constant", "description", "mergeable", "on_bracketed", "places_external", "regex", "rule", "source", "value")
 
     def __init__(self, rule: Rule, settings: DialingPlanSettings):
         parsed = rule._parsed
@@ -738,7 +743,7 @@ class DialingPlan:
             if match is None:
                 return None
             index = match.lastindex
-            return self._by_group[index], match, index, clean  # type: ignore[index]
+            return self._by_group[index], match, index, clean
         for compiled in self._compiled:
             subject = bracketed if compiled.on_bracketed else clean
             match = compiled.regex.match(subject)

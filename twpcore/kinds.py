@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import attrs
 
+from twpcore.plugin_context import KernelCalls
 from twpcore.schema import setting
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,18 +63,26 @@ class EmptyConfig:
     """Config of a type that takes no options."""
 
 
-@attrs.define(eq=False)
-class InstanceContext:
-    """What the kernel hands an instance: its name, a logger and the kernel itself."""
+@attrs.define(eq=False, repr=False)
+class InstanceContext(KernelCalls):
+    """What the kernel hands an instance: its name and kind, a logger, and the calls of ``KernelCalls``.
+
+    ``parameters``, ``user``, ``instance``, ``instances``, ``publish``, ``run_blocking``,
+    ``clock`` and ``ready`` reach the running server; outside one (``twp config check``, a
+    unit test building ``InstanceContext("test", Kind.DIRECTORY_CONNECTOR)``) the calls that
+    need it raise ``NotRunning``.
+    """
 
     name: str
     """The instance name from config (``paris`` for ``[pbx.links.paris]``)."""
     kind: Kind
     """Which kind of instance this is."""
-    kernel: Kernel | None = None
-    """The running kernel (store, events, parameters); ``None`` in ``twp config check``."""
+    _kernel: Kernel | None = attrs.field(default=None, alias="kernel")
     logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("twp.instance"))
     """A logger named after the instance."""
+
+    def __repr__(self) -> str:
+        return f"<InstanceContext of {self.kind.label} {self.name}>"
 
 
 class PluginType:
@@ -82,6 +92,8 @@ class PluginType:
     type_name: ClassVar[str]
     Config: ClassVar[type] = EmptyConfig
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    vocabulary: ClassVar[frozenset[str]] = frozenset()
+    """The capabilities this kind knows (set by each kind class)."""
     description: ClassVar[str] = ""
 
     def __init__(self, config: Any, context: InstanceContext):
@@ -164,7 +176,7 @@ class PbxDriver(PluginType):
     def connected(self) -> bool:
         return False
 
-    def _unsupported(self, operation: str) -> Any:
+    def _unsupported(self, operation: str) -> NoReturn:
         raise NotSupported(self.type_name, operation)
 
     async def monitor(self, device: str) -> None:
@@ -254,30 +266,48 @@ class ConnectorError(Exception):
 
 
 class DirectoryConnector(PluginType):
-    """A directory connector type, instantiated once per configured directory.
+    """A directory connector type: a fresh object per sync and per connection test of a directory.
 
-    ``records()`` yields every entry of the source; the kernel maps fields, checks and
-    stores them in one transaction, so a connector that raises half-way (``NotReady``
-    for a server that is down or timing out, ``AuthFailed`` for refused credentials,
-    ``ConnectorError`` otherwise) leaves the previous contacts untouched.  A record
-    that cannot be read is yielded with what could be read, or skipped by raising
-    nothing and reporting it through ``context.logger``; malformed values are caught by
-    the kernel's mapping and reported per record.
+    For a sync the kernel calls ``setup()``, reads ``records(user)`` to the end, then
+    ``close()``; for ``POST /directories/{id}/test``, ``setup()``, ``test_connection()``,
+    ``close()``.  Before ``setup()`` it sets ``self.directory`` (id, name, type,
+    domain_id, company_id).  ``records()`` yields a ``SourceRecord`` per entry of the
+    source, or a ``SkippedRecord(id, reason)`` for an entry that cannot be read (counted
+    as ignored and named in the sync report, like a record the mapping refuses).  The
+    kernel reads every record first, maps fields (the connector's ``default_fields``,
+    overridden by the directory's ``fields``), then writes the difference with the stored
+    contacts in batches of 5,000 contacts, one transaction each; a connector that raises
+    while being read (``NotReady`` for a server that is down or timing out, ``AuthFailed``
+    for refused credentials, ``ConnectorError`` otherwise) makes the sync fail before
+    anything is written, so the previous contacts stay.  ``docs/directories.md``
+    ("Writing a connector") is the guide.
     """
 
     kind = Kind.DIRECTORY_CONNECTOR
     vocabulary: ClassVar[frozenset[str]] = DIRECTORY_CAPABILITIES
+    default_fields: ClassVar[Mapping[str, str]] = {}
+    """The connector's field mapping, TWP field → source field specification (guide 8.1), such as
+    ``{"id": "uid", "last_name": "sn", "phone": "telephoneNumber"}``; a directory's ``fields`` override it
+    field by field (``""`` drops one).  Empty: every source field named like a TWP field is used.
+    ``GET /api/v1/directory-connectors`` shows it."""
+    private_default_fields: ClassVar[Mapping[str, str] | None] = None
+    """Another mapping for private (per-user) directories, when the per-user source names fields
+    differently (Google's People API); ``None``: ``default_fields`` applies to them too."""
 
     def source_fields(self) -> list[str]:
         """Attribute or column names the connector knows it can read (for the admin UI); may be empty."""
         return []
 
     async def test_connection(self) -> str:
-        """Reach the source and say what was found (``"slapd at ldap://…: 1,204 entries"``); raise on failure."""
+        """Reach the source and say what was found (``"slapd at ldap://…: 1,204 entries"``); raise on failure.
+
+        The message is the ``message`` of the test's answer with ``state: "ready"``;
+        ``NotReady`` answers ``retrying``, ``AuthFailed`` ``auth_failed``, anything else ``error``.
+        """
         raise NotImplementedError(f"{self.type_name} has no connection test")
 
     def records(self, user: Any = None) -> Any:
-        """An async iterator of ``SourceRecord``; ``user`` is set for private (per-user) directories."""
+        """An async iterator of ``SourceRecord`` (or ``SkippedRecord``); ``user`` is the user's row for private (per-user) directories."""
         raise NotImplementedError(f"{self.type_name} cannot list records")
 
 

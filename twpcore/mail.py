@@ -107,7 +107,9 @@ def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     try:
         ctx = ssl.create_default_context(cafile=settings.ca_file or None)
     except (OSError, ssl.SSLError) as exc:
-        raise MailError(f"parameter SmtpCaFile: cannot read {settings.ca_file!r} ({exc}); give a PEM file of CA certificates", temporary=False) from None
+        raise MailError(
+            f"parameter SmtpCaFile: cannot read {settings.ca_file!r} ({exc}); give a PEM file of CA certificates", temporary=False
+        ) from None
     if not settings.verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -151,7 +153,10 @@ def send_blocking(settings: SmtpSettings, message: EmailMessage) -> None:
     except smtplib.SMTPNotSupportedError as exc:
         raise MailError(f"{settings.where}: {exc}; check SmtpSecurity and SmtpAuthUserName", temporary=False) from None
     except smtplib.SMTPAuthenticationError as exc:
-        raise MailError(f"{settings.where} refused SmtpAuthUserName {settings.username!r} and its password ({exc.smtp_code}); check both parameters", temporary=False) from None
+        raise MailError(
+            f"{settings.where} refused SmtpAuthUserName {settings.username!r} and its password ({exc.smtp_code}); check both parameters",
+            temporary=False,
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         address, (code, answer) = next(iter(exc.recipients.items()))
         text = answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
@@ -288,7 +293,7 @@ class MailNotifier:
             self._preparing += 1
             try:
                 alerts = await self.kernel.store.run(self._prepare, kind, event)
-            except Exception:  # noqa: BLE001 - one bad event must not stop alerts
+            except Exception:  # one bad event must not stop alerts
                 log.exception("e-mail alert for %s event %s could not be prepared", event.type, event.id)
                 continue
             finally:
@@ -302,14 +307,21 @@ class MailNotifier:
         data = event.data
         user_ids = set(event.user_ids)
         if kind == "voicemail" and not user_ids and event.domain_id is not None:
-            owner = conn.execute(sa.select(t.devices.c.user_id).where(t.devices.c.domain_id == event.domain_id, t.devices.c.number == str(data.get("device")))).scalar()
+            owner = conn.execute(
+                sa.select(t.devices.c.user_id).where(t.devices.c.domain_id == event.domain_id, t.devices.c.number == str(data.get("device")))
+            ).scalar()
             if owner is not None:
                 user_ids.add(owner)
         call = data.get("call") or {}
         if kind == "missed_call":
             values = {"caller_number": call.get("remote"), "caller_name": call.get("remote_name"), "when": call.get("started_at") or event.at}
         else:
-            values = {"caller_number": data.get("caller"), "caller_name": data.get("caller_name"), "when": event.at, "new_messages": data.get("new_messages")}
+            values = {
+                "caller_number": data.get("caller"),
+                "caller_name": data.get("caller_name"),
+                "when": event.at,
+                "new_messages": data.get("new_messages"),
+            }
         values["device"] = str(data.get("device") or "")
         alerts = []
         for user_id in sorted(user_ids):
@@ -334,7 +346,7 @@ class MailNotifier:
 
     async def _deliver(self, alert: Alert) -> None:
         async with self._slots:
-            delay = self.options.mail_retry_delay
+            delay: float = self.options.mail_retry_delay
             for attempt in range(self.options.mail_retries + 1):
                 try:
                     await asyncio.to_thread(send_blocking, alert.settings, alert.message)
@@ -356,7 +368,9 @@ class MailNotifier:
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until every alert in progress is sent or given up (for tests and shutdown)."""
         deadline = time.monotonic() + timeout
-        idle = lambda: self._sub is None or (self._sub.queue.empty() and not self._preparing and not self._sends)  # noqa: E731
+        def idle() -> bool:
+            return self._sub is None or (self._sub.queue.empty() and not self._preparing and not self._sends)
+
         while time.monotonic() < deadline:
             if idle():
                 await asyncio.sleep(0.05)

@@ -15,7 +15,8 @@ through the API.  Resolution for a user (guide 6.1, 9.1.8, 10.2), first match wi
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import attrs
 import sqlalchemy as sa

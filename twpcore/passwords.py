@@ -26,14 +26,74 @@ log = logging.getLogger(__name__)
 
 # Well-known passwords and their bases (a password is also refused when it is one of
 # these followed by digits or symbols, such as "Password123!").
-COMMON = frozenset("""
-password passw0rd p@ssword p@ssw0rd motdepasse passwort contrasena password1 qwerty qwertyuiop azerty azertyuiop
-qwertz 123456 1234567 12345678 123456789 1234567890 0123456789 987654321 111111 000000 abc123 abcdef abcdefgh
-iloveyou letmein welcome bienvenue willkommen admin administrator administrateur root changeme default secret
-monkey dragon football baseball sunshine princess trustno1 master shadow superman batman starwars whatever
-hello bonjour soleil chocolat loulou doudou nicolas jordan michael charlie freedom computer internet
-correcthorsebatterystaple
-""".split())
+COMMON = frozenset(
+    [
+        "password",
+        "passw0rd",
+        "p@ssword",
+        "p@ssw0rd",
+        "motdepasse",
+        "passwort",
+        "contrasena",
+        "password1",
+        "qwerty",
+        "qwertyuiop",
+        "azerty",
+        "azertyuiop",
+        "qwertz",
+        "123456",
+        "1234567",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "0123456789",
+        "987654321",
+        "111111",
+        "000000",
+        "abc123",
+        "abcdef",
+        "abcdefgh",
+        "iloveyou",
+        "letmein",
+        "welcome",
+        "bienvenue",
+        "willkommen",
+        "admin",
+        "administrator",
+        "administrateur",
+        "root",
+        "changeme",
+        "default",
+        "secret",
+        "monkey",
+        "dragon",
+        "football",
+        "baseball",
+        "sunshine",
+        "princess",
+        "trustno1",
+        "master",
+        "shadow",
+        "superman",
+        "batman",
+        "starwars",
+        "whatever",
+        "hello",
+        "bonjour",
+        "soleil",
+        "chocolat",
+        "loulou",
+        "doudou",
+        "nicolas",
+        "jordan",
+        "michael",
+        "charlie",
+        "freedom",
+        "computer",
+        "internet",
+        "correcthorsebatterystaple",
+    ]
+)
 _TAIL = "0123456789!?.*#@$%&_-+= "
 CLASSES = ("lower case letters", "upper case letters", "digits", "other characters")
 
@@ -65,10 +125,9 @@ def check(auth: Any, password: str, login: str = "") -> None:
     if auth.password_refuse_login and name and (name in (folded, base, folded[::-1], base[::-1]) or folded.lstrip(_TAIL) == name):
         raise PasswordRejected("password_is_login", "password: it must not be the login, even reversed or with digits added "
                                                     "(auth.password_refuse_login); choose another one")
-    if auth.password_refuse_common:
-        if folded in COMMON or base in COMMON:
-            raise PasswordRejected("password_too_common", "password: this is a well-known password that attackers try first "
-                                                          "(auth.password_refuse_common); choose another one")
+    if auth.password_refuse_common and (folded in COMMON or base in COMMON):
+        raise PasswordRejected("password_too_common", "password: this is a well-known password that attackers try first "
+                                                      "(auth.password_refuse_common); choose another one")
 
 
 # -- reset codes ----------------------------------------------------------------------
@@ -95,11 +154,17 @@ def create_reset(conn: sa.Connection, user_id: int, lifetime: float, created_by:
     return code, expires
 
 
-def consume_reset(conn: sa.Connection, user_id: int, code: str) -> str:
-    """Use the user's reset code; return "" when it worked, else why not (for the audit log)."""
+def consume_reset(conn: sa.Connection, user_id: int | None, code: str) -> str:
+    """Use the user's reset code; return "" when it worked, else why not (for the audit log).
+
+    With no code pending (or no user: ``None``) the code is checked against a dummy hash,
+    so the answer takes as long either way.
+    """
     r = t.password_resets
-    row = conn.execute(sa.select(r).where(r.c.user_id == user_id, r.c.used_at.is_(None)).order_by(r.c.id.desc()).limit(1)).one_or_none()
+    row = None if user_id is None else conn.execute(
+        sa.select(r).where(r.c.user_id == user_id, r.c.used_at.is_(None)).order_by(r.c.id.desc()).limit(1)).one_or_none()
     if row is None:
+        verify_password(None, normalize_code(code))
         return "no reset code pending for this user"
     if not verify_password(row.code_hash, normalize_code(code)):
         return "wrong reset code"

@@ -14,6 +14,8 @@ A plugin's state is one of:
   registered something invalid; nothing it registered is kept;
 - ``startup_error``: its ``twp_startup`` raised; it is not called again (no events, no
   ``twp_shutdown``), though types it registered stay available to instances;
+- ``incompatible``: it declares (``TWP_PLUGIN_API = "MAJOR.MINOR"``) a plugin API this kernel
+  does not provide: another major version, or a newer minor one; it is not registered;
 - ``disabled``: listed in ``[plugins] disabled``, or missing from ``TWP_LOAD_PLUGINS``.
 
 Only ``loaded`` plugins are called.  An exception raised later by a hook (an observer,
@@ -21,26 +23,35 @@ say) leaves the plugin ``loaded`` and is counted in ``runtime_errors`` / ``last_
 
 pluggy's normal ``pm.hook.x()`` stops at the first raising implementation, so the kernel
 never calls hooks that way: ``PluginManager.call_each`` calls every implementation on
-its own and keeps going.
+its own and keeps going.  The rest of the kernel calls hooks through ``Hooks``, one typed
+method per hook, never by name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import functools
 import importlib
 import inspect
 import logging
 import os
 import re
 import traceback
+from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from twpcore import hookspecs
+from twpcore.events import Event
 from twpcore.kinds import KIND_BASES, Kind, PluginType
+from twpcore.plugin_context import API_VERSION
+
+if TYPE_CHECKING:  # pragma: no cover
+    from twpcore.plugin_context import PluginContext
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +63,47 @@ DEFAULT_PLUGINS = (
     "twpcore.default_plugins.parameters",
     "twpcore.default_plugins.notifications",
     "twpcore.default_plugins.directories",
-    "twpcore.default_plugins.pbxsim",
 )
 TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 STARTUP_TIMEOUT = 30.0
 """Seconds a ``twp_startup`` or ``twp_shutdown`` implementation may take before it is abandoned."""
 
 
-class PluginState:
+API_VERSION_ATTRIBUTE = "TWP_PLUGIN_API"
+"""The module attribute in which a plugin declares the plugin API version it needs (``"1.0"``)."""
+_API_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+
+
+class PluginState(enum.StrEnum):
+    """What became of a plugin (``twp plugins list``, ``GET /api/v1/plugins``)."""
+
     LOADED = "loaded"
     IMPORT_ERROR = "import_error"
     REGISTER_ERROR = "register_error"
     STARTUP_ERROR = "startup_error"
+    INCOMPATIBLE = "incompatible"
     DISABLED = "disabled"
+
+
+def api_version_problem(declared: Any, provided: str = API_VERSION) -> str | None:
+    """Why a plugin declaring ``TWP_PLUGIN_API = declared`` cannot run on this kernel; ``None`` when it can.
+
+    It can when the major versions are equal and its minor version is not newer than the
+    kernel's.  A plugin that declares nothing is taken to need ``1.0``.
+    """
+    if declared is None:
+        return None
+    match = _API_VERSION.match(declared) if isinstance(declared, str) else None
+    if match is None:
+        return (f'{API_VERSION_ATTRIBUTE} must be a "MAJOR.MINOR" string such as "{provided}", got {declared!r}; '
+                "fix the plugin's declaration")
+    major, minor = int(match[1]), int(match[2])
+    have_major, have_minor = (int(x) for x in provided.split("."))
+    if major != have_major or minor > have_minor:
+        return (f"needs plugin API {declared}, this TWP provides {provided}; "
+                + (f"upgrade TWP to one providing plugin API {major}.{minor} or a later {major}.x" if major >= have_major
+                   else f"install a version of the plugin made for plugin API {have_major}.x"))
+    return None
 
 
 @attrs.define(eq=False)
@@ -76,7 +115,7 @@ class PluginRecord:
     source: str
     """``default`` for the kernel's own plugins, else the distribution name."""
     version: str | None = None
-    state: str = PluginState.LOADED
+    state: PluginState = attrs.field(default=PluginState.LOADED, converter=PluginState)
     reason: str | None = None
     """Why the plugin is not loaded (exception text, or the setting that disabled it)."""
     hooks: list[str] = attrs.field(factory=list)
@@ -86,6 +125,8 @@ class PluginRecord:
     runtime_errors: int = 0
     """Exceptions raised by its hooks since start."""
     last_error: str | None = None
+    api_version: str | None = None
+    """The plugin API version the plugin declares (``TWP_PLUGIN_API``); ``None`` when it declares none."""
     module: Any = attrs.field(default=None, repr=False)
 
     def as_json(self) -> dict[str, Any]:
@@ -93,8 +134,9 @@ class PluginRecord:
             "name": self.name,
             "source": self.source,
             "version": self.version,
-            "state": self.state,
+            "state": self.state.value,
             "reason": self.reason,
+            "api_version": self.api_version,
             "hooks": sorted(self.hooks),
             "provides": sorted(self.provides),
             "runtime_errors": self.runtime_errors,
@@ -141,7 +183,7 @@ class PluginManager:
             if short in self.disabled:
                 self.records[short] = PluginRecord(short, "default", state=PluginState.DISABLED, reason="listed in [plugins] disabled")
                 continue
-            self._load_one(short, "default", None, lambda m=modname: importlib.import_module(m))
+            self._load_one(short, "default", None, functools.partial(importlib.import_module, modname))
         seen: set[str] = set()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if ep.name in seen:
@@ -166,7 +208,7 @@ class PluginManager:
         self.records[name] = record
         try:
             module = loader()
-        except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything, even SystemExit
+        except BaseException as exc:  # a plugin may raise anything, even SystemExit
             if isinstance(exc, KeyboardInterrupt):
                 raise
             record.state = PluginState.IMPORT_ERROR
@@ -178,6 +220,14 @@ class PluginManager:
 
     def _register_module(self, record: PluginRecord, module: Any) -> PluginRecord:
         record.module = module
+        declared = getattr(module, API_VERSION_ATTRIBUTE, None)
+        record.api_version = declared if isinstance(declared, str) else None
+        problem = api_version_problem(declared)
+        if problem is not None:
+            record.state = PluginState.INCOMPATIBLE
+            record.reason = problem
+            log.error("plugin %s (%s) is not loaded: %s", record.name, record.source, problem)
+            return record
         try:
             self.pm.register(module, name=record.name)
             unknown = [h.name for h in self.pm.get_hookcallers(module) or [] if h.name not in _SPEC_NAMES]
@@ -188,7 +238,7 @@ class PluginManager:
             if wrappers:
                 raise RegistrationError(f"hook wrappers are not supported (the kernel calls each plugin on its own): {sorted(wrappers)}")
             self.pm.check_pending()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a plugin module may raise anything while it registers
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
             record.state = PluginState.REGISTER_ERROR
@@ -233,7 +283,7 @@ class PluginManager:
     def _call_impl(self, impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
         return impl.function(*[kwargs[a] for a in impl.argnames])
 
-    def fail(self, plugin: str, hook: str, exc: BaseException, *, state: str | None = None) -> None:
+    def fail(self, plugin: str, hook: str, exc: BaseException, *, state: PluginState | None = None) -> None:
         """Record that ``plugin`` raised ``exc`` in ``hook`` (or in its own task: name it in ``hook``).
 
         With ``state`` the plugin leaves ``loaded`` for that state and is called no more;
@@ -264,20 +314,22 @@ class PluginManager:
         for impl in self.impls(hook):
             try:
                 results.append((impl.plugin_name, self._call_impl(impl, kwargs)))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a plugin's hook may raise anything; the plugin is marked failed
                 self.fail(impl.plugin_name, hook, exc)
         return results
 
-    async def acall_each(self, hook: str, /, *, timeout: float | None = None, fail_state: str | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+    async def acall_each(self, hook: str, /, *, timeout: float | None = None, fail_state: PluginState | None = None,
+                         contexts: Callable[[str], PluginContext] | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
         """Like ``call_each``, awaiting implementations that are coroutines.
 
         An implementation still running after ``timeout`` seconds is cancelled and
         recorded as failed; ``fail_state`` is the state a failing plugin is put in.
+        With ``contexts``, each implementation receives ``context=contexts(its plugin)``.
         """
         results = []
         for impl in self.impls(hook):
             try:
-                value = self._call_impl(impl, kwargs)
+                value = self._call_impl(impl, kwargs if contexts is None else {**kwargs, "context": contexts(impl.plugin_name)})
                 if inspect.isawaitable(value):
                     try:
                         async with asyncio.timeout(timeout) as deadline:
@@ -289,17 +341,9 @@ class PluginManager:
                 results.append((impl.plugin_name, value))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a plugin's hook may raise anything; the plugin is marked failed
                 self.fail(impl.plugin_name, hook, exc, state=fail_state)
         return results
-
-    async def startup(self, app: Any) -> None:
-        """Call every ``twp_startup``; a plugin whose start-up raises goes to ``startup_error``."""
-        await self.acall_each("twp_startup", timeout=STARTUP_TIMEOUT, fail_state=PluginState.STARTUP_ERROR, app=app)
-
-    async def shutdown(self, app: Any) -> None:
-        """Call every ``twp_shutdown`` of the plugins that started."""
-        await self.acall_each("twp_shutdown", timeout=STARTUP_TIMEOUT, app=app)
 
     def collect(self, hook: str, check: Callable[[str, Any], Any]) -> list[tuple[str, Any]]:
         """Run a registration hook per plugin: ``check(plugin, item)`` validates each registered item.
@@ -318,7 +362,7 @@ class PluginManager:
                 if register.error is not None:
                     # The plugin caught the error of a bad register() call and went on.
                     raise register.error
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a plugin's hook may raise anything; the plugin is marked failed
                 self.fail(impl.plugin_name, hook, exc, state=PluginState.REGISTER_ERROR)
                 continue
             finally:
@@ -330,7 +374,7 @@ class PluginManager:
     def register_types(self) -> None:
         """Collect PBX drivers, directory connectors, auth methods and SMS providers."""
         for kind, hook in KIND_HOOKS.items():
-            def check(plugin: str, call: tuple, kind: Kind = kind) -> TypeRecord:
+            def check(plugin: str, call: tuple[tuple[Any, ...], dict[str, Any]], kind: Kind = kind) -> TypeRecord:
                 args, kw = call
                 if len(args) != 1 or kw:
                     raise RegistrationError(f"register() takes one class, got {args!r} {kw!r}")
@@ -348,7 +392,7 @@ class PluginManager:
     def _check_type(self, kind: Kind, plugin: str, cls: Any) -> TypeRecord:
         base = KIND_BASES[kind]
         if not (inspect.isclass(cls) and issubclass(cls, base)):
-            raise RegistrationError(f"{kind.label} registrations must be subclasses of twpcore.kinds.{base.__name__}, got {cls!r}")
+            raise RegistrationError(f"{kind.label} registrations must be subclasses of twpcore.plugin_api.{base.__name__}, got {cls!r}")
         type_name = getattr(cls, "type_name", None)
         if not isinstance(type_name, str) or not TYPE_NAME.match(type_name):
             raise RegistrationError(f"{cls.__name__}.type_name must be a name like \"mxone\", got {type_name!r}")
@@ -386,9 +430,55 @@ class _Register:
 
 
 KIND_HOOKS = {
-    Kind.PBX_DRIVER: "twp_register_pbx_drivers",
-    Kind.DIRECTORY_CONNECTOR: "twp_register_directory_connectors",
-    Kind.AUTH_METHOD: "twp_register_auth_methods",
-    Kind.SMS_PROVIDER: "twp_register_sms_providers",
+    Kind.PBX_DRIVER: hookspecs.twp_register_pbx_drivers.__name__,
+    Kind.DIRECTORY_CONNECTOR: hookspecs.twp_register_directory_connectors.__name__,
+    Kind.AUTH_METHOD: hookspecs.twp_register_auth_methods.__name__,
+    Kind.SMS_PROVIDER: hookspecs.twp_register_sms_providers.__name__,
 }
+OBSERVER_HOOKS = {
+    "call": hookspecs.twp_call_event.__name__,
+    "device": hookspecs.twp_device_event.__name__,
+    "presence": hookspecs.twp_presence_event.__name__,
+}
+"""The observer hook of each event category delivered to plugins."""
+
+
+class Hooks:
+    """The kernel's typed calls of the hooks of ``twpcore.hookspecs``: one method per hook.
+
+    No other kernel module calls a hook by name; each method names its hook through the
+    spec function, so renaming a spec fails at import time, not at run time.
+    """
+
+    def __init__(self, plugins: PluginManager, contexts: Callable[[str], PluginContext]):
+        self.plugins = plugins
+        self.contexts = contexts
+
+    def register_types(self) -> None:
+        """``twp_register_pbx_drivers``, ``_directory_connectors``, ``_auth_methods``, ``_sms_providers``."""
+        self.plugins.register_types()
+
+    def register_parameters(self, check: Callable[[str, Any], Any]) -> list[tuple[str, Any]]:
+        return self.plugins.collect(hookspecs.twp_register_parameters.__name__, check)
+
+    def register_routes(self, check: Callable[[str, Any], Any]) -> list[tuple[str, Any]]:
+        return self.plugins.collect(hookspecs.twp_register_routes.__name__, check)
+
+    def register_options(self, check: Callable[[str, Any], Any]) -> list[tuple[str, Any]]:
+        return self.plugins.collect(hookspecs.twp_register_options.__name__, check)
+
+    async def startup(self) -> None:
+        """Every ``twp_startup``; a plugin whose start-up raises goes to ``startup_error``."""
+        await self.plugins.acall_each(hookspecs.twp_startup.__name__, timeout=STARTUP_TIMEOUT, fail_state=PluginState.STARTUP_ERROR,
+                                      contexts=self.contexts)
+
+    async def shutdown(self) -> None:
+        """Every ``twp_shutdown`` of the plugins that started."""
+        await self.plugins.acall_each(hookspecs.twp_shutdown.__name__, timeout=STARTUP_TIMEOUT, contexts=self.contexts)
+
+    async def observe(self, event: Event, timeout: float) -> None:
+        """``twp_call_event``, ``twp_device_event`` or ``twp_presence_event``, after the event's category."""
+        hook = OBSERVER_HOOKS.get(event.category)
+        if hook is not None:
+            await self.plugins.acall_each(hook, timeout=timeout, contexts=self.contexts, event=event)
 _SPEC_NAMES = {n for n in dir(hookspecs) if n.startswith("twp_")}

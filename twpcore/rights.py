@@ -75,13 +75,13 @@ def parse_ref(object_type: str, object_ref: str) -> tuple[str, int | str]:
         return "application", object_ref
     kind, _, num = str(object_ref).partition(":")
     allowed = OBJECT_TYPES[object_type]["refs"]
-    if kind not in allowed or not num.isdigit():
+    if kind not in allowed or not (num.isascii() and num.isdigit() and 1 <= int(num) < 2**63):  # ids of the store: signed 64-bit
         forms = " or ".join(f'"{k}:<id>"' for k in allowed)
         raise RightsError(f'object_ref "{object_ref}" does not fit object_type {object_type}; write {forms}', field="object_ref")
     return kind, int(num)
 
 
-def _row_domain(conn: sa.Connection, kind: str, ident: int, field: str) -> sa.Row:
+def _row_domain(conn: sa.Connection, kind: str, ident: int, field: str) -> sa.Row[int, int, int, str]:
     table = REF_TABLES[kind]
     row = conn.execute(
         sa.select(table.c.id, table.c.domain_id, t.domains.c.company_id, t.domains.c.name.label("domain_name"))
@@ -148,7 +148,7 @@ def seats_by_application(conn: sa.Connection, company_id: int) -> dict[str, int]
         a.c.company_id == company_id, a.c.object_type == "application").subquery()
     reached = _reached_users(grants)
     rows = conn.execute(sa.select(reached.c.object_ref, sa.func.count(sa.distinct(reached.c.user_id))).group_by(reached.c.object_ref))
-    return {ref: count for ref, count in rows}
+    return dict(rows.tuples().all())
 
 
 def seats_used(conn: sa.Connection, company_id: int, application: str) -> int:
@@ -305,3 +305,22 @@ def queue_watchers(conn: sa.Connection) -> dict[tuple[int, str], frozenset[int]]
     for ident, domain_id, number in conn.execute(sa.select(q.c.id, q.c.domain_id, q.c.number).where(q.c.id.in_(sorted(users_of)), q.c.number != "")):
         out.setdefault((domain_id, number), set()).update(users_of[ident])
     return {k: frozenset(v) for k, v in out.items()}
+
+
+def purge_dangling(conn: sa.Connection) -> None:
+    """Delete what pointed at deleted rows by id alone: grants, parameter values, tokens.
+
+    These columns carry no foreign key (they point at one of several tables), and SQLite
+    reuses the highest deleted id, so a leftover would hand a deleted user's rights,
+    settings or login token to the next user created, maybe in another company.
+    """
+    pv, a, tok = t.parameter_values, t.authorizations, t.tokens
+    for scope, table in (("domain", t.domains), ("group", t.groups), ("user", t.users)):
+        conn.execute(sa.delete(pv).where(pv.c.scope == scope, ~sa.exists().where(table.c.id == pv.c.scope_id)))
+    for kind, table in REF_TABLES.items():
+        conn.execute(sa.delete(a).where(a.c.subject_type == kind, ~sa.exists().where(table.c.id == a.c.subject_id)))
+        ref = sa.literal(f"{kind}:") + sa.cast(table.c.id, sa.String)
+        conn.execute(sa.delete(a).where(a.c.object_type != "application", a.c.object_ref.startswith(f"{kind}:"),
+                                        ~sa.exists().where(ref == a.c.object_ref)))
+    for kind, table in (("user", t.users), ("admin", t.admins)):
+        conn.execute(sa.delete(tok).where(tok.c.principal_type == kind, ~sa.exists().where(table.c.id == tok.c.principal_id)))

@@ -9,44 +9,32 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
+
+from twpcore.plugin_context import API_VERSION
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "plugin"
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
-KINDS = {
+KINDS: dict[str, dict[str, Any]] = {
+    # A CSTA driver on the toolkit's driver base; its tests run the conformance suite against the simulator.
     "pbx": {
-        "base": "PbxDriver", "hook": "twp_register_pbx_drivers", "label": "PBX driver", "port": 8882,
-        "capabilities": '{"monitor"}', "kind_value": "pbx_driver",
-        "config": lambda n: {"pbx": {"links": {"demo": {"driver": n}}}}, "table": lambda n: ("pbx", "links", "demo"),
-        "extra": '''
-    async def monitor(self, device: str) -> None:
-        # Ask the PBX to monitor the device.  Report what happens to it with
-        # self.emit(twpcore.telephony.events.PbxEvent(...)) and the link's state with
-        # self.link_up() / self.link_down("why").  Every operation you implement
-        # (make_call, answer, hold...) goes with its name in ``capabilities``.
-        self.context.logger.debug("monitoring %s", device)
-
-    async def stop_monitor(self, device: str) -> None:
-        self.context.logger.debug("no longer monitoring %s", device)
-''',
+        "base": "PbxDriver", "class_suffix": "PbxDriver", "hook": "twp_register_pbx_drivers", "label": "PBX driver", "port": 8882,
+        "kind_value": "pbx_driver", "plugin": "plugin_pbx.py.tmpl", "test": "test_pbx.py.tmpl",
+        "dependencies": ["twp", "twp-csta"], "test_extra": ["twp-csta[test]"],
+        "config": lambda n: {"pbx": {"links": {"demo": {"driver": n, "host": "10.0.0.10"}}}}, "table": lambda n: ("pbx", "links", "demo"),
     },
+    # A connector reading a JSON array over HTTP; its tests run against an aiohttp server started in the test.
     "directory": {
-        "base": "DirectoryConnector", "hook": "twp_register_directory_connectors", "label": "directory connector", "port": 389,
-        "capabilities": '{"sync"}', "kind_value": "directory_connector",
-        "config": lambda n: {"directories": {"demo": {"connector": n}}}, "table": lambda n: ("directories", "demo"),
-        "extra": '''
-    async def records(self, user: Any = None) -> AsyncIterator[SourceRecord]:
-        # Yield one SourceRecord(id, {source field: value}) per entry of the source; the
-        # kernel applies the directory's field mapping and stores them in one transaction.
-        # Raise NotReady / AuthFailed / twpcore.kinds.ConnectorError to keep the old contacts.
-        for row in ():  # replace with the entries read from the source
-            yield SourceRecord(str(row["id"]), dict(row))
-''',
-        "imports": ("SourceRecord",),
-        "stdlib_imports": ("from collections.abc import AsyncIterator", "from typing import Any"),
+        "base": "DirectoryConnector", "class_suffix": "DirectoryConnector", "hook": "twp_register_directory_connectors",
+        "label": "directory connector", "port": 443, "kind_value": "directory_connector",
+        "plugin": "plugin_directory.py.tmpl", "test": "test_directory.py.tmpl", "dependencies": ["twp", "aiohttp>=3.9"],
+        "config": lambda n: {"directories": {"demo": {"connector": n, "company": "ACME", "domain": "Paris",
+                                                      "url": "https://crm.example.com/api/contacts", "token": {"env": "CRM_TOKEN"}}}},
+        "table": lambda n: ("directories", "demo"),
     },
     "auth": {
-        "base": "AuthMethod", "hook": "twp_register_auth_methods", "label": "auth method", "port": 389,
+        "base": "AuthMethod", "class_suffix": "AuthMethod", "hook": "twp_register_auth_methods", "label": "auth method", "port": 389,
         "capabilities": '{"password"}', "kind_value": "auth_method",
         # Every installed auth method has an instance; [auth.methods.<name>] holds its options.
         "config": lambda n: {}, "table": lambda n: ("auth", "methods", n),
@@ -59,7 +47,7 @@ KINDS = {
         "imports": ("AuthResult", "LoginAttempt"),
     },
     "sms": {
-        "base": "SmsProvider", "hook": "twp_register_sms_providers", "label": "SMS provider", "port": 2775,
+        "base": "SmsProvider", "class_suffix": "SmsProvider", "hook": "twp_register_sms_providers", "label": "SMS provider", "port": 2775,
         "capabilities": '{"gsm7"}', "kind_value": "sms_provider",
         "config": lambda n: {"sms": {"providers": {"demo": {"provider": n}}}}, "table": lambda n: ("sms", "providers", "demo"),
         # Every provider's options include priority, sender and max_parts (SmsProviderConfig).
@@ -68,16 +56,39 @@ KINDS = {
     async def send(self, message: SmsMessage) -> SmsSent:
         # Hand the message to the remote system and return SmsSent(provider_ids=...).
         # Raise SmsUnavailable("why") when nothing was sent (the next provider is tried),
-        # twpcore.kinds.SmsRejected("why") when this message can never pass.
+        # SmsRejected("why") (twpcore.plugin_api) when this message can never pass.
         raise SmsUnavailable("sending is not implemented yet")
 ''',
         "imports": ("SmsMessage", "SmsProviderConfig", "SmsSent", "SmsUnavailable"),
     },
 }
+"""What ``twp plugins new --kind KIND`` writes; ``plugin`` and ``test`` name the kind's own templates (default: the generic ones)."""
+TEST_EXTRA = ["pytest>=8", "pytest-aiohttp>=1.0"]
+"""What every scaffold's tests need (``pip install -e '.[test]'``): the kit's fixtures run on pytest-aiohttp."""
+
+
+def class_name(name: str, suffix: str) -> str:
+    """``acme-pbx`` + ``PbxDriver`` → ``AcmePbxDriver``: the suffix's leading words the name already ends with are not repeated."""
+    words = [part.capitalize() for part in re.split(r"[-_]", name)]
+    tail = re.findall(r"[A-Z][a-z0-9]*", suffix)
+    overlap = max((k for k in range(len(tail) + 1) if k <= len(words) and [w.lower() for w in words[len(words) - k:]] == [t.lower() for t in tail[:k]]),
+                  default=0)
+    return "".join(words) + "".join(tail[overlap:])
+
+
+def _import_order(name: str) -> tuple[bool, str]:
+    """isort's order: classes (capitalized) first, then functions, each alphabetical."""
+    return (name[:1].islower(), name)
 
 
 class ScaffoldError(Exception):
     """The plugin cannot be created; the message says why."""
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
 
 
 def toml_example(config: dict) -> str:
@@ -87,10 +98,10 @@ def toml_example(config: dict) -> str:
             if isinstance(inner, dict) and all(isinstance(v, dict) for v in inner.values()):
                 for name, table in inner.items():
                     lines.append(f"[{top}.{mid}.{name}]")
-                    lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+                    lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
             else:
                 lines.append(f"[{top}.{mid}]")
-                lines += [f"{k} = {json.dumps(v)}" for k, v in inner.items()]
+                lines += [f"{k} = {_toml_value(v)}" for k, v in inner.items()]
     return "\n".join(lines) or "# auth methods need no instance table; name the method in the AuthMethods parameter"
 
 
@@ -118,17 +129,19 @@ def scaffold(name: str, kind: str, where: Path) -> Path:
     if target.exists():
         raise ScaffoldError(f"{target} already exists; choose another name or --dir")
     config = spec["config"](name)
+    extra = spec.get("test_extra", [])
     values = {
         "name": name, "module": module, "kind": kind, "kind_label": spec["label"], "base": spec["base"],
-        "hook": spec["hook"], "port": str(spec["port"]), "capabilities": spec["capabilities"],
-        "class_name": "".join(part.capitalize() for part in re.split(r"[-_]", name)) + spec["base"],
+        "hook": spec["hook"], "port": str(spec["port"]), "capabilities": spec.get("capabilities", ""),
+        "class_name": class_name(name, spec["class_suffix"]),
         "extra": spec.get("extra", ""), "test_config": repr(config), "config_example": toml_example(config),
-        "kind_imports": ", ".join(sorted({spec["base"], "NotReady", *spec.get("imports", ())})),
-        "stdlib_imports": "".join(f"\n{line}" for line in spec.get("stdlib_imports", ())) + ("\n" if spec.get("stdlib_imports") else ""),
+        "kind_imports": ", ".join(sorted({spec["base"], "NotReady", "hookimpl", "setting", *spec.get("imports", ())}, key=_import_order)),
+        "api_version": API_VERSION,
         "config_decorator": spec.get("config_decorator", "@attrs.frozen"), "config_base": spec.get("config_base", ""),
         "kind_value": spec["kind_value"], "table_path": ".".join(spec["table"](name)),
         "bad_config": repr(with_option(config, spec["table"](name), "port", 0)),
-        "description": f"{name} {spec['label']}",
+        "description": f"{name} {spec['label']}", "env_name": module.upper().removeprefix("TWP_"),
+        "dependencies": json.dumps(spec.get("dependencies", ["twp"])), "test_extra": json.dumps([*TEST_EXTRA, *extra]),
     }
 
     def render(template: str) -> str:
@@ -140,6 +153,6 @@ def scaffold(name: str, kind: str, where: Path) -> Path:
     (target / "pyproject.toml").write_text(render("pyproject.toml.tmpl"))
     (target / "README.md").write_text(render("README.md.tmpl"))
     (target / module / "__init__.py").write_text(f'"""TWP {spec["label"]} plugin {name}."""\n')
-    (target / module / "plugin.py").write_text(render("plugin.py.tmpl"))
-    (target / "tests" / f"test_{module}.py").write_text(render("test_plugin.py.tmpl"))
+    (target / module / "plugin.py").write_text(render(spec.get("plugin", "plugin.py.tmpl")))
+    (target / "tests" / f"test_{module}.py").write_text(render(spec.get("test", "test_plugin.py.tmpl")))
     return target

@@ -9,7 +9,9 @@ Supported field types: ``str``, ``int``, ``float``, ``bool``, ``Secret``, ``Dura
 ``Literal[...]``, ``X | None``, ``list[X]``, ``dict[str, X]`` and nested attrs classes.
 Any ``str`` or ``Secret`` setting may be written ``{ env = "VAR" }`` to read it from the
 environment.  A value whose key looks secret (``password``, ``api_key``...) or whose type
-is ``Secret`` is never repeated in an error message.
+is ``Secret`` is never repeated in an error message, nor is a value read from the
+environment.  ``setting(server_side=...)`` marks an option that reaches the server's own
+resources (``twpcore.server_side``): only a super user or ``twp.toml`` may set it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, Literal, Union
 
 import attrs
@@ -70,6 +73,13 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
+@typing.runtime_checkable
+class ServerSideRule(typing.Protocol):
+    """What ``setting(server_side=...)`` takes besides a bool: a ``twpcore.server_side.ServerSide`` (defined there, above this module)."""
+
+    def reaches(self, value: Any, facts: Any) -> str | None: ...
+
+
 def setting(
     default: Any = MISSING,
     *,
@@ -78,9 +88,18 @@ def setting(
     max: float | None = None,
     factory: Any = None,
     secret: bool = False,
+    server_side: bool | ServerSideRule = False,
 ) -> Any:
-    """Declare a config field: default (or required), help text and numeric bounds."""
-    meta = {"help": help, "min": min, "max": max, "secret": secret}
+    """Declare a config field: default (or required), help text and numeric bounds.
+
+    ``server_side=True`` marks an option whose every value reaches the server's own
+    resources (a file or directory path); a ``twpcore.server_side.ServerSide`` decides
+    from the value (a database URL is server-side when it names a local file or socket).
+    Only super users and ``twp.toml`` may set such an option (admin guide 15).
+    """
+    if not isinstance(server_side, (bool, ServerSideRule)):
+        raise TypeError(f"setting(server_side=...): expected True, False or a twpcore.server_side.ServerSide, got {server_side!r}")
+    meta = {"help": help, "min": min, "max": max, "secret": secret, "server_side": server_side}
     if factory is not None:
         return attrs.field(factory=factory, metadata=meta)
     return attrs.field(default=default, metadata=meta)
@@ -121,8 +140,29 @@ def show(value: Any) -> str:
     return repr(value)
 
 
-def _is_env(value: Any) -> bool:
+def is_env(value: Any) -> bool:
+    """Whether a raw config value is an ``{ env = "VAR" }`` reference."""
     return isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str)
+
+
+HIDDEN_MIN_LENGTH = 4
+"""Values shorter than this are not searched for in messages (they would garble them, and say little)."""
+
+
+def env_values(value: Any) -> set[str]:
+    """The values of the environment variables that ``{ env = "VAR" }`` references anywhere in ``value`` name."""
+    if is_env(value):
+        found = os.environ.get(value["env"])
+        return {found} if found else set()
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return set().union(*(env_values(v) for v in items)) if items else set()
+
+
+def hide_values(text: str, values: Any) -> str:
+    """``text`` with each of ``values`` (secrets, values read from the environment) replaced by ``***``."""
+    for value in sorted((v for v in values if isinstance(v, str) and len(v) >= HIDDEN_MIN_LENGTH), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 def join(path: str, key: str | int) -> str:
@@ -139,6 +179,8 @@ class _Structurer:
         self.problems: list[ConfigProblem] = []
         self.hide = False
         """True while checking a secret value: errors then say its type, never the value."""
+        self.revealed: set[str] = set()
+        """Values read from the environment: never repeated in a message (a plugin's own check may quote them)."""
 
     def show(self, value: Any) -> str:
         if self.hide and not isinstance(value, (dict, list)):
@@ -146,9 +188,9 @@ class _Structurer:
         return show(value)
 
     def fail(self, path: str, message: str) -> None:
-        self.problems.append(ConfigProblem(self.source, path, message))
+        self.problems.append(ConfigProblem(self.source, path, hide_values(message, self.revealed)))
 
-    def structure(self, tp: Any, value: Any, path: str, meta: dict | None = None) -> Any:
+    def structure(self, tp: Any, value: Any, path: str, meta: Mapping[str, Any] | None = None) -> Any:
         meta = meta or {}
         if not self.hide and (tp is Secret or meta.get("secret") or looks_secret(path)):
             self.hide = True
@@ -168,6 +210,7 @@ class _Structurer:
                 probe = _Structurer(self.source)
                 result = probe.structure(alt, value, path, meta)
                 if not probe.problems:
+                    self.revealed |= probe.revealed
                     return result
             self.fail(path, f"expected {' or '.join(describe(a) for a in non_none)}, got {self.show(value)}")
             return None
@@ -221,20 +264,20 @@ class _Structurer:
         if tp is str:
             if isinstance(value, str):
                 return value
-            if _is_env(value):
+            if is_env(value):
                 return self.env(value["env"], path)
             self.fail(path, f"expected a string, got {self.show(value)}")
             return None
         raise TypeError(f"config schema field {path} has an unsupported type {tp!r}")
 
-    def bounded(self, value: float, path: str, meta: dict, what: str) -> Any:
+    def bounded(self, value: float, path: str, meta: Mapping[str, Any], what: str) -> Any:
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             self.fail(path, f"expected {describe_bounded(what, meta)}, got {self.show(value)}")
             return None
         return value
 
-    def duration(self, value: Any, path: str, meta: dict) -> Duration | None:
+    def duration(self, value: Any, path: str, meta: Mapping[str, Any]) -> Duration | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             seconds = float(value)
         elif isinstance(value, str) and (m := _DURATION.match(value)):
@@ -249,12 +292,13 @@ class _Structurer:
         if var not in os.environ:
             self.fail(path, f'environment variable "{var}" is not set (from {{ env = "{var}" }}); export it, or write the value inline')
             return None
+        self.revealed.add(os.environ[var])
         return os.environ[var]
 
     def secret(self, value: Any, path: str) -> Secret | None:
         if isinstance(value, str):
             return Secret(value)
-        if _is_env(value):
+        if is_env(value):
             var = value["env"]
             revealed = self.env(var, path)
             return None if revealed is None else Secret(revealed, source=f"env:{var}")
@@ -304,9 +348,12 @@ def describe(tp: Any) -> str:
             Secret: "a secret", Duration: "a duration"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def describe_bounded(what: str, meta: dict) -> str:
+def describe_bounded(what: str, meta: Mapping[str, Any]) -> str:
     lo, hi = meta.get("min"), meta.get("max")
-    fmt = lambda x: str(int(x)) if float(x).is_integer() else str(x)  # noqa: E731
+
+    def fmt(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else str(x)
+
     if lo is not None and hi is not None:
         return f"{what} {fmt(lo)}-{fmt(hi)}"
     if lo is not None:
@@ -326,12 +373,12 @@ def structure(cls: type, value: Any, *, source: str = "", path: str = "") -> Any
 
 
 def field_docs(cls: type) -> list[dict[str, Any]]:
-    """Describe a schema's fields (name, type, default, help) for docs, the CLI and the API."""
+    """Describe a schema's fields (name, type, default, help, server-side or not) for docs, the CLI and the API."""
     hints = typing.get_type_hints(cls)
     out = []
     for f in attrs.fields(cls):
-        default = None if f.default is MISSING else f.default
-        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        default: Any = None if f.default is MISSING else f.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]  # attrs' stubs declare Factory a function; it is a class
             default = default.factory()
         out.append(
             {
@@ -340,6 +387,7 @@ def field_docs(cls: type) -> list[dict[str, Any]]:
                 "required": f.default is MISSING,
                 "default": "***" if isinstance(default, Secret) else default,
                 "help": f.metadata.get("help", ""),
+                "server_side": bool(f.metadata.get("server_side")),
             }
         )
     return out

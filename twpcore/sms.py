@@ -28,7 +28,8 @@ import random
 import string
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import phonenumbers
@@ -54,7 +55,7 @@ GSM7_BASIC = (
 )
 GSM7_EXTENSION = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D, "]": 0x3E, "|": 0x40, "€": 0x65}
 _GSM7_INDEX = {c: i for i, c in enumerate(GSM7_BASIC) if c != "\x1b"}
-_GSM7_REVERSE = {i: c for i, c in enumerate(GSM7_BASIC)}
+_GSM7_REVERSE = dict(enumerate(GSM7_BASIC))
 _GSM7_EXT_REVERSE = {v: k for k, v in GSM7_EXTENSION.items()}
 SINGLE = {"gsm7": 160, "ucs2": 70}
 """Units (septets, UTF-16 code units) of a single SMS."""
@@ -120,7 +121,9 @@ def split_text(text: str, encoding: str) -> list[bytes]:
     total = sum(size(u) for u in units)
     if total <= SINGLE[encoding]:
         return [b"".join(units)]
-    parts, current, used = [], [], 0
+    parts: list[bytes] = []
+    current: list[bytes] = []
+    used = 0
     for u in units:
         if used + size(u) > MULTI[encoding]:
             parts.append(b"".join(current))
@@ -168,7 +171,9 @@ def plan_text(text: str, capabilities: frozenset[str], max_parts: int, provider:
     if parts > max_parts:
         length = sum(len(u) for u in gsm7_units(text) or []) if encoding == "gsm7" else len(text.encode("utf-16-be")) // 2
         if max_parts == 1:
-            limit = f"{provider} sends single SMS only, at most {SINGLE[encoding]} {'GSM 7-bit characters' if encoding == 'gsm7' else 'UCS-2 characters'}"
+            limit = (
+                f"{provider} sends single SMS only, at most {SINGLE[encoding]} {'GSM 7-bit characters' if encoding == 'gsm7' else 'UCS-2 characters'}"
+            )
         else:
             limit = f"{provider} sends at most {max_parts} parts ({max_parts * MULTI[encoding]} characters)"
         return TextPlan(encoding, parts, f"the text ({length} {ENCODING_LABEL[encoding]} characters) needs {parts} SMS parts; {limit}; shorten it")
@@ -257,9 +262,13 @@ def normalize_mobile(raw: str, region: str) -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(f'"{text}" is not a phone number ({exc._msg})') from None
-    country = phonenumbers.region_code_for_country_code(number.country_code)
+    country = phonenumbers.region_code_for_country_code(number.country_code or 0)  # "ZZ" when unknown
     where = f"+{number.country_code} ({country})" if country != "ZZ" else f"+{number.country_code}"
-    read_as = "" if text.startswith("+") else f"; it was read as a number of {region} (your dialing plan): write a foreign number with + and its country code"
+    read_as = (
+        ""
+        if text.startswith("+")
+        else f"; it was read as a number of {region} (your dialing plan): write a foreign number with + and its country code"
+    )
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible not in (phonenumbers.ValidationResult.IS_POSSIBLE, phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
         raise InvalidNumber(f'"{text}" {_POSSIBLE.get(possible, "has a wrong length for")} numbers of {where}{read_as}')
@@ -298,18 +307,18 @@ RecipientResolver = Callable[[sa.Connection, Any, Any], Recipient]
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     value = _aware(value)
-    return value.astimezone(dt.timezone.utc).isoformat() if value is not None else None
+    return value.astimezone(dt.UTC).isoformat() if value is not None else None
 
 
 def message_json(row: Any) -> dict[str, Any]:
@@ -405,9 +414,7 @@ class SmsService:
         out = []
         for inst in self.provider_instances():
             c, d = inst.spec.company, inst.spec.domain
-            if c is None and d is None:
-                out.append(inst)
-            elif c == company and (d is None or d == domain):
+            if (c is None and d is None) or (c == company and (d is None or d == domain)):
                 out.append(inst)
         return out
 
@@ -462,7 +469,12 @@ class SmsService:
         targets = [k for k in ("number", *sorted(set(self.resolvers) | {"contact"})) if data.get(k) is not None]
         if len(targets) != 1:
             names = ", ".join(["number", *sorted(set(self.resolvers) | {"contact"})])
-            raise SmsError(400, "bad_request", f"give exactly one recipient field: {names}; got {', '.join(targets) or 'none'}", targets[0] if targets else "number")
+            raise SmsError(
+                400,
+                "bad_request",
+                f"give exactly one recipient field: {names}; got {', '.join(targets) or 'none'}",
+                targets[0] if targets else "number",
+            )
         target = targets[0]
         contact = await self._resolve_contact(who, data["contact"]) if target == "contact" else None
         if target not in ("number", "contact") and target not in self.resolvers:
@@ -476,15 +488,24 @@ class SmsService:
         def run(conn: sa.Connection) -> tuple[dict[str, Any], bool]:
             o = t.sms_outbox
             user = conn.execute(
-                sa.select(t.users.c.id, t.users.c.domain_id, t.domains.c.company_id, t.domains.c.name.label("domain"), t.companies.c.name.label("company"))
-                .join(t.domains, t.domains.c.id == t.users.c.domain_id).join(t.companies, t.companies.c.id == t.domains.c.company_id)
-                .where(t.users.c.id == who.id).with_for_update(of=t.users)
+                sa.select(
+                    t.users.c.id, t.users.c.domain_id, t.domains.c.company_id, t.domains.c.name.label("domain"), t.companies.c.name.label("company")
+                )
+                .join(t.domains, t.domains.c.id == t.users.c.domain_id)
+                .join(t.companies, t.companies.c.id == t.domains.c.company_id)
+                .where(t.users.c.id == who.id)
+                .with_for_update(of=t.users)
             ).one()
             if idempotency_key is not None:
                 prior = conn.execute(sa.select(o).where(o.c.user_id == who.id, o.c.idempotency_key == idempotency_key)).one_or_none()
                 if prior is not None:
                     if prior.text != text:
-                        raise SmsError(409, "idempotency_conflict", f"Idempotency-Key {idempotency_key!r} was used for message {prior.id} with another text; use a new key for a new message", "Idempotency-Key")
+                        raise SmsError(
+                            409,
+                            "idempotency_conflict",
+                            f"Idempotency-Key {idempotency_key!r} was used for message {prior.id} with another text; use a new key for a new message",
+                            "Idempotency-Key",
+                        )
                     return message_json(prior), False
             params = self.kernel.parameters.resolve(conn, who.id, PARAMETERS)
             allowed = params["AuthorizeSms"]
@@ -514,12 +535,20 @@ class SmsService:
             limit = int(params["SmsMaxPerHour"].value)
             if limit > 0:
                 since = now - dt.timedelta(hours=1)
-                recent = conn.execute(sa.select(o.c.created_at).where(o.c.user_id == who.id, o.c.created_at > since).order_by(o.c.created_at)).scalars().all()
+                recent = (
+                    conn.execute(sa.select(o.c.created_at).where(o.c.user_id == who.id, o.c.created_at > since).order_by(o.c.created_at))
+                    .scalars()
+                    .all()
+                )
                 if len(recent) >= limit:
                     oldest = _aware(recent[0]) or now
                     wait = max(1, int((oldest + dt.timedelta(hours=1) - now).total_seconds()) + 1)
-                    raise SmsError(429, "rate_limited", f"you sent {len(recent)} SMS in the last hour, the most parameter SmsMaxPerHour allows you ({limit}); "
-                                                        f"try again in {wait} s", retry_after=wait)
+                    raise SmsError(
+                        429,
+                        "rate_limited",
+                        f"you sent {len(recent)} SMS in the last hour, the most parameter SmsMaxPerHour allows you ({limit}); try again in {wait} s",
+                        retry_after=wait,
+                    )
             first = fitting[0][1]
             ident = conn.execute(sa.insert(o).values(
                 company_id=user.company_id, domain_id=user.domain_id, user_id=who.id, recipient=e164,
@@ -542,7 +571,7 @@ class SmsService:
                 await self.dispatch_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the dispatcher must outlive a bad pass
+            except Exception:  # the dispatcher must outlive a bad pass
                 log.exception("SMS dispatch pass failed; trying again")
             if self._stopping:
                 return
@@ -611,10 +640,17 @@ class SmsService:
         created = _aware(row.created_at) or now
         if not fitting:
             names = ", ".join(i.spec.name for i in insts) or "none"
-            await self._finish(row.id, "failed", f"no SMS provider of domain {row.company_name}/{row.domain_name} can carry this text any more (providers: {names})", claimed=False)
+            await self._finish(
+                row.id,
+                "failed",
+                f"no SMS provider of domain {row.company_name}/{row.domain_name} can carry this text any more (providers: {names})",
+                claimed=False,
+            )
             return
         if (now - created).total_seconds() > self.options.sms_max_age:
-            await self._finish(row.id, "failed", f"not sent within {int(self.options.sms_max_age)} s; last problem: {row.reason or 'none recorded'}", claimed=False)
+            await self._finish(
+                row.id, "failed", f"not sent within {int(self.options.sms_max_age)} s; last problem: {row.reason or 'none recorded'}", claimed=False
+            )
             return
         usable = [(inst, plan) for inst, plan in fitting if self.usable(inst)]
         if not usable:
@@ -629,7 +665,9 @@ class SmsService:
         errors = []
         for inst, plan in usable:
             name = inst.spec.name
-            message = SmsMessage(row.id, f"twp-{row.id}", row.recipient, row.text, row.sender or inst.obj.default_sender, plan.encoding or "gsm7", plan.parts)
+            message = SmsMessage(
+                row.id, f"twp-{row.id}", row.recipient, row.text, row.sender or inst.obj.default_sender, plan.encoding or "gsm7", plan.parts
+            )
             if inst.spec.name != usable[0][0].spec.name:
                 await store.run(lambda c, n=name: c.execute(sa.update(t.sms_outbox).where(t.sms_outbox.c.id == row.id).values(provider=n)))
             try:
@@ -649,7 +687,11 @@ class SmsService:
                 await self._finish(row.id, "failed", f"provider {name}: {what}; it may have sent the message, so it is not sent again")
                 return
             if not isinstance(sent, SmsSent):
-                await self._finish(row.id, "failed", f"provider {name} answered {sent!r} instead of SmsSent (plugin bug); it may have sent the message, so it is not sent again")
+                await self._finish(
+                    row.id,
+                    "failed",
+                    f"provider {name} answered {sent!r} instead of SmsSent (plugin bug); it may have sent the message, so it is not sent again",
+                )
                 return
             async with self._receipt_lock:  # a receipt that beat this write is in _orphans by now
                 message_row = await store.run(self._record_sent, row.id, name, sent, plan)
@@ -669,8 +711,18 @@ class SmsService:
 
         def requeue(conn: sa.Connection) -> dict[str, Any] | None:
             o = t.sms_outbox
-            n = conn.execute(sa.update(o).where(o.c.id == row.id, o.c.status == "sending", o.c.claimed_by == self.node).values(
-                status="queued", reason=f"attempt {attempts}: {summary}"[:2000], next_attempt_at=later, claimed_by=None, claimed_until=None, updated_at=utcnow())).rowcount
+            n = conn.execute(
+                sa.update(o)
+                .where(o.c.id == row.id, o.c.status == "sending", o.c.claimed_by == self.node)
+                .values(
+                    status="queued",
+                    reason=f"attempt {attempts}: {summary}"[:2000],
+                    next_attempt_at=later,
+                    claimed_by=None,
+                    claimed_until=None,
+                    updated_at=utcnow(),
+                )
+            ).rowcount
             return message_json(conn.execute(sa.select(o).where(o.c.id == row.id)).one()) if n else None
 
         message_row = await store.run(requeue)
@@ -730,7 +782,7 @@ class SmsService:
             name, pid, delivered, reason = await self._receipts.get()
             try:
                 await self._apply_receipt(name, pid, delivered, reason)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("delivery receipt %s from %s could not be applied", pid, name)
 
     async def _apply_receipt(self, name: str, pid: str, delivered: bool, reason: str, first_seen: float | None = None) -> None:
@@ -747,7 +799,9 @@ class SmsService:
             now = utcnow()
             failed = [s for s in statuses if s.status == "failed"]
             if failed and msg.status in ("sent", "delivered"):
-                conn.execute(sa.update(o).where(o.c.id == ident).values(status="failed", reason=f"not delivered: {failed[0].reason}"[:2000], updated_at=now))
+                conn.execute(
+                    sa.update(o).where(o.c.id == ident).values(status="failed", reason=f"not delivered: {failed[0].reason}"[:2000], updated_at=now)
+                )
             elif all(s.status == "delivered" for s in statuses) and msg.status == "sent":
                 conn.execute(sa.update(o).where(o.c.id == ident).values(status="delivered", delivered_at=now, updated_at=now))
             else:

@@ -15,7 +15,7 @@ ignored, and why.
   disables the user.  The AD default filter selects user accounts *including* disabled
   ones, so that a disabled account disables its TWP user.
 - A PBX is read through the optional ``PbxDriver.subscribers()`` operation of the PBX
-  link serving the import's domain (the built-in ``pbxsim`` driver implements it).
+  link serving the import's domain (the ``pbxsim`` driver of the CSTA toolkit, ``twp-csta``, implements it).
 - The match key is the login.  Users an import creates are linked to it
   (``user_import_links``, with the source's id of the entry): only those are ever
   disabled (Insert-update-disable) or deleted (Full) when their entry leaves the source.
@@ -44,13 +44,14 @@ import datetime as dt
 import logging
 import re
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
-from twpcore.clock import next_daily
 from twpcore import rights
+from twpcore.clock import next_daily
 from twpcore.events import Event
 from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady, NotSupported, SourceRecord
 from twpcore.plugins import describe_exception
@@ -112,7 +113,9 @@ def _text(data: dict[str, Any], key: str, limit: int, *, required: bool = False,
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise UserImportError(400, "bad_request", f"user import: {key}: expected a string, got {'a value of another type' if secret else repr(value)[:60]}", key)
+        raise UserImportError(
+            400, "bad_request", f"user import: {key}: expected a string, got {'a value of another type' if secret else repr(value)[:60]}", key
+        )
     if len(value) > limit:
         raise UserImportError(400, "bad_request", f"user import: {key}: at most {limit} characters, got {len(value)}", key)
     if any(ord(c) < 32 for c in value):
@@ -153,7 +156,9 @@ def check_definition(conn: sa.Connection, kernel: Any, who: Any, data: dict[str,
     values["description"] = _text(merged, "description", 1000)
     source = merged.get("source")
     if source not in SOURCES:
-        raise UserImportError(400, "bad_request", f"user import: source: expected one of {', '.join(SOURCES)} (guide 7.2), got {str(source)[:60]!r}", "source")
+        raise UserImportError(
+            400, "bad_request", f"user import: source: expected one of {', '.join(SOURCES)} (guide 7.2), got {str(source)[:60]!r}", "source"
+        )
     if existing is not None and "source" in data and data["source"] != existing["source"]:
         raise UserImportError(400, "bad_request", "user import: the source type cannot be changed; create another import", "source")
     values["source"] = source
@@ -177,26 +182,47 @@ def check_definition(conn: sa.Connection, kernel: Any, who: Any, data: dict[str,
         values["password"] = None if data["password"] in (None, "") else _text(data, "password", 1024, secret=True)
     if source in ("ldap", "active_directory"):
         if not HOST.fullmatch(values["host"]):
-            raise UserImportError(400, "bad_request", f"user import: host: expected the LDAP server's name or IP address (such as dc1.corp.example.com), got {values['host'][:80]!r}", "host")
+            raise UserImportError(
+                400,
+                "bad_request",
+                f"user import: host: expected the LDAP server's name or IP address (such as dc1.corp.example.com), got {values['host'][:80]!r}",
+                "host",
+            )
         if not values["base_dn"]:
-            raise UserImportError(400, "bad_request", 'user import: base_dn is required (where the search starts, such as "ou=people,dc=example,dc=com")', "base_dn")
+            raise UserImportError(
+                400, "bad_request", 'user import: base_dn is required (where the search starts, such as "ou=people,dc=example,dc=com")', "base_dn"
+            )
         flt = values["filter"]
         if flt and not (flt.startswith("(") and flt.endswith(")") and flt.count("(") == flt.count(")")):
-            raise UserImportError(400, "bad_request", f"user import: filter: expected an LDAP filter in parentheses such as {DEFAULT_FILTERS[source]}, got {flt[:80]!r}", "filter")
+            raise UserImportError(
+                400,
+                "bad_request",
+                f"user import: filter: expected an LDAP filter in parentheses such as {DEFAULT_FILTERS[source]}, got {flt[:80]!r}",
+                "filter",
+            )
     else:
         if not values["link"]:
-            raise UserImportError(400, "bad_request", "user import: link is required for a PBX import (the name of a [pbx.links.<name>] of the domain)", "link")
+            raise UserImportError(
+                400, "bad_request", "user import: link is required for a PBX import (the name of a [pbx.links.<name>] of the domain)", "link"
+            )
 
     fields = merged.get("fields") or {}
     if not isinstance(fields, dict):
         raise UserImportError(400, "bad_request", "user import: fields: expected an object {TWP field: source attribute}", "fields")
     for key, attr in fields.items():
         if key not in USER_FIELDS:
-            raise UserImportError(400, "bad_request", f"user import: fields: unknown TWP field {key!r}; fields: {', '.join(USER_FIELDS)}", f"fields.{key}")
+            raise UserImportError(
+                400, "bad_request", f"user import: fields: unknown TWP field {key!r}; fields: {', '.join(USER_FIELDS)}", f"fields.{key}"
+            )
         if attr in (None, "") and key not in ("login", "phone"):
             continue
         if not isinstance(attr, str) or not ATTRIBUTE.fullmatch(attr):
-            raise UserImportError(400, "bad_request", f"user import: fields.{key}: expected an attribute name (letters, digits, -), got {str(attr)[:60]!r}", f"fields.{key}")
+            raise UserImportError(
+                400,
+                "bad_request",
+                f"user import: fields.{key}: expected an attribute name (letters, digits, -), got {str(attr)[:60]!r}",
+                f"fields.{key}",
+            )
     values["fields"] = fields or None
 
     groups = merged.get("group_ids") or []
@@ -218,11 +244,41 @@ def check_definition(conn: sa.Connection, kernel: Any, who: Any, data: dict[str,
 
     if conn is not None:
         domain_id = merged["domain_id"]
+        if source == "pbx" and (existing is None or values["link"] != existing.get("link")):
+            serving = links_serving(conn, kernel, domain_id)
+            if values["link"] not in serving:
+                # The same answer whether the link serves another company or does not exist.
+                raise UserImportError(422, "link_not_in_domain", f'user import: link: no PBX link named "{values["link"][:80]}" serves domain '
+                                      f'{domain_id}; links of this domain: {", ".join(serving) or "none"} (a [pbx.links.<name>] whose '
+                                      "company and domain are this domain's, added by the server's operator)", "link")
         for gid in values["group_ids"] or ():
             row = conn.execute(sa.select(t.groups.c.domain_id).where(t.groups.c.id == gid)).one_or_none()
             if row is None or row.domain_id != domain_id:
-                raise UserImportError(404, "not_found", f"user import: group {gid} not found in domain {domain_id}; imported users can only join groups of the import's domain", "group_ids")
+                raise UserImportError(
+                    404,
+                    "not_found",
+                    f"user import: group {gid} not found in domain {domain_id}; imported users can only join groups of the import's domain",
+                    "group_ids",
+                )
     return values
+
+
+def links_serving(conn: sa.Connection, kernel: Any, domain_id: int) -> list[str]:
+    """Names of the ``[pbx.links.<name>]`` whose ``company`` and ``domain`` name this domain (as the telephony service reads them)."""
+    row = conn.execute(sa.select(t.domains.c.name, t.companies.c.name.label("company"))
+                       .join(t.companies, t.companies.c.id == t.domains.c.company_id).where(t.domains.c.id == domain_id)).one_or_none()
+    if row is None:
+        return []
+    out = []
+    for spec in kernel.config.instances_of(Kind.PBX_DRIVER):
+        if spec.domain != row.name or (spec.company is not None and spec.company != row.company):
+            continue
+        if spec.company is None:  # a domain name alone serves only when no other company has a domain of that name
+            n = conn.execute(sa.select(sa.func.count()).select_from(t.domains).where(t.domains.c.name == spec.domain)).scalar_one()
+            if n != 1:
+                continue
+        out.append(spec.name)
+    return sorted(out)
 
 
 def present(row: dict[str, Any]) -> dict[str, Any]:
@@ -231,10 +287,10 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
     out["password_set"] = bool(row.get("password"))
     out["fields"] = row.get("fields") or {}
     out["group_ids"] = row.get("group_ids") or []
-    out["mapping"] = {**PRESETS[row["source"]], **{k: v for k, v in (row.get("fields") or {}).items()}}
+    out["mapping"] = {**PRESETS[row["source"]], **(row.get("fields") or {})}
     created = row.get("created_at")
     if isinstance(created, dt.datetime):
-        out["created_at"] = (created if created.tzinfo else created.replace(tzinfo=dt.timezone.utc)).isoformat()
+        out["created_at"] = (created if created.tzinfo else created.replace(tzinfo=dt.UTC)).isoformat()
     return out
 
 
@@ -308,7 +364,7 @@ class RunReport:
 
 
 def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat()
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
 def _shown(value: str, limit: int) -> str:
@@ -384,7 +440,9 @@ def map_entries(records: Iterable[SourceRecord], mapping: dict[str, str], source
             if not number:
                 login_ok = login
                 login = None  # no phone: not a user of this import (guide 7.2.3)
-                report.add("ignored", entry, login_ok, f"no phone number ({mapping.get('phone')} is {'empty' if not phone else repr(_shown(phone, 40))})")
+                report.add(
+                    "ignored", entry, login_ok, f"no phone number ({mapping.get('phone')} is {'empty' if not phone else repr(_shown(phone, 40))})"
+                )
                 continue
             if len(number) > 64:
                 raise EntryProblem(f"phone number ({mapping.get('phone')}) has {len(number)} digits, at most 64")
@@ -495,7 +553,7 @@ class UserImportService:
                 report.status, report.error = "failed", f"credentials refused: {exc or 'authentication failed'}; nothing changed"
             except TimeoutError:
                 report.status, report.error = "failed", f"the source was not read within {self.read_timeout:g} s; nothing changed"
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("user import %s failed", row["name"])
                 report.status, report.error = "failed", f"{describe_exception(exc)}; nothing changed"
             finally:
@@ -506,7 +564,7 @@ class UserImportService:
                     report.entries = [e for e in report.entries if e["action"] == "ignored"]
                 try:
                     await asyncio.shield(self.store.run(self._finish_run, report))
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("could not record the report of user import %s", row["name"])
             level = logging.INFO if report.status == "ok" else logging.WARNING
             log.log(level, "user import %s (%s%s): %s, %d entries, %d created, %d updated, %d disabled, %d deleted, %d ignored%s",
@@ -529,7 +587,7 @@ class UserImportService:
         finally:
             try:
                 await connector.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("closing the connector of user import %s failed", row["name"], exc_info=True)
 
     def connector(self, row: dict[str, Any]) -> Any:
@@ -545,8 +603,13 @@ class UserImportService:
         port = row.get("port") or (636 if ldaps else 389)
         options: dict[str, Any] = {
             "url": f"{'ldaps' if ldaps else 'ldap'}://{row['host']}:{port}",
-            "base_dn": row["base_dn"], "bind_dn": row["bind_dn"], "filter": row["filter"] or DEFAULT_FILTERS[source],
-            "attributes": attributes, "start_tls": row["security"] == "starttls", "tls_verify": row["tls_verify"], "ca_file": row.get("ca_file") or "",
+            "base_dn": row["base_dn"],
+            "bind_dn": row["bind_dn"],
+            "filter": row["filter"] or DEFAULT_FILTERS[source],
+            "attributes": attributes,
+            "start_tls": row["security"] == "starttls",
+            "tls_verify": row["tls_verify"],
+            "ca_file": row.get("ca_file") or "",
             "page_size": row["page_size"] if row.get("page_size") is not None else DEFAULT_PAGE_SIZE[source],
         }
         if row.get("password"):
@@ -574,7 +637,7 @@ class UserImportService:
             raise SourceFailed(f'PBX link "{link.name}": {exc or "no subscriber list within 300 s"}') from None
         records = []
         for sub in subscribers:
-            fields = {k: v for k, v in dict(sub).items()}
+            fields = dict(sub)
             number = str(fields.get("number") or "")
             if "first_name" not in fields and "last_name" not in fields:
                 first, last = split_name(str(fields.get("name") or ""))
@@ -600,14 +663,21 @@ class UserImportService:
     def _write(self, conn: sa.Connection, row: dict[str, Any], candidates: list[Candidate], kept: set[str], report: RunReport) -> bool:
         u, d, links = t.users, t.devices, t.user_import_links
         domain_id, import_id, sync = row["domain_id"], row["id"], row["sync_type"]
-        users = {r.login: _User(*r) for r in conn.execute(sa.select(u.c.id, u.c.login, u.c.first_name, u.c.last_name, u.c.email, u.c.mobile, u.c.enabled)
-                                                          .where(u.c.domain_id == domain_id))}
+        users = {
+            r.login: _User(*r)
+            for r in conn.execute(
+                sa.select(u.c.id, u.c.login, u.c.first_name, u.c.last_name, u.c.email, u.c.mobile, u.c.enabled).where(u.c.domain_id == domain_id)
+            )
+        }
         login_of = {r.id: r.login for r in users.values()}
         owner: dict[int, tuple[int, Any]] = {}
         for r in conn.execute(sa.select(links, t.user_imports.c.name).join(t.user_imports, t.user_imports.c.id == links.c.import_id)
                               .where(t.user_imports.c.domain_id == domain_id)):
             owner[r.user_id] = (r.import_id, r)
-        devices = {r.number: _Dev(r.id, r.number, r.user_id) for r in conn.execute(sa.select(d.c.id, d.c.number, d.c.user_id).where(d.c.domain_id == domain_id))}
+        devices = {
+            r.number: _Dev(r.id, r.number, r.user_id)
+            for r in conn.execute(sa.select(d.c.id, d.c.number, d.c.user_id).where(d.c.domain_id == domain_id))
+        }
         limit = self.kernel.config.limits.users_per_domain
         count = len(users)
         seen: set[int] = {users[login].id for login in kept if login in users}
@@ -657,7 +727,7 @@ class UserImportService:
                     report.add("ignored", c.entry, c.login, f"number {c.number} is the device of user {_shown(login_of.get(dev.user_id, '?'), 80)}")
                     continue
                 link = own[1] if own is not None else None
-                values = dict(c.values)
+                values: dict[str, str | bool] = dict(c.values)
                 if c.disabled is not None:
                     values["enabled"] = not c.disabled
                 elif link is not None and link.disabled:
@@ -669,7 +739,9 @@ class UserImportService:
                 if not has_device:
                     place_device(existing.id, c.number, link.number if link is not None else "")
                 if link is not None and (link.number != c.number or link.external_id != c.entry[:1000] or link.disabled):
-                    conn.execute(sa.update(links).where(links.c.user_id == existing.id).values(number=c.number, external_id=c.entry[:1000], disabled=False))
+                    conn.execute(
+                        sa.update(links).where(links.c.user_id == existing.id).values(number=c.number, external_id=c.entry[:1000], disabled=False)
+                    )
                 if diff or not has_device or renamed:
                     changed = True
                     why = ", ".join(([renamed] if renamed else []) + sorted(diff) + ([] if has_device else [f"device {c.number}"]))
@@ -685,12 +757,16 @@ class UserImportService:
                 report.add("ignored", c.entry, c.login, f"number {c.number} is the device of user {_shown(login_of.get(dev.user_id, '?'), 80)}")
                 continue
             if limit and count >= limit:
-                report.add("ignored", c.entry, c.login, f"domain {domain_id} already has {count} users, the limit is {limit} (limits.users_per_domain)")
+                report.add(
+                    "ignored", c.entry, c.login, f"domain {domain_id} already has {count} users, the limit is {limit} (limits.users_per_domain)"
+                )
                 continue
-            values = {**c.values, "enabled": not c.disabled if c.disabled is not None else True}
-            user_id = conn.execute(sa.insert(u).values(domain_id=domain_id, login=c.login, **values).returning(u.c.id)).scalar_one()
+            enabled = not c.disabled if c.disabled is not None else True
+            user_id = conn.execute(
+                sa.insert(u).values(domain_id=domain_id, login=c.login, **c.values, enabled=enabled).returning(u.c.id)
+            ).scalar_one()
             count += 1
-            users[c.login] = _User(user_id, c.login, values["first_name"], values["last_name"], values["email"], values["mobile"], values["enabled"])
+            users[c.login] = _User(user_id, c.login, c.values["first_name"], c.values["last_name"], c.values["email"], c.values["mobile"], enabled)
             login_of[user_id] = c.login
             conn.execute(sa.insert(links).values(user_id=user_id, import_id=import_id, external_id=c.entry[:1000], number=c.number))
             place_device(user_id, c.number, "")
@@ -712,9 +788,7 @@ class UserImportService:
                 report.add("deleted", r.external_id, login_of.get(uid), "no longer in the source (sync type full)")
             for chunk in range(0, len(ids), 500):
                 conn.execute(sa.delete(u).where(u.c.id.in_(ids[chunk:chunk + 500])))
-            from twpcore.api.resources import purge_dangling
-
-            purge_dangling(conn)
+            rights.purge_dangling(conn)
             changed = True
         elif sync == "insert_update_disable":
             for uid, r in gone:
@@ -739,7 +813,11 @@ class UserImportService:
         """Put the imported users in the import's groups without exceeding a seat quota (guide 7.4.1)."""
         gm = t.group_members
         company = row["company_id"]
-        groups = [g for g in row["group_ids"] if conn.execute(sa.select(t.groups.c.id).where(t.groups.c.id == g, t.groups.c.domain_id == row["domain_id"])).first()]
+        groups = [
+            g
+            for g in row["group_ids"]
+            if conn.execute(sa.select(t.groups.c.id).where(t.groups.c.id == g, t.groups.c.domain_id == row["domain_id"])).first()
+        ]
         wanted: list[tuple[int, int]] = []
         for gid in groups:
             already = set(conn.execute(sa.select(gm.c.user_id).where(gm.c.group_id == gid)).scalars())
@@ -770,12 +848,12 @@ class UserImportService:
     def _insert_run(conn: sa.Connection, report: RunReport) -> int:
         return conn.execute(sa.insert(t.user_import_runs).values(
             import_id=report.import_id, trigger=report.trigger, dry_run=report.dry_run, status="running",
-            started_at=dt.datetime.fromtimestamp(report.started_at, dt.timezone.utc)).returning(t.user_import_runs.c.id)).scalar_one()
+            started_at=dt.datetime.fromtimestamp(report.started_at, dt.UTC)).returning(t.user_import_runs.c.id)).scalar_one()
 
     @staticmethod
     def _finish_run(conn: sa.Connection, report: RunReport) -> None:
         conn.execute(sa.update(t.user_import_runs).where(t.user_import_runs.c.id == report.id).values(
-            status=report.status, finished_at=dt.datetime.fromtimestamp(report.finished_at or time.time(), dt.timezone.utc),
+            status=report.status, finished_at=dt.datetime.fromtimestamp(report.finished_at or time.time(), dt.UTC),
             records=report.records, created=report.created, updated=report.updated, unchanged=report.unchanged,
             disabled=report.disabled, deleted=report.deleted, ignored=report.ignored, entries=report.entries or None, error=report.error))
 
@@ -799,7 +877,9 @@ class UserImportService:
                 sa.select(r.c.import_id, sa.func.max(r.c.started_at).label("started")).where(r.c.trigger.in_(("interval", "daily")))
                 .group_by(r.c.import_id))}
             out = []
-            for row in conn.execute(sa.select(i.c.id, i.c.schedule, i.c.every, i.c.at, i.c.created_at).where(i.c.enabled.is_(True), i.c.schedule != "manual")):
+            for row in conn.execute(
+                sa.select(i.c.id, i.c.schedule, i.c.every, i.c.at, i.c.created_at).where(i.c.enabled.is_(True), i.c.schedule != "manual")
+            ):
                 base = _ts(last.get(row.id)) or _ts(row.created_at) or now
                 if row.schedule == "interval" and row.every and base + row.every <= now:
                     out.append((row.id, "interval"))
@@ -819,7 +899,7 @@ class UserImportService:
                         task.add_done_callback(self._running.discard)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("looking for due user imports failed")
             self._wake.clear()
             try:
@@ -854,13 +934,13 @@ class _User:
 
 def _ts(value: Any) -> float:
     if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
     return 0.0
 
 
 def run_json(r: Any) -> dict[str, Any]:
     def iso(v: Any) -> str | None:
-        return None if v is None else (v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)).isoformat()
+        return None if v is None else (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).isoformat()
 
     entries = r.entries or []
     total = r.created + r.updated + r.disabled + r.deleted + r.ignored

@@ -17,13 +17,14 @@ class TwsPassword(AuthMethod):
     async def authenticate(self, attempt: LoginAttempt) -> AuthResult:
         if attempt.password is None:
             return AuthResult.passes("no password in the request")
-        if attempt.user is None:
-            return AuthResult.reject("invalid login or password")
-        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, attempt.user.get("password_hash"), attempt.password)
-        if not ok:
+        # An unknown login, or a user with no TWS password, is checked against a dummy hash
+        # (verify_password), so the answer takes as long as a wrong password of a real account.
+        password_hash = attempt.user.get("password_hash") if attempt.user is not None else None
+        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, password_hash, attempt.password)
+        if not ok or attempt.user is None:
             # One answer for every refusal, so a caller cannot tell which logins exist;
             # the audit log keeps the precise reason for the administrator.
-            why = "no TWP password is set for this user" if not attempt.user.get("password_hash") else "wrong password"
+            why = "unknown user" if attempt.user is None else "no TWP password is set for this user" if not password_hash else "wrong password"
             return AuthResult.reject("invalid login or password", audit=why)
         return AuthResult.accept(attempt.user)
 

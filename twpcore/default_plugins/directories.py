@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, ClassVar
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
 from twpcore.hookspecs import hookimpl
 from twpcore.kinds import DirectoryConnector, SourceRecord
+from twpcore.plugin_context import kernel_of
 from twpcore.store import schema as t
 
 
@@ -47,11 +49,11 @@ class TwpUsers(DirectoryConnector):
         return [{**dict(u._mapping), "devices": devices.get(u.id, [])} for u in users]
 
     async def test_connection(self) -> str:
-        rows = await self.context.kernel.store.run(self._rows)
+        rows = await kernel_of(self.context).store.run(self._rows)
         return f"{len(rows)} enabled users in the domain"
 
     async def records(self, user: Any = None) -> AsyncIterator[SourceRecord]:
-        for row in await self.context.kernel.store.run(self._rows):
+        for row in await kernel_of(self.context).store.run(self._rows):
             uid = row.pop("id")
             yield SourceRecord(f"user:{uid}", row)
 

@@ -26,7 +26,9 @@ PLUGIN = "notifications"
 class NotificationOptions:
     """``[plugins.notifications]``: how the SMS outbox retries and how e-mail alerts are sent."""
 
-    sms_retry_delay: Duration = setting(Duration(30), min=0.01, help="wait before the first retry of an SMS no provider could take; doubles at each attempt")
+    sms_retry_delay: Duration = setting(
+        Duration(30), min=0.01, help="wait before the first retry of an SMS no provider could take; doubles at each attempt"
+    )
     sms_retry_max_delay: Duration = setting(Duration(1800), min=0.01, help="longest wait between two attempts of one SMS")
     sms_max_attempts: int = setting(12, min=1, max=1000, help="attempts before an SMS is failed")
     sms_max_age: Duration = setting(Duration(86400), min=1, help="an SMS still not sent after this long is failed")
@@ -50,18 +52,44 @@ def load_options(config: Any) -> tuple[NotificationOptions, list[str]]:
 
 SMTP = [
     P("smtp", "", "SMTP server host name or address for e-mail alerts of missed calls and voicemail; empty: no e-mail (guide 9.1.5)", "Server"),
-    P("SmtpServerPort", "25", "SMTP server port: 25 or 587 with STARTTLS, 465 with SmtpSecurity = tls (guide 9.1.5)", "Server", "integer", expert=True),
+    P(
+        "SmtpServerPort",
+        "25",
+        "SMTP server port: 25 or 587 with STARTTLS, 465 with SmtpSecurity = tls (guide 9.1.5)",
+        "Server",
+        "integer",
+        expert=True,
+    ),
     P("SmtpAuthUserName", "", "user name to log in to the SMTP server; empty: no login (guide 9.1.5)", "Server", expert=True),
     P("SmtpAuthPassword", "", "password to log in to the SMTP server (guide 9.1.5)", "Server", expert=True, secret=True),
-    P("SmtpSecurity", "auto", "auto: STARTTLS when the server offers it; starttls: STARTTLS required; tls: TLS from the first byte (port 465); none: plain text",
-      "Server", "choice", expert=True, choices=("auto", "starttls", "tls", "none")),
+    P(
+        "SmtpSecurity",
+        "auto",
+        "auto: STARTTLS when the server offers it; starttls: STARTTLS required; tls: TLS from the first byte (port 465); none: plain text",
+        "Server",
+        "choice",
+        expert=True,
+        choices=("auto", "starttls", "tls", "none"),
+    ),
     P("SmtpTlsVerify", "Yes", "check the SMTP server's TLS certificate (name and issuer); No only for a test server", "Server", "yesno", expert=True),
     P("SmtpCaFile", "", "PEM file of the certificate authorities trusted for the SMTP server; empty: the system's", "Server", expert=True),
     P("SmtpSender", "", 'From address of e-mail alerts, such as "TWP <twp@example.com>"; empty: twp@<this server\'s name>', "Server"),
 ]
 ALERTS = [
-    P("EmailMissedCalls", "Yes", "Yes to e-mail the user of each missed call (needs AuthorizedEmailNotification and an e-mail address)", "Caller", "yesno"),
-    P("EmailVoicemail", "Yes", "Yes to e-mail the user of each new voicemail message (needs AuthorizedEmailNotification and an e-mail address)", "Caller", "yesno"),
+    P(
+        "EmailMissedCalls",
+        "Yes",
+        "Yes to e-mail the user of each missed call (needs AuthorizedEmailNotification and an e-mail address)",
+        "Caller",
+        "yesno",
+    ),
+    P(
+        "EmailVoicemail",
+        "Yes",
+        "Yes to e-mail the user of each new voicemail message (needs AuthorizedEmailNotification and an e-mail address)",
+        "Caller",
+        "yesno",
+    ),
 ]
 SMS = [
     P("SmsMaxPerHour", "20", "SMS a user may send in any hour; 0 for no limit (guide 9.1.9)", "Caller", "integer"),

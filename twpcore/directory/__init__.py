@@ -8,7 +8,8 @@
 
 Connector authors need only ``twpcore.kinds`` (``DirectoryConnector``, ``SourceRecord``,
 ``NotReady``, ``AuthFailed``, ``ConnectorError``) and, to report an unreadable entry,
-:class:`SkippedRecord`; ``user_value`` reads the user a private directory's ``records(user)`` is given.  ``docs/directories.md`` is the admin and author guide.
+:class:`SkippedRecord`; ``user_value`` reads the user a private directory's ``records(user)`` is given.
+``docs/directories.md`` is the admin and author guide.
 """
 
 from twpcore.directory.fields import NUMBER_FIELDS, PRIVATE_FIELDS, TEXT_FIELDS, MappingError, SkippedRecord, user_value

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ CHUNK = 500
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def directory_select() -> sa.Select:
@@ -223,10 +224,39 @@ def update_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None
     c, cn = t.contacts, t.contact_numbers
     for chunk in _chunks([cid for cid, _ in updates]):
         conn.execute(sa.delete(cn).where(cn.c.contact_id.in_(chunk)))
-    stmt = sa.update(c).where(c.c.id == sa.bindparam("_id")).values(
-        {k: sa.bindparam(k) for k in ("source_id", "last_name", "first_name", "company", "email_key", "vip", "sort_key", "search_text", "data", "digest", "updated_at")})
-    conn.execute(stmt, [{"_id": cid, **{k: v for k, v in contact_values(directory_id, owner_id, m).items() if k not in ("directory_id", "owner_id")}, "updated_at": stamp}
-                        for cid, m in updates])
+    stmt = (
+        sa.update(c)
+        .where(c.c.id == sa.bindparam("_id"))
+        .values(
+            {
+                k: sa.bindparam(k)
+                for k in (
+                    "source_id",
+                    "last_name",
+                    "first_name",
+                    "company",
+                    "email_key",
+                    "vip",
+                    "sort_key",
+                    "search_text",
+                    "data",
+                    "digest",
+                    "updated_at",
+                )
+            }
+        )
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "_id": cid,
+                **{k: v for k, v in contact_values(directory_id, owner_id, m).items() if k not in ("directory_id", "owner_id")},
+                "updated_at": stamp,
+            }
+            for cid, m in updates
+        ],
+    )
     numbers: list[dict[str, Any]] = []
     for cid, m in updates:
         numbers += number_rows(cid, directory_id, m, keys)
@@ -267,7 +297,9 @@ def delete_owner_contacts(conn: sa.Connection, directory_id: int, owner_id: int 
     return len(ids)
 
 
-def _segment_rows(conn: sa.Connection, directory_id: int, owner_id: Any) -> tuple[dict[int | None, list[tuple[Any, ...]]], dict[int | None, list[Any]], dict[int | None, str]]:
+def _segment_rows(
+    conn: sa.Connection, directory_id: int, owner_id: Any
+) -> tuple[dict[int | None, list[tuple[Any, ...]]], dict[int | None, list[Any]], dict[int | None, str]]:
     """What a directory's segments are built from, per owner: contacts in rank order, numbers, and a digest of both.
 
     The digest (``fingerprint``) covers every value read, in the order read: two reads
@@ -275,7 +307,9 @@ def _segment_rows(conn: sa.Connection, directory_id: int, owner_id: Any) -> tupl
     index stand for a load at start-up (``DirectoryService``).
     """
     c, cn = t.contacts, t.contact_numbers
-    sel = sa.select(c.c.id, c.c.owner_id, c.c.last_name, c.c.first_name, c.c.company, c.c.email_key, c.c.vip, c.c.search_text).where(c.c.directory_id == directory_id)
+    sel = sa.select(c.c.id, c.c.owner_id, c.c.last_name, c.c.first_name, c.c.company, c.c.email_key, c.c.vip, c.c.search_text).where(
+        c.c.directory_id == directory_id
+    )
     nsel = sa.select(cn.c.contact_id, cn.c.type, cn.c.key, cn.c.redlisted).where(cn.c.directory_id == directory_id)
     if owner_id is not ...:
         cond = c.c.owner_id.is_(None) if owner_id is None else c.c.owner_id == owner_id
@@ -295,7 +329,7 @@ def _segment_rows(conn: sa.Connection, directory_id: int, owner_id: Any) -> tupl
     numbers = conn.execute(nsel.order_by(cn.c.id)).all()
     if len(groups) == 1:
         owner = next(iter(groups))
-        per_owner[owner] = numbers
+        per_owner[owner] = list(numbers)
         digest = prints[owner]
         for n in numbers:
             digest.update(repr(tuple(n)).encode())
@@ -381,18 +415,20 @@ def all_visibility(conn: sa.Connection) -> tuple[dict[int, tuple[tuple[int, ...]
         members.setdefault(r.group_id, []).append(r.user_id)
     per_user: dict[int, set[int]] = {}
     per_domain: dict[int, set[int]] = {}
-    for r in conn.execute(sa.select(a.c.subject_type, a.c.subject_id, a.c.subject_domain_id, a.c.object_ref).where(a.c.object_type == "directory")):
+    for grant in conn.execute(
+        sa.select(a.c.subject_type, a.c.subject_id, a.c.subject_domain_id, a.c.object_ref).where(a.c.object_type == "directory")
+    ):
         try:
-            did = int(r.object_ref.split(":", 1)[1])
+            did = int(grant.object_ref.split(":", 1)[1])
         except (IndexError, ValueError):
             continue
         if did not in dirs:
             continue
-        reached = [r.subject_id] if r.subject_type == "user" else members.get(r.subject_id, []) if r.subject_type == "group" else []
+        reached = [grant.subject_id] if grant.subject_type == "user" else members.get(grant.subject_id, []) if grant.subject_type == "group" else []
         for uid in reached:
             per_user.setdefault(uid, set()).add(did)
         if dirs[did].type == "public":
-            per_domain.setdefault(r.subject_domain_id, set()).add(did)
+            per_domain.setdefault(grant.subject_domain_id, set()).add(did)
     for did, d in dirs.items():
         if d.type == "public":
             per_domain.setdefault(d.domain_id, set()).add(did)

@@ -28,7 +28,8 @@ import re
 import unicodedata
 import uuid
 from collections import abc
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -95,8 +96,7 @@ def search_tokens(data: abc.Mapping[str, str]) -> list[str]:
             joined = "".join(ws)
             if len(joined) <= 40:
                 out.append(joined)
-    seen: set[str] = set()
-    return [w for w in out if not (w in seen or seen.add(w))]
+    return list(dict.fromkeys(out))
 
 
 def display_name(data: abc.Mapping[str, str]) -> str:
@@ -192,14 +192,18 @@ def parse_spec(field: str, text: Any) -> FieldSpec:
                 pos = len(rest) if comma == -1 else pos + 3 + comma + 1
             template = template.strip()
             if "{0}" not in template:
-                raise MappingError(field, f'option "p::{template}": the template must contain {{0}} (the synchronized value), as in p::9{{0}}::^[0-9]{{4}}$')
+                raise MappingError(
+                    field, f'option "p::{template}": the template must contain {{0}} (the synchronized value), as in p::9{{0}}::^[0-9]{{4}}$'
+                )
             regex = None
             regex_text = regex_text.strip()
             if regex_text:
                 try:
                     regex = re.compile(regex_text)
                 except re.error as exc:
-                    raise MappingError(field, f'option "p": the regular expression {regex_text!r} is not valid ({exc}); fix it or leave it out') from None
+                    raise MappingError(
+                        field, f'option "p": the regular expression {regex_text!r} is not valid ({exc}); fix it or leave it out'
+                    ) from None
             options.append(Option("p", template, regex))
             continue
         end = rest.find(",", pos)

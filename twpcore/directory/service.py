@@ -25,34 +25,50 @@ and lookups that follow.  ``docs/directories.md`` ("What readers observe") says 
 from __future__ import annotations
 
 import asyncio
-import functools
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import logging
 import os
 import pickle
+import random
 import sys
 import time
 import typing
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
 from twpcore.clock import next_daily
+from twpcore.config import InstanceSpec
 from twpcore.dialplan import DialingPlan
 from twpcore.directory import db
 from twpcore.directory.fields import (
-    ALL_FIELDS, NUMBER_FIELDS, PRIVATE_FIELDS, TEXT_FIELDS, Ignored, MappedContact, Mapping, MappingError,
-    SkippedRecord, contact_from_fields, display_name, identity_fields, words,
+    ALL_FIELDS,
+    NUMBER_FIELDS,
+    PRIVATE_FIELDS,
+    TEXT_FIELDS,
+    Ignored,
+    MappedContact,
+    Mapping,
+    MappingError,
+    SkippedRecord,
+    contact_from_fields,
+    display_name,
+    identity_fields,
+    words,
 )
 from twpcore.directory.index import DirectoryIndex, Segment
 from twpcore.events import Event
+from twpcore.instances import Instance, InstanceState
 from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady, SourceRecord
 from twpcore.plugins import describe_exception
-from twpcore.schema import ConfigErrors, Secret, looks_secret, structure
+from twpcore.schema import ConfigErrors, Secret, hide_values, looks_secret, structure
+from twpcore.server_side import hidden_values
 from twpcore.store import redact_url
 from twpcore.store import schema as t
 
@@ -68,6 +84,10 @@ BATCH = 5000
 BATCH_PAUSE = 0.12
 """Pause between two batches on SQLite (seconds): longer than SQLite's longest busy-handler sleep (100 ms),
 so a writer waiting for the lock gets it between two batches instead of timing out."""
+TEST_TIMEOUT = 60.0
+"""Seconds ``POST /directories/{id}/test`` waits for the connector's ``setup()`` and ``test_connection()``."""
+TEST_STATES = ("ready", "retrying", "auth_failed", "error")
+"""The ``state`` values of a connection test's answer."""
 
 
 class DirectoryError(Exception):
@@ -118,7 +138,7 @@ class SyncReport:
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "directory_id": self.directory_id, "directory": self.directory, "trigger": self.trigger,
-            "status": self.status, "started_at": dt.datetime.fromtimestamp(self.started_at, dt.timezone.utc).isoformat(),
+            "status": self.status, "started_at": dt.datetime.fromtimestamp(self.started_at, dt.UTC).isoformat(),
             "duration": self.duration, "records": self.records, "created": self.created, "updated": self.updated,
             "deleted": self.deleted, "unchanged": self.unchanged, "ignored": self.ignored, "problems": self.problems,
             "problems_truncated": max(0, self.ignored - len(self.problems)), "error": self.error, "user_id": self.user_id,
@@ -130,7 +150,9 @@ def parse_every(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise DirectoryError(422, "invalid_directory", f"sync_every: expected seconds or a duration such as \"15m\" or \"2h\", got {value!r}", "sync_every")
+        raise DirectoryError(
+            422, "invalid_directory", f'sync_every: expected seconds or a duration such as "15m" or "2h", got {value!r}', "sync_every"
+        )
     if isinstance(value, int):
         seconds = value
     elif isinstance(value, str) and value.strip()[:-1].strip().isdigit() and value.strip()[-1:] in ("s", "m", "h"):
@@ -138,7 +160,9 @@ def parse_every(value: Any) -> int | None:
     elif isinstance(value, str) and value.strip().isdigit():
         seconds = int(value)
     else:
-        raise DirectoryError(422, "invalid_directory", f"sync_every: expected seconds or a duration such as \"15m\" or \"2h\", got {value!r}", "sync_every")
+        raise DirectoryError(
+            422, "invalid_directory", f'sync_every: expected seconds or a duration such as "15m" or "2h", got {value!r}', "sync_every"
+        )
     if not 1 <= seconds <= 7 * 86400:
         raise DirectoryError(422, "invalid_directory", f"sync_every: expected 1 second to 7 days, got {seconds} seconds", "sync_every")
     return seconds
@@ -218,6 +242,15 @@ class DirectoryService:
         self._running: set[asyncio.Task] = set()
         self._seen_sync = 0
         self._own_syncs: set[int] = set()
+        self.outcomes: dict[int, tuple[str, str | None]] = {}
+        """Each directory's last finished sync, (status, error): from the store at start, then from every sync seen."""
+        self.retries: dict[int, tuple[int, float]] = {}
+        """Directories whose syncs fail for a temporary reason: (failures in a row, time of the next try)."""
+        self.max_backoff = 300.0
+        """Longest wait before retrying a directory whose source was not ready (seconds)."""
+        self._config_names: dict[int, str] = {}
+        """Directory id → name of its ``[directories.<name>]`` table, for config-declared directories."""
+        self._company_names: dict[int, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -229,9 +262,8 @@ class DirectoryService:
         store = self.store
 
         def run() -> Any:
-            with store.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
-                with conn.begin():
-                    return fn(conn, *args)
+            with store.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn, conn.begin():
+                return fn(conn, *args)
 
         return await asyncio.get_running_loop().run_in_executor(store.executor, run)
 
@@ -246,11 +278,16 @@ class DirectoryService:
         index is ready; syncs and private-contact changes wait for it.
         """
         await self.store.run(self._upsert_config_directories)
+        for spec in self.kernel.config.instances_of(Kind.DIRECTORY_CONNECTOR):
+            problem = next((p for p in self.problems if p.startswith(f"{self.kernel.config.source}: {spec.path}:")), None)
+            inst = self.kernel.instances.instances.get((Kind.DIRECTORY_CONNECTOR, spec.name))
+            if problem is not None and inst is not None and inst.state == InstanceState.CONFIGURED:
+                inst.set(InstanceState.CONFIG_ERROR, problem)
         loading = asyncio.get_running_loop().create_task(self._initial_load(), name="directory-load")
         self._tasks.append(loading)
         try:
             await asyncio.wait_for(asyncio.shield(loading), self.start_wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("the directory index is still loading after %.0f s; searches answer 503 until it is ready", self.start_wait)
 
     async def _initial_load(self) -> None:
@@ -290,6 +327,7 @@ class DirectoryService:
         self._seen_sync = await self.read(lambda c: c.execute(sa.select(sa.func.max(t.directory_syncs.c.id))).scalar_one() or 0)
         rows = await self.read(db.all_directories)
         self.rows = {r["id"]: r for r in rows}
+        self._company_names, self.outcomes = await self.read(_names_and_outcomes, None)
         self.mappings = {}
         saved = await asyncio.to_thread(self._read_snapshot, self.snapshot_path) if self.snapshot_path is not None else {}
         reused = 0
@@ -311,6 +349,11 @@ class DirectoryService:
         await self.refresh_plans()
         await self.refresh_visibility()
         await self._load_schedule()
+        for key in [k for k in self.kernel.instances.instances if k[0] == Kind.DIRECTORY_CONNECTOR and k[1].startswith("directory:")]:
+            if int(key[1].split(":", 1)[1]) not in self.rows:
+                del self.kernel.instances.instances[key]
+        for row in rows:
+            self._show(row)
 
     # ------------------------------------------------------------------ index snapshot
     @functools.cached_property
@@ -329,7 +372,8 @@ class DirectoryService:
     @staticmethod
     def _snapshot_format() -> str:
         """Changes whenever the code that builds segments (or the interpreter) does: an older snapshot is then ignored."""
-        from twpcore.directory import fields as fields_module, index as index_module
+        from twpcore.directory import fields as fields_module
+        from twpcore.directory import index as index_module
 
         code = hashlib.sha256()
         for module in (index_module, db, fields_module):
@@ -355,10 +399,10 @@ class DirectoryService:
     def _read_snapshot(self, path: Path) -> dict[tuple[int, int | None], Segment]:
         try:
             with open(path, "rb") as handle:
-                data = pickle.load(handle)  # noqa: S301 - written by this server, in its own data folder
+                data = pickle.load(handle)  # written by this server, in its own data folder
         except FileNotFoundError:
             return {}
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any unreadable snapshot is rebuilt from the store
             log.warning("the directory index snapshot %s cannot be read (%s); rebuilding the index from the store", path, exc)
             return {}
         if not isinstance(data, dict) or data.get("format") != self._snapshot_format():
@@ -402,7 +446,7 @@ class DirectoryService:
                 await make()
             except DirectoryError as exc:
                 log.info("%s: %s", key, exc.detail)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("directory task %s failed", key)
             finally:
                 if self._pending.get(key) is task:
@@ -452,8 +496,11 @@ class DirectoryService:
                 sel = sel.where(t.companies.c.name == spec.company)
             ids = conn.execute(sel.limit(2)).scalars().all()
             if len(ids) != 1:
-                self.problems.append(f"{where}: domain {spec.domain!r}" + (f" of company {spec.company!r}" if spec.company else "")
-                                     + (" does not exist; create it or fix the config" if not ids else ' exists in several companies; add company = "…"'))
+                self.problems.append(
+                    f"{where}: domain {spec.domain!r}"
+                    + (f" of company {spec.company!r}" if spec.company else "")
+                    + (" does not exist; create it or fix the config" if not ids else ' exists in several companies; add company = "…"')
+                )
                 continue
             data = {**settings, "connector": spec.type_name, "options": spec.options}
             if not spec.enabled:
@@ -473,6 +520,7 @@ class DirectoryService:
                 did = existing.id
                 conn.execute(sa.update(t.directories).where(t.directories.c.id == did).values(**values))
             declared.add(did)
+            self._config_names[did] = spec.name
         # A directory that left the config file stops being config-managed (it is kept, with its contacts).
         conn.execute(sa.update(t.directories).where(t.directories.c.config_managed.is_(True), t.directories.c.id.not_in(declared or {-1}))
                      .values(config_managed=False))
@@ -500,7 +548,9 @@ class DirectoryService:
             raise DirectoryError(400, "bad_request", "directory: name must be a non-empty string of at most 200 characters", "name")
         connector = merged.get("connector")
         if not isinstance(connector, str) or not connector or len(connector) > 64:
-            raise DirectoryError(400, "bad_request", "directory: connector is required (the connector type, such as twp_users, private, sql, files, ldap)", "connector")
+            raise DirectoryError(
+                400, "bad_request", "directory: connector is required (the connector type, such as twp_users, private, sql, files, ldap)", "connector"
+            )
         if existing is not None and "connector" in data and data["connector"] != existing["connector"]:
             raise DirectoryError(400, "bad_request", "directory: the connector cannot be changed; create another directory", "connector")
         dtype = merged.get("type", "public") or "public"
@@ -508,15 +558,24 @@ class DirectoryService:
             raise DirectoryError(400, "bad_request", f'directory: type must be public, private or draft (guide 8.1), got {dtype!r}', "type")
         priority = merged.get("priority", 100)
         if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 1_000_000:
-            raise DirectoryError(400, "bad_request", f"directory: priority must be an integer 0-1000000 (lower comes first), got {priority!r}", "priority")
+            raise DirectoryError(
+                400, "bad_request", f"directory: priority must be an integer 0-1000000 (lower comes first), got {priority!r}", "priority"
+            )
         cls = self.connector_type(connector)
         caps = cls.capabilities if cls is not None else frozenset()
         if cls is None and strict and existing is None and "connector" in data:
             log.warning("directory %s: connector %r is not installed; the directory is kept but cannot sync", name, connector)
         if cls is not None and dtype == "private" and not caps & {"private", "push"}:
-            raise DirectoryError(422, "invalid_directory", f'directory {name}: the {connector} connector cannot serve a private directory (it has no per-user contacts); use type public', "type")
+            raise DirectoryError(
+                422,
+                "invalid_directory",
+                f"directory {name}: the {connector} connector cannot serve a private directory (it has no per-user contacts); use type public",
+                "type",
+            )
         if cls is not None and dtype == "public" and not caps & {"sync"}:
-            raise DirectoryError(422, "invalid_directory", f"directory {name}: the {connector} connector holds per-user contacts; use type private (or draft)", "type")
+            raise DirectoryError(
+                422, "invalid_directory", f"directory {name}: the {connector} connector holds per-user contacts; use type private (or draft)", "type"
+            )
         options = merged.get("options") or {}
         if not isinstance(options, dict):
             raise DirectoryError(400, "bad_request", "directory: options must be an object (the connector's settings)", "options")
@@ -534,8 +593,15 @@ class DirectoryService:
         except MappingError as exc:
             raise DirectoryError(422, "invalid_fields", str(exc), f"fields.{exc.field}") from None
         sync_time = merged.get("sync_time")
-        if sync_time is not None and not (isinstance(sync_time, str) and len(sync_time) == 5 and sync_time[2] == ":"
-                                          and sync_time[:2].isdigit() and sync_time[3:].isdigit() and int(sync_time[:2]) < 24 and int(sync_time[3:]) < 60):
+        if sync_time is not None and not (
+            isinstance(sync_time, str)
+            and len(sync_time) == 5
+            and sync_time[2] == ":"
+            and sync_time[:2].isdigit()
+            and sync_time[3:].isdigit()
+            and int(sync_time[:2]) < 24
+            and int(sync_time[3:]) < 60
+        ):
             raise DirectoryError(422, "invalid_directory", f'sync_time: expected HH:MM (24 h, guide 8.2.1), got {sync_time!r}', "sync_time")
         for key in ("merge", "sync_daily"):
             if key in merged and not isinstance(merged[key], bool):
@@ -560,23 +626,79 @@ class DirectoryService:
             "connector": row["connector"], "type": row["type"], "priority": row["priority"], "options": options,
             "fields": row.get("fields") or {}, "default_fields": self.default_fields(row), "labels": row.get("labels") or {}, "merge": row["merge"],
             "sync_daily": row["sync_daily"], "sync_time": row.get("sync_time"), "sync_every": row.get("sync_every"),
-            "config_managed": row["config_managed"], "state": state, "reason": reason, "contacts": contacts,
+            "config_managed": row["config_managed"], "state": state, "reason": reason,
+            "attempts": self.retries.get(row["id"], (0, 0.0))[0], "next_attempt": self.next_attempt(row["id"], state), "contacts": contacts,
             "capabilities": sorted(cls.capabilities) if cls is not None else [],
-            "created_at": created.isoformat() if hasattr(created, "isoformat") else created,
+            "created_at": created.isoformat() if isinstance(created, dt.datetime) else created,
         }
 
     def state(self, row: dict[str, Any]) -> tuple[str, str | None]:
+        """The directory's instance state and its reason: the states of a PBX link (``twpcore.instances``).
+
+        ``disabled`` for a draft; for a pulled directory, the outcome of its last sync
+        (``sync_state``): ``retrying``, ``auth_failed`` or ``setup_error`` with the sync's
+        error until a sync succeeds.
+        """
         cls = self.connector_type(row["connector"])
         if cls is None:
             known = ", ".join(sorted(self.kernel.plugins.types[Kind.DIRECTORY_CONNECTOR])) or "none"
             return "not_installed", f'no loaded plugin provides the connector "{row["connector"]}"; install it, or use one of: {known}'
         if row["type"] == "draft":
-            return "draft", "drafts never synchronize (guide 8.1)"
+            return "disabled", "type draft: drafts never synchronize (guide 8.1); set type public or private to synchronize it"
         try:
             structure(cls.Config, row.get("options") or {}, source=f"directory {row['name']}", path="options")
         except ConfigErrors as exc:
             return "config_error", "; ".join(str(p) for p in exc.problems)
+        if "sync" in cls.capabilities and row["id"] in self.outcomes:
+            state, reason = sync_state(*self.outcomes[row["id"]])
+            return state.value, reason
         return "ready", None
+
+    def next_attempt(self, directory_id: int, state: str) -> float | None:
+        """When a failing directory is synchronized again: its retry, else its next scheduled sync (epoch seconds)."""
+        if state == "retrying" and directory_id in self.retries:
+            return self.retries[directory_id][1]
+        if state in ("auth_failed", "setup_error"):
+            times = [when for when in self._next.get(directory_id, ()) if when is not None]
+            return min(times) if times else None
+        return None
+
+    def _show(self, row: dict[str, Any]) -> None:
+        """Set the state of the directory's one instance in ``kernel.instances`` (added for a directory of the API)."""
+        key = (Kind.DIRECTORY_CONNECTOR, self._config_names.get(row["id"]) or f"directory:{row['id']}")
+        inst = self.kernel.instances.instances.get(key)
+        if inst is None or (key[1].startswith("directory:") and inst.spec.name != row["name"]):
+            spec = InstanceSpec(Kind.DIRECTORY_CONNECTOR, row["name"], row["connector"], f"directories/{row['id']}",
+                                company=self._company_names.get(row["company_id"]), domain=row.get("domain_name"))
+            inst = self.kernel.instances.instances[key] = Instance(
+                spec, type=self.kernel.plugins.types[Kind.DIRECTORY_CONNECTOR].get(row["connector"])
+            )
+        state, reason = self.state(row)
+        inst.attempts = self.retries.get(row["id"], (0, 0.0))[0]
+        inst.next_attempt = self.next_attempt(row["id"], state)
+        inst.set(state, reason)
+
+    def _forget(self, directory_id: int) -> None:
+        """A directory was deleted: its instance goes (a config-declared one stays, its table still names it)."""
+        self.kernel.instances.instances.pop((Kind.DIRECTORY_CONNECTOR, f"directory:{directory_id}"), None)
+        self.outcomes.pop(directory_id, None)
+        self.retries.pop(directory_id, None)
+
+    def _note_outcome(self, row: dict[str, Any], status: str, error: str | None) -> None:
+        """A sync of this process finished: keep its outcome, retry a source that was not ready, show the state."""
+        did = row["id"]
+        self.outcomes[did] = (status, error)
+        if sync_state(status, error)[0] == InstanceState.RETRYING and self.state(row)[0] == "retrying":
+            attempts = self.retries.get(did, (0, 0.0))[0] + 1
+            delay = min(self.max_backoff, 15.0 * 2.0 ** min(attempts - 1, 9)) * random.uniform(0.8, 1.2)
+            self.retries[did] = (attempts, time.time() + delay)
+            self._soon(f"retry:{did}", delay, functools.partial(self._scheduled, did, "retry"))
+        else:
+            self.retries.pop(did, None)
+            waiting = self._pending.get(f"retry:{did}")
+            if waiting is not None and self._active.get(f"retry:{did}") is not waiting:
+                waiting.cancel()
+        self._show(row)
 
     def default_fields(self, row: dict[str, Any]) -> dict[str, Any]:
         """The field mapping the directory's connector declares for the directory's type.
@@ -619,11 +741,20 @@ class DirectoryService:
             self.rows.pop(directory_id, None)
             self.index.drop(directory_id, next(self._generations))
             self._next.pop(directory_id, None)
+            self._forget(directory_id)
         else:
             self.rows[directory_id] = row
             await self._load(row)
         await self.refresh_visibility()
         await self._load_schedule()
+        if row is not None:
+            names, outcomes = await self.read(_names_and_outcomes, directory_id)
+            self._company_names.update(names)
+            if directory_id in outcomes:
+                self.outcomes[directory_id] = outcomes[directory_id]
+                if sync_state(*outcomes[directory_id])[0] != InstanceState.RETRYING:
+                    self.retries.pop(directory_id, None)
+            self._show(row)
         self._wake.set()
 
     async def _load(self, row: dict[str, Any], owner_id: Any = ...) -> None:
@@ -654,27 +785,44 @@ class DirectoryService:
         return obj
 
     async def test(self, directory_id: int) -> dict[str, Any]:
-        """Guide 8.3's advice, built in: reach the source and say what was found."""
+        """Guide 8.3's advice, built in: reach the source and say what was found.
+
+        One answer shape, success or failure (``docs/directories.md``, "Testing a
+        directory"): ``ok``; ``state``, what a sync would make of the directory now
+        (``ready``, ``retrying`` for a source that is not ready or does not answer within
+        ``TEST_TIMEOUT`` seconds, ``auth_failed``, ``error``); ``message``, what the
+        connector found or why it failed; ``duration`` in seconds.  The answer never
+        repeats a value read from the environment or a secret option, whatever the
+        connector's message says (admin guide 15).
+        """
         row = await self._row(directory_id)
+        answer = await self._test(row)
+        hidden = hidden_values(row.get("options"))
+        return {k: hide_values(v, hidden) if isinstance(v, str) else v for k, v in answer.items()}
+
+    async def _test(self, row: dict[str, Any]) -> dict[str, Any]:
         obj = self.connector(row)
         t0 = time.perf_counter()
+
+        def answer(state: str, message: str) -> dict[str, Any]:
+            return {"ok": state == "ready", "state": state, "message": message, "duration": round(time.perf_counter() - t0, 3)}
+
         try:
-            async with asyncio.timeout(60):
+            async with asyncio.timeout(TEST_TIMEOUT):
                 await obj.setup()
-                message = await obj.test_connection()
-            return {"ok": True, "message": message, "duration": round(time.perf_counter() - t0, 3)}
+                return answer("ready", await obj.test_connection())
         except NotReady as exc:
-            return {"ok": False, "state": "not_ready", "detail": exc.reason, "duration": round(time.perf_counter() - t0, 3)}
+            return answer("retrying", exc.reason)
         except AuthFailed as exc:
-            return {"ok": False, "state": "auth_failed", "detail": str(exc) or "credentials refused", "duration": round(time.perf_counter() - t0, 3)}
+            return answer("auth_failed", str(exc) or "the source refused the credentials")
         except TimeoutError:
-            return {"ok": False, "state": "timeout", "detail": "no answer within 60 s", "duration": round(time.perf_counter() - t0, 3)}
-        except Exception as exc:  # noqa: BLE001
-            return {"ok": False, "state": "error", "detail": describe_exception(exc), "duration": round(time.perf_counter() - t0, 3)}
+            return answer("retrying", f"the source gave no answer within {TEST_TIMEOUT:g} s; check that it is up and reachable")
+        except Exception as exc:  # noqa: BLE001 - a connector's test may fail in any way; the admin gets the reason
+            return answer("error", describe_exception(exc))
         finally:
             try:
                 await obj.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("close after test of %s failed", row["name"], exc_info=True)
 
     async def _row(self, directory_id: int) -> dict[str, Any]:
@@ -710,7 +858,9 @@ class DirectoryService:
             written: list[int | None] = []
             try:
                 if row["type"] == "draft":
-                    raise DirectoryError(409, "draft", f"directory {row['name']} is a draft: drafts never synchronize (guide 8.1); set its type to public or private")
+                    raise DirectoryError(
+                        409, "draft", f"directory {row['name']} is a draft: drafts never synchronize (guide 8.1); set its type to public or private"
+                    )
                 async with asyncio.timeout(self.sync_timeout):
                     batches = await self._pull(row, report) if records is None else {owner_id: records}
                 plan = await self.store.run(self.kernel.dialing_plans.get, row["domain_id"])
@@ -741,14 +891,16 @@ class DirectoryService:
                 report.status, report.error = "failed", f"did not finish within {self.sync_timeout:g} s; previous contacts kept"
             except ConnectorError as exc:
                 report.status, report.error = "failed", f"{exc}; previous contacts kept"
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("sync of directory %s failed", row["name"])
                 report.status, report.error = "failed", f"{describe_exception(exc)}; previous contacts kept"
             finally:
                 report.duration = round(time.time() - report.started_at, 3)
+                if report.error:
+                    report.error = hide_values(report.error, hidden_values(row.get("options")))
                 try:
                     await asyncio.shield(self.store.run(self._finish_sync, report))
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("could not record the sync report of directory %s", row["name"])
             try:
                 # Also after a write that failed half-way: the index must match what the store holds.
@@ -766,6 +918,8 @@ class DirectoryService:
                 writing = self._writing.pop(directory_id, None)
                 if writing is not None:
                     writing.swapped.set()
+            if report.status != "failed" or (report.error or "").endswith(KEPT):
+                self._note_outcome(row, report.status, report.error)
             level = logging.INFO if report.status == "ok" else logging.WARNING
             log.log(level, "directory %s sync (%s): %s, %d records, %d created, %d updated, %d deleted, %d ignored in %.2f s%s",
                     row["name"], trigger, report.status, report.records, report.created, report.updated, report.deleted,
@@ -852,7 +1006,7 @@ class DirectoryService:
         finally:
             try:
                 await obj.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("close after sync of %s failed", row["name"], exc_info=True)
         return batches
 
@@ -899,7 +1053,7 @@ class DirectoryService:
     def _insert_sync(conn: sa.Connection, report: SyncReport) -> int:
         return conn.execute(sa.insert(t.directory_syncs).values(
             directory_id=report.directory_id, user_id=report.user_id, trigger=report.trigger, status="running",
-            started_at=dt.datetime.fromtimestamp(report.started_at, dt.timezone.utc)).returning(t.directory_syncs.c.id)).scalar_one()
+            started_at=dt.datetime.fromtimestamp(report.started_at, dt.UTC)).returning(t.directory_syncs.c.id)).scalar_one()
 
     @staticmethod
     def _finish_sync(conn: sa.Connection, report: SyncReport) -> None:
@@ -920,11 +1074,23 @@ class DirectoryService:
     # ------------------------------------------------------------------ scheduler (guide 8.2.1)
     async def _load_schedule(self) -> None:
         def run(conn: sa.Connection) -> tuple[dict[int, str], dict[int, float]]:
-            times = {d: self.kernel.parameters.domain_value(conn, d, "timeSynchronizationDirectories").value
-                     for d in {r["domain_id"] for r in self.rows.values()}} if "timeSynchronizationDirectories" in self.kernel.parameters.definitions else {}
+            times = (
+                {
+                    d: self.kernel.parameters.domain_value(conn, d, "timeSynchronizationDirectories").value
+                    for d in {r["domain_id"] for r in self.rows.values()}
+                }
+                if "timeSynchronizationDirectories" in self.kernel.parameters.definitions
+                else {}
+            )
             s = t.directory_syncs
-            last = {r.directory_id: r.started for r in conn.execute(
-                sa.select(s.c.directory_id, sa.func.max(s.c.started_at).label("started")).where(s.c.trigger.in_(SCHEDULED)).group_by(s.c.directory_id))}
+            last = {
+                r.directory_id: r.started
+                for r in conn.execute(
+                    sa.select(s.c.directory_id, sa.func.max(s.c.started_at).label("started"))
+                    .where(s.c.trigger.in_(SCHEDULED))
+                    .group_by(s.c.directory_id)
+                )
+            }
             return times, {k: _ts(v) for k, v in last.items() if v is not None}
 
         times, last = await self.read(run)
@@ -964,7 +1130,7 @@ class DirectoryService:
         while True:
             try:
                 await self._external_syncs()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("looking for syncs of other processes failed")
             now = time.time()
             soonest = now + self.tick
@@ -1040,7 +1206,7 @@ class DirectoryService:
         number = _numberish(q)
         if number:
             plan = await self.plan(domain_id)
-            keys = [k for k in self.keys(domain_id, q, plan)]
+            keys = list(self.keys(domain_id, q, plan))
             from twpcore.directory.index import encode_key
             encoded = [encode_key(k) for k in keys]
             hits, more = self.index.search(segments, lambda s: s.numbers_all(encoded), offset, limit)
@@ -1057,7 +1223,9 @@ class DirectoryService:
         ids = await self.read(db.domain_directories, domain_id)
         return await self._search(self.index.visible(ids, None, set()), q, offset, limit, domain_id)
 
-    async def reverse(self, number: str, *, user_id: int | None = None, domain_id: int | None = None, redlisted: bool = False) -> dict[str, Any] | None:
+    async def reverse(
+        self, number: str, *, user_id: int | None = None, domain_id: int | None = None, redlisted: bool = False
+    ) -> dict[str, Any] | None:
         """The highest-priority contact with this number, through the domain's canonical keys.
 
         Red-listed numbers are matched only when ``redlisted`` is set (call enrichment):
@@ -1078,7 +1246,7 @@ class DirectoryService:
         hit = self.index.reverse(segments, keys, redlisted)
         if hit is None:
             return None
-        seg, ordinal, number_type, red = hit
+        seg, ordinal, number_type, _red = hit
         cards = await self.cards([(seg, ordinal)], segments)
         return {"number": number, "keys": list(keys), "number_type": number_type, "contact": cards[0] if cards else None}
 
@@ -1121,7 +1289,7 @@ class DirectoryService:
                 self._calls.clear()
             try:
                 found = self._calls[key] = self.reverse_now(str(call["remote"]), domain_id, user_id)
-            except Exception:  # noqa: BLE001 - a lookup problem never stops call events
+            except Exception:  # a lookup problem never stops call events
                 log.exception("reverse lookup of %s failed", call.get("remote"))
                 found = self._calls[key] = None
         else:
@@ -1161,13 +1329,13 @@ class DirectoryService:
         """
         waits = {id(w): w for did, cid, row in seen if (w := self._writing.get(did)) is not None and w.seen_by(cid, row)}
         if waits:
-            done, pending = await asyncio.wait([asyncio.ensure_future(w.swapped.wait()) for w in waits.values()], timeout=self.swap_wait)
+            _done, pending = await asyncio.wait([asyncio.ensure_future(w.swapped.wait()) for w in waits.values()], timeout=self.swap_wait)
             for task in pending:
                 task.cancel()
             if pending:
                 log.warning("a sync is still writing after %.0f s: answering with contacts the index does not match yet", self.swap_wait)
 
-    def card(self, row: Any, merged: list[Any] = ()) -> dict[str, Any]:
+    def card(self, row: Any, merged: Sequence[Any] = ()) -> dict[str, Any]:
         """One contact card: fields, custom fields with their labels, numbers without red-listed ones (guide 8.2.4)."""
         directory = self.rows.get(row.directory_id) or {"name": "?", "labels": {}, "fields": {}, "connector": ""}
         mapping = self.mapping(directory) if directory.get("id") else Mapping({})
@@ -1222,8 +1390,10 @@ class DirectoryService:
 
     # ------------------------------------------------------------------ private contacts ([TwsPrivate], guide 9.1.1)
     async def private_directory(self, user_id: int) -> dict[str, Any]:
-        user, ids, private = await self.visible_for_user(user_id)
-        rows = sorted((self.rows[i] for i in ids if i in self.rows and self.rows[i]["connector"] == "private"), key=lambda r: (r["priority"], r["id"]))
+        _user, ids, _private = await self.visible_for_user(user_id)
+        rows = sorted(
+            (self.rows[i] for i in ids if i in self.rows and self.rows[i]["connector"] == "private"), key=lambda r: (r["priority"], r["id"])
+        )
         if not rows:
             raise DirectoryError(403, "no_private_directory", "you have no private contacts directory: an administrator must give you "
                                  "the right to a directory of connector \"private\" ([TwsPrivate], guide 9.1.1)")
@@ -1235,7 +1405,9 @@ class DirectoryService:
         if contact_id is None:
             allowed = await self.store.run(lambda c: self.kernel.parameters.resolve_one(c, user_id, "AuthorizeContactFavorite").as_bool())
             if not allowed:
-                raise DirectoryError(403, "forbidden", "creating private contacts is not allowed for you (parameter AuthorizeContactFavorite, guide 9.1.8)")
+                raise DirectoryError(
+                    403, "forbidden", "creating private contacts is not allowed for you (parameter AuthorizeContactFavorite, guide 9.1.8)"
+                )
         try:
             mapped = contact_from_fields(values, self.mapping(row).labels)
         except MappingError as exc:
@@ -1261,7 +1433,9 @@ class DirectoryService:
                 import uuid
 
                 m = attrs.evolve(mapped, source_id="p-" + uuid.uuid4().hex)
-                cid = conn.execute(sa.insert(c).values(**db.contact_values(row["id"], user_id, m), updated_at=db.now()).returning(c.c.id)).scalar_one()
+                cid = conn.execute(
+                    sa.insert(c).values(**db.contact_values(row["id"], user_id, m), updated_at=db.now()).returning(c.c.id)
+                ).scalar_one()
             numbers = db.number_rows(cid, row["id"], m, keys)
             if numbers:
                 conn.execute(sa.insert(t.contact_numbers), numbers)
@@ -1287,7 +1461,7 @@ class DirectoryService:
     async def list_private(self, user_id: int, offset: int, limit: int) -> dict[str, Any]:
         row = await self.private_directory(user_id)
 
-        def run(conn: sa.Connection) -> tuple[int, list[Any]]:
+        def run(conn: sa.Connection) -> tuple[int, Sequence[Any]]:
             c = t.contacts
             cond = (c.c.directory_id == row["id"], c.c.owner_id == user_id)
             total = conn.execute(sa.select(sa.func.count()).select_from(c).where(*cond)).scalar_one()
@@ -1298,7 +1472,7 @@ class DirectoryService:
 
     # ------------------------------------------------------------------ pushed contacts (guide 8.8)
     async def push(self, user_id: int, name: str, items: list[Any]) -> SyncReport:
-        user, ids, private = await self.visible_for_user(user_id)
+        user, ids, _private = await self.visible_for_user(user_id)
         if user is None:
             raise DirectoryError(404, "not_found", f"user {user_id} not found")
         candidates = [self.rows[i] for i in ids if i in self.rows and self.rows[i]["name"] == name]
@@ -1310,7 +1484,7 @@ class DirectoryService:
         if cls is None or "push" not in cls.capabilities or row["type"] != "private":
             raise DirectoryError(409, "not_pushable", f'directory "{name}" does not take pushed contacts (connector {row["connector"]}, '
                                  f'type {row["type"]}); push into a private directory of connector push')
-        records = []
+        records: list[SourceRecord | SkippedRecord] = []
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 records.append(SkippedRecord(f"#{i}", f"expected an object of fields, got {type(item).__name__}"))
@@ -1318,6 +1492,55 @@ class DirectoryService:
             rid = item.get("EntryID") or item.get("id") or f"#{i}"
             records.append(SourceRecord(str(rid), item))
         return await self.sync(row["id"], "push", owner_id=user_id, records=records)
+
+
+KEPT = "previous contacts kept"
+"""How the error of a sync that failed while reading its source ends (``DirectoryService.sync``)."""
+
+
+def sync_state(status: str, error: str | None) -> tuple[InstanceState, str | None]:
+    """A directory's state after a sync of this status and error (also read back from ``directory_syncs``).
+
+    Only a failure to read the source counts (its error ends with ``KEPT``): not ready or
+    too slow is ``retrying``, refused credentials ``auth_failed``, anything else
+    ``setup_error``.  A sync the kernel refused (a draft, a stopping server) changes nothing.
+    """
+    if status != "failed" or not error or not error.endswith(KEPT):
+        return InstanceState.READY, None
+    if error.startswith(("source not ready:", "did not finish within")):
+        return InstanceState.RETRYING, error
+    if error.startswith("credentials refused:"):
+        return InstanceState.AUTH_FAILED, error
+    return InstanceState.SETUP_ERROR, error
+
+
+def _names_and_outcomes(conn: sa.Connection, directory_id: int | None) -> tuple[dict[int, str], dict[int, tuple[str, str | None]]]:
+    """Company names by id, and the (status, error) of the last finished sync of every directory (or of one)."""
+    names = {r.id: r.name for r in conn.execute(sa.select(t.companies.c.id, t.companies.c.name))}
+    s = t.directory_syncs
+    last = sa.select(sa.func.max(s.c.id).label("id")).where(s.c.status != "running")
+    if directory_id is not None:
+        last = last.where(s.c.directory_id == directory_id)
+    sub = last.group_by(s.c.directory_id).subquery()
+    rows = conn.execute(sa.select(s.c.directory_id, s.c.status, s.c.error).join(sub, sub.c.id == s.c.id))
+    return names, {r.directory_id: (r.status, r.error) for r in rows}
+
+
+def config_directory_states(conn: sa.Connection, specs: list[Any]) -> dict[str, tuple[InstanceState, str | None]]:
+    """The state of the last sync of each ``[directories.<name>]`` table found in the store, by table name (``twp plugins list``)."""
+    out: dict[str, tuple[InstanceState, str | None]] = {}
+    _, outcomes = _names_and_outcomes(conn, None)
+    for spec in specs:
+        name = (spec.settings or {}).get("name") or spec.name
+        sel = (sa.select(t.directories.c.id).join(t.domains, t.domains.c.id == t.directories.c.domain_id)
+               .join(t.companies, t.companies.c.id == t.domains.c.company_id)
+               .where(t.directories.c.name == name, t.directories.c.config_managed.is_(True), t.domains.c.name == spec.domain))
+        if spec.company:
+            sel = sel.where(t.companies.c.name == spec.company)
+        ids = conn.execute(sel.limit(2)).scalars().all()
+        if len(ids) == 1 and ids[0] in outcomes:
+            out[spec.name] = sync_state(*outcomes[ids[0]])
+    return out
 
 
 async def _collect(records: Any) -> list[Any]:
@@ -1338,14 +1561,14 @@ def _ts(value: Any) -> float:
         return 0.0
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return value.timestamp()
     return 0.0
 
 
 def _sync_json(r: Any) -> dict[str, Any]:
-    started = r.started_at.replace(tzinfo=r.started_at.tzinfo or dt.timezone.utc)
-    finished = r.finished_at.replace(tzinfo=r.finished_at.tzinfo or dt.timezone.utc) if r.finished_at else None
+    started = r.started_at.replace(tzinfo=r.started_at.tzinfo or dt.UTC)
+    finished = r.finished_at.replace(tzinfo=r.finished_at.tzinfo or dt.UTC) if r.finished_at else None
     problems = r.problems or []
     return {"id": r.id, "directory_id": r.directory_id, "user_id": r.user_id, "trigger": r.trigger, "status": r.status,
             "started_at": started.isoformat(), "finished_at": finished.isoformat() if finished else None, "duration": r.duration,
@@ -1353,4 +1576,4 @@ def _sync_json(r: Any) -> dict[str, Any]:
             "ignored": r.ignored, "problems": problems, "problems_truncated": max(0, r.ignored - len(problems)), "error": r.error}
 
 
-__all__ = ["DirectoryError", "DirectoryRef", "DirectoryService", "SyncReport", "ALL_FIELDS", "NUMBER_FIELDS"]
+__all__ = ["ALL_FIELDS", "NUMBER_FIELDS", "DirectoryError", "DirectoryRef", "DirectoryService", "SyncReport"]

@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -40,7 +41,7 @@ class StoreError(Exception):
 def redact_url(url: str) -> str:
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - SQLAlchemy raises several types for a malformed URL
         return "<invalid url>"
 
 
@@ -76,8 +77,10 @@ class Store:
         self.url = url
         try:
             parsed = sa.engine.make_url(url)
-        except Exception as exc:  # noqa: BLE001
-            raise StoreError(f'storage.url: "{url}" is not a database URL ({exc}); use sqlite:///var/twp.db or postgresql+psycopg://user@host/db') from None
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for a malformed URL
+            raise StoreError(
+                f'storage.url: "{url}" is not a database URL ({exc}); use sqlite:///var/twp.db or postgresql+psycopg://user@host/db'
+            ) from None
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"future": True}
         if self.dialect == "sqlite":
@@ -92,7 +95,7 @@ class Store:
             kwargs.update(pool_pre_ping=True, pool_size=workers, max_overflow=workers)
         try:
             self.engine = sa.create_engine(url, **kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a missing driver or a bad option: each raises its own type
             raise StoreError(f"storage.url: cannot use {redact_url(url)}: {exc}") from None
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -127,7 +130,9 @@ class Store:
                 command.upgrade(self.alembic_config(conn), "head")
             after = self.current_revision()
         except sa.exc.OperationalError as exc:
-            raise StoreError(f"cannot open the store {redact_url(self.url)}: {exc.orig}; check storage.url and that the database server runs") from None
+            raise StoreError(
+                f"cannot open the store {redact_url(self.url)}: {exc.orig}; check storage.url and that the database server runs"
+            ) from None
         if before != after:
             log.info("store %s migrated from %s to %s", redact_url(self.url), before, after)
         self.migrated = after
@@ -165,9 +170,8 @@ class Store:
         ordinary transaction.  ``fn`` must not write: on SQLite a write would have to
         upgrade the lock and could fail with "database is locked".
         """
-        with self.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
-            with conn.begin():
-                return fn(conn, *args, **kwargs)
+        with self.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn, conn.begin():
+            return fn(conn, *args, **kwargs)
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``read_transaction`` on the store's thread pool: for request handlers that only read."""
@@ -175,4 +179,4 @@ class Store:
         return await loop.run_in_executor(self.executor, functools.partial(self.read_transaction, fn, *args, **kwargs))
 
 
-__all__ = ["Store", "StoreError", "schema", "redact_url"]
+__all__ = ["Store", "StoreError", "redact_url", "schema"]

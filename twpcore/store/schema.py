@@ -523,4 +523,4 @@ user_import_runs = sa.Table(
 # ------------------------------------------------------------------ end of users import
 
 # Tables in dependency order: backup writes them in this order, restore loads them in it.
-TABLES = [t for t in metadata.sorted_tables]
+TABLES = list(metadata.sorted_tables)

@@ -27,7 +27,8 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,7 +45,7 @@ FILTERS = ("incoming", "outgoing", "internal", "external")
 """Values of the ``direction`` filter: a direction, or the kind of the other party."""
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DEFAULT_DAYS = {"CallLog-NumberDaysOfStorage": 30, "Stats-NumberDaysOfStorage": 365, "CallLog-NumberMaxOfStorage": 30}
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _when(ts: float | None) -> dt.datetime | None:
@@ -101,8 +102,11 @@ class CallLogRecorder:
     def start(self) -> None:
         self._wake, self._lock = asyncio.Event(), asyncio.Lock()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._writer(), name="call-log-writer"), loop.create_task(self._purger("CallLog-StartCleaningHour", ("log",)), name="call-log-purge"),
-                       loop.create_task(self._purger("Stats-StartCleaningHour", ("stats",)), name="statistics-purge")]
+        self._tasks = [
+            loop.create_task(self._writer(), name="call-log-writer"),
+            loop.create_task(self._purger("CallLog-StartCleaningHour", ("log",)), name="call-log-purge"),
+            loop.create_task(self._purger("Stats-StartCleaningHour", ("stats",)), name="statistics-purge"),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -117,7 +121,7 @@ class CallLogRecorder:
         """Note the call changes of device ``dev``; queue an entry for each call that left it."""
         try:
             self._observe(dev, changes)
-        except Exception:  # noqa: BLE001 - the call log must never break call handling
+        except Exception:  # the call log must never break call handling
             log.exception("call log: changes of device %s could not be noted", getattr(dev, "number", "?"))
 
     def _observe(self, dev: Any, changes: list[tuple[str, dict[str, Any]]]) -> None:
@@ -137,6 +141,8 @@ class CallLogRecorder:
             notes = self._notes.pop(key, {})
             if dev.user_id is None:
                 continue  # a device nobody owns has no call log
+            if data.get("cause") == "call_limit" and not call.get("answered_at"):
+                continue  # evicted past [limits] calls_per_device, never answered: a PBX inventing calls fills no call log
             to = data.get("to")
             if change_type == "call.transferred":
                 to = next((r for r in transferred if r and r != call.get("remote")), None)
@@ -243,7 +249,7 @@ class CallLogRecorder:
                 await self.purge(parts=parts)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - try again tomorrow
+            except Exception:  # try again tomorrow
                 log.exception("call log purge (%s) failed", parameter)
                 await asyncio.sleep(3600)
 
@@ -295,7 +301,9 @@ class CallLogRecorder:
                 cut = _when(now - days * 86400)
                 counts[key] += conn.execute(sa.update(c).where(c.c.domain_id == domain_id, flag.is_(True), c.c.ended_at < cut)
                                             .values({flag.name: False})).rowcount or 0
-            counts["deleted"] += conn.execute(sa.delete(c).where(c.c.domain_id == domain_id, c.c.in_log.is_(False), c.c.in_stats.is_(False))).rowcount or 0
+            counts["deleted"] += (
+                conn.execute(sa.delete(c).where(c.c.domain_id == domain_id, c.c.in_log.is_(False), c.c.in_stats.is_(False))).rowcount or 0
+            )
         return counts
 
     # -- recordings ------------------------------------------------------------------------
@@ -394,7 +402,7 @@ def _period(when: dt.datetime, group_by: str, zone: dt.tzinfo = UTC) -> str:
 
 def summarize(rows: Iterable[Any]) -> dict[str, Any]:
     """Counters of a set of call-log rows: what the statistics show (see ``docs/call-logs.md``)."""
-    out = {"calls": 0, "incoming": 0, "outgoing": 0, "internal": 0, "external": 0, "answered": 0, "missed": 0, "total_duration": 0.0}
+    out: dict[str, Any] = {"calls": 0, "incoming": 0, "outgoing": 0, "internal": 0, "external": 0, "answered": 0, "missed": 0, "total_duration": 0.0}
     answer_waits: list[float] = []
     for r in rows:
         out["calls"] += 1
@@ -415,7 +423,7 @@ def summarize(rows: Iterable[Any]) -> dict[str, Any]:
 
 
 def _stat_rows(conn: sa.Connection, user_ids: list[int], start: dt.datetime, end: dt.datetime, direction: str | None,
-               numbers: Iterable[str]) -> list[Any]:
+               numbers: Iterable[str]) -> Sequence[Any]:
     c = t.call_logs
     sel = (sa.select(c.c.user_id, c.c.direction, c.c.internal, c.c.started_at, c.c.answered_at, c.c.duration, c.c.outcome)
            .where(c.c.user_id.in_(user_ids or [-1]), c.c.in_stats.is_(True), c.c.started_at >= start, c.c.started_at < end))

@@ -5,6 +5,10 @@ changes worth telling clients (``Change`` values); ``reconcile(device, snapshot)
 aligns the model with a snapshot taken after a link came back, so a call that ended
 while the link was down is cleared (no ghost), a call that continued is kept without a
 duplicated event, and a call that started meanwhile appears.
+
+A device keeps at most ``max_calls_per_device`` calls (``[limits] calls_per_device``): a
+PBX that reports more (a broken or hostile one, a lost clear) makes the model drop the
+call it heard of least recently, with ``call.cleared`` and cause ``call_limit``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class DeviceCall:
     answered_at: float | None = None
     cause: str | None = None
     conference: bool = False
+    touched: int = attrs.field(default=0, repr=False)
+    """When the PBX last spoke of the call (the model's event counter): the stalest goes first past the limit."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -54,8 +60,14 @@ class Change:
     data: dict[str, Any]
 
 
+CALL_LIMIT = "call_limit"
+"""Cause of ``call.cleared`` when a call is dropped to keep the device within its call limit."""
+
+
 class CallModel:
-    def __init__(self) -> None:
+    def __init__(self, max_calls_per_device: int = 32) -> None:
+        self.max_calls_per_device = max_calls_per_device
+        self._tick = 0
         self.calls: dict[str, dict[str, DeviceCall]] = {}
         self.forwarding: dict[str, dict[str, str]] = {}
         self.dnd: dict[str, bool] = {}
@@ -67,9 +79,9 @@ class CallModel:
     def call(self, device: str, call_id: str) -> DeviceCall | None:
         return self.calls.get(device, {}).get(call_id)
 
-    def forget(self, device: str) -> list[Change]:
-        """The device is no longer supervised: drop its calls (and say so)."""
-        changes = [Change("call.cleared", device, {"call": {**c.as_json(), "state": "cleared"}, "cause": "monitor_lost"}) for c in self.calls_of(device)]
+    def forget(self, device: str, cause: str = "monitor_lost") -> list[Change]:
+        """The device is no longer supervised, or its calls are no longer known: drop them (and say so)."""
+        changes = [Change("call.cleared", device, {"call": {**c.as_json(), "state": "cleared"}, "cause": cause}) for c in self.calls_of(device)]
         self.calls.pop(device, None)
         return changes + self._presence(device)
 
@@ -98,11 +110,14 @@ class CallModel:
             return self._merge(ev, calls)
         call = calls.get(ev.call_id)
         created = call is None
+        dropped: list[Change] = []
         if call is None:
             if ev.type == "cleared":
                 return []  # never knew it: nothing to clear
+            dropped = self._make_room(device, calls)
             call = DeviceCall(ev.call_id, device)
             calls[ev.call_id] = call
+        self._touch(call)
         before = (call.state, call.remote, call.remote_state)
         self._update(call, ev)
         if call.state == "cleared":
@@ -112,7 +127,21 @@ class CallModel:
         data: dict[str, Any] = {"call": call.as_json(), "cause": ev.cause}
         if ev.type == "diverted" and ev.other and ev.other != device:
             data["to"] = ev.other  # where the call went (forwarded, deflected, picked up)
-        return [Change(f"call.{ev.type}", device, data)] + self._presence(device)
+        return dropped + [Change(f"call.{ev.type}", device, data)] + self._presence(device)
+
+    def _touch(self, call: DeviceCall) -> None:
+        self._tick += 1
+        call.touched = self._tick
+
+    def _make_room(self, device: str, calls: dict[str, DeviceCall]) -> list[Change]:
+        """Drop the stalest calls of ``device`` until one more fits within the limit."""
+        changes = []
+        while calls and len(calls) >= self.max_calls_per_device:
+            stalest = min(calls.values(), key=lambda c: c.touched)
+            del calls[stalest.call_id]
+            stalest.state = "cleared"
+            changes.append(Change("call.cleared", device, {"call": stalest.as_json(), "cause": CALL_LIMIT}))
+        return changes
 
     def _update(self, call: DeviceCall, ev: PbxEvent) -> None:
         device = ev.device
@@ -177,7 +206,10 @@ class CallModel:
                 changes.append(Change(f"call.{ev.type}", device, {"call": old.as_json(), "cause": ev.cause or ev.type}))
             return changes + self._presence(device)
         assert ev.call_id is not None
+        if ev.call_id not in calls and not olds:
+            changes = self._make_room(device, calls)
         call = calls.get(ev.call_id) or (olds[0] if olds else DeviceCall(ev.call_id, device, direction=None))
+        self._touch(call)
         call.call_id = ev.call_id
         call.state = ev.state or "connected"
         call.remote_state = None
@@ -187,7 +219,11 @@ class CallModel:
         elif ev.other and ev.other != device:
             call.remote = ev.other
         calls[ev.call_id] = call
-        return [Change(f"call.{ev.type}", device, {"call": call.as_json(), "cause": ev.cause, "old_call_ids": list(ev.old_call_ids)})] + self._presence(device)
+        return (
+            changes
+            + [Change(f"call.{ev.type}", device, {"call": call.as_json(), "cause": ev.cause, "old_call_ids": list(ev.old_call_ids)})]
+            + self._presence(device)
+        )
 
     def _presence(self, device: str) -> list[Change]:
         states = {c.state for c in self.calls.get(device, {}).values()}
@@ -217,6 +253,7 @@ class CallModel:
             call = calls.get(snap.call_id)
             if call is None:
                 call = DeviceCall(snap.call_id, device, snap.state, remote=snap.other)
+                self._touch(call)
                 if snap.state == "connected":
                     call.answered_at = time.time()
                 calls[snap.call_id] = call

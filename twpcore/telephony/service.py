@@ -4,6 +4,12 @@ It binds itself to every PBX driver instance as its event sink, decides which li
 supervises which device (``supervision.allocate``), re-monitors and reconciles after a
 link comes back, turns model changes into bus events addressed to the device's owner,
 and runs call-control requests through the right driver with the dialing plan applied.
+
+What a PBX reports is bounded here, whatever the driver (``[limits]``): over-long
+identifiers are refused (``events.bounded_event``), a device keeps at most
+``calls_per_device`` calls, and the calls of a link that went down are cleared once it
+has been down ``calls_kept_after_link_down``, or by reconciliation when it comes back.
+Warnings about a misbehaving PBX go through a ``RepeatLimiter``, so it cannot flood the log.
 """
 
 from __future__ import annotations
@@ -18,14 +24,21 @@ import sqlalchemy as sa
 
 from twpcore.events import Event
 from twpcore.kinds import Kind, NotSupported, PbxDriver
+from twpcore.logs import RepeatLimiter
 from twpcore.store import schema as t
 from twpcore.telephony.call_logs import CallLogRecorder
-from twpcore.telephony.events import PbxEvent
-from twpcore.telephony.model import CallModel, Change
+from twpcore.telephony.events import CallSnapshot, PbxEvent, bounded_event, bounded_snapshot
+from twpcore.telephony.model import CALL_LIMIT, CallModel, Change
 from twpcore.telephony.supervision import DeviceSlot, LinkSlot, allocate
 from twpcore.telephony.watchers import SHARED_CHANGES, keep_watchers
 
 log = logging.getLogger(__name__)
+
+
+def _shown(value: object, limit: int = 32) -> str:
+    """``value`` for a log line: quoted, cut to ``limit`` characters (it comes from the PBX)."""
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 class TelephonyError(Exception):
@@ -52,6 +65,8 @@ class Link:
     devices: set[str] = attrs.field(factory=set)
     monitored: set[str] = attrs.field(factory=set)
     resync: asyncio.Task | None = None
+    expiry: asyncio.TimerHandle | None = None
+    """While the link is down: clears its calls after ``limits.calls_kept_after_link_down``."""
 
 
 @attrs.define(eq=False)
@@ -80,11 +95,14 @@ class TelephonyService:
         """(domain id, number) → users granted an intercom group of the device (guide 7.4.4), kept by ``watchers.keep_watchers``."""
         self._tasks: list[asyncio.Task] = []
         self.call_logs = CallLogRecorder(kernel, self)
+        self.limits = kernel.config.limits
+        self.repeats = RepeatLimiter(log)
+        """Rate limit of the warnings about what a PBX sends (one key per link and kind of problem)."""
 
     def model(self, domain_id: int) -> CallModel:
         model = self.models.get(domain_id)
         if model is None:
-            model = self.models[domain_id] = CallModel()
+            model = self.models[domain_id] = CallModel(self.limits.calls_per_device)
         return model
 
     # -- start-up --------------------------------------------------------------------
@@ -92,7 +110,7 @@ class TelephonyService:
         """Become the sink of every PBX driver instance (before their ``setup`` runs)."""
         for (kind, name), inst in self.kernel.instances.instances.items():
             if kind == Kind.PBX_DRIVER and inst.obj is not None:
-                driver: PbxDriver = inst.obj  # type: ignore[assignment]
+                driver: PbxDriver = inst.obj
                 driver.bind(self)
                 self.links[name] = Link(name, driver, inst.spec.company, inst.spec.domain)
 
@@ -110,33 +128,45 @@ class TelephonyService:
             if not link.domain:
                 link.last_error = f"pbx.links.{link.name}: no domain; add company = \"…\" and domain = \"…\" to say whose devices it supervises"
                 continue
-            sel = sa.select(t.domains.c.id, t.domains.c.company_id).join(t.companies, t.companies.c.id == t.domains.c.company_id).where(t.domains.c.name == link.domain)
+            sel = (
+                sa.select(t.domains.c.id, t.domains.c.company_id)
+                .join(t.companies, t.companies.c.id == t.domains.c.company_id)
+                .where(t.domains.c.name == link.domain)
+            )
             if link.company:
                 sel = sel.where(t.companies.c.name == link.company)
             rows = conn.execute(sel.limit(2)).all()
             if len(rows) != 1:
-                link.last_error = (f"pbx.links.{link.name}: domain {link.domain!r}" + (f" of company {link.company!r}" if link.company else "")
-                                   + (" does not exist; create it or fix the config" if not rows else " exists in several companies; add company = \"…\""))
+                link.last_error = (
+                    f"pbx.links.{link.name}: domain {link.domain!r}"
+                    + (f" of company {link.company!r}" if link.company else "")
+                    + (" does not exist; create it or fix the config" if not rows else ' exists in several companies; add company = "…"')
+                )
                 log.error("%s", link.last_error)
                 continue
             link.domain_id, link.company_id, link.last_error = rows[0].id, rows[0].company_id, None
 
     async def refresh(self, domain_ids: set[int] | None = None) -> None:
         """(Re)load devices of the linked domains and (re)allocate them to links."""
-        domains = {l.domain_id for l in self.links.values() if l.domain_id is not None}
+        domains = {link.domain_id for link in self.links.values() if link.domain_id is not None}
         if domain_ids is not None:
             domains &= domain_ids
         if not domains:
             return
-        rows = await self.kernel.store.run(lambda c: c.execute(
-            sa.select(t.devices.c.id, t.devices.c.number, t.devices.c.domain_id, t.devices.c.user_id, t.devices.c.site, t.domains.c.company_id)
-            .join(t.domains, t.domains.c.id == t.devices.c.domain_id).where(t.devices.c.domain_id.in_(sorted(domains))).order_by(t.devices.c.id)).all())
+        rows = await self.kernel.store.run(
+            lambda c: c.execute(
+                sa.select(t.devices.c.id, t.devices.c.number, t.devices.c.domain_id, t.devices.c.user_id, t.devices.c.site, t.domains.c.company_id)
+                .join(t.domains, t.domains.c.id == t.devices.c.domain_id)
+                .where(t.devices.c.domain_id.in_(sorted(domains)))
+                .order_by(t.devices.c.id)
+            ).all()
+        )
         for domain_id in domains:
             fresh = {r.number: r for r in rows if r.domain_id == domain_id}
             for key in [k for k in self.devices if k[0] == domain_id and k[1] not in fresh]:
                 await self._unsupervise(self.devices.pop(key), "device deleted")
-            links = [l for l in self.links.values() if l.domain_id == domain_id]
-            slots = [LinkSlot(l.name, max(0, l.driver.capacity), tuple(l.driver.sites)) for l in links]
+            links = [link for link in self.links.values() if link.domain_id == domain_id]
+            slots = [LinkSlot(lk.name, max(0, lk.driver.capacity), tuple(lk.driver.sites)) for lk in links]
             current = {}
             for number, r in fresh.items():
                 dev = self.devices.get((domain_id, number))
@@ -167,7 +197,7 @@ class TelephonyService:
                 link.monitored.discard(dev.number)
                 try:
                     await link.driver.stop_monitor(dev.number)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - best effort: the device is forgotten either way
                     log.debug("stop monitoring %s on %s: %s", dev.number, link.name, exc)
         self._publish(dev, self.model(dev.domain_id).forget(dev.number))
         dev.link = None
@@ -181,7 +211,7 @@ class TelephonyService:
                 event = await sub.get()
                 try:
                     if event.type.startswith(("admin.domain.", "admin.company.")) or event.type == "system.resync":
-                        unresolved = any(l.domain_id is None for l in self.links.values())
+                        unresolved = any(link.domain_id is None for link in self.links.values())
                         if unresolved:
                             await self.kernel.store.run(self._resolve_domains)
                         await self.refresh()
@@ -191,7 +221,7 @@ class TelephonyService:
                         await self.refresh()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - keep watching whatever one refresh did
+                except Exception:  # keep watching whatever one refresh did
                     log.exception("telephony refresh after %s failed", event.type)
         finally:
             self.kernel.events.unsubscribe(sub)
@@ -202,7 +232,10 @@ class TelephonyService:
         for link in self.links.values():
             if link.resync:
                 link.resync.cancel()
-        await asyncio.gather(*self._tasks, *(l.resync for l in self.links.values() if l.resync), return_exceptions=True)
+            if link.expiry:
+                link.expiry.cancel()
+        self.repeats.flush()
+        await asyncio.gather(*self._tasks, *(link.resync for link in self.links.values() if link.resync), return_exceptions=True)
         await self.call_logs.stop()
 
     # -- the driver sink ---------------------------------------------------------------
@@ -215,6 +248,9 @@ class TelephonyService:
             return
         link.connected, link.since, link.last_error = True, time.time(), None
         link.monitored.clear()
+        if link.expiry:
+            link.expiry.cancel()
+            link.expiry = None
         log.info("PBX link %s up", link.name)
         self.kernel.events.publish(Event("link.up", {"link": link.name}, link.company_id, link.domain_id))
         self._schedule_resync(link)
@@ -229,6 +265,30 @@ class TelephonyService:
             link.resync.cancel()
         log.warning("PBX link %s down: %s", link.name, reason)
         self.kernel.events.publish(Event("link.down", {"link": link.name, "reason": reason}, link.company_id, link.domain_id))
+        if link.expiry:
+            link.expiry.cancel()
+        grace = float(self.limits.calls_kept_after_link_down)
+        if grace <= 0:
+            link.expiry = None
+            self._clear_calls_of(link)
+        else:
+            link.expiry = asyncio.get_running_loop().call_later(grace, self._clear_calls_of, link)
+
+    def _clear_calls_of(self, link: Link) -> None:
+        """The link stayed down: its calls are no longer known, clear them (cause ``link_down``)."""
+        link.expiry = None
+        if link.connected or link.domain_id is None:
+            return
+        model = self.model(link.domain_id)
+        cleared = 0
+        for number in sorted(link.devices):
+            dev = self.devices.get((link.domain_id, number))
+            if dev is not None and model.calls.get(number):
+                cleared += len(model.calls[number])
+                self._publish(dev, model.forget(number, cause="link_down"))
+        if cleared:
+            log.warning("PBX link %s still down after %g s: its %d call(s) cleared (limits.calls_kept_after_link_down)",
+                        link.name, float(self.limits.calls_kept_after_link_down), cleared)
 
     def _schedule_resync(self, link: Link) -> None:
         if link.resync and not link.resync.done():
@@ -241,42 +301,73 @@ class TelephonyService:
             if not link.connected:
                 return
             dev = self.devices.get((link.domain_id, number)) if link.domain_id is not None else None
+            if dev and "snapshot" not in link.driver.capabilities:
+                self._forget_unknown(link, dev, "unknown_after_reconnect")  # before monitoring: only calls from before
             try:
                 await link.driver.monitor(number)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a driver may raise anything; the device shows the reason
                 if dev:
                     dev.reason = f"monitor refused by the PBX: {exc}"
+                    self._forget_unknown(link, dev, "not_monitored")
                 log.warning("link %s: cannot monitor %s: %s", link.name, number, exc)
                 continue
             link.monitored.add(number)
             if dev:
                 dev.reason = None
-            if "snapshot" in link.driver.capabilities:
-                try:
-                    snapshot = await link.driver.snapshot(number)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("link %s: snapshot of %s failed: %s", link.name, number, exc)
-                    continue
+            if "snapshot" not in link.driver.capabilities:
+                continue
+            try:
+                snapshot = await link.driver.snapshot(number)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a driver may raise anything; the device is re-checked later
+                log.warning("link %s: snapshot of %s failed: %s", link.name, number, exc)
                 if dev:
-                    self._publish(dev, self.model(dev.domain_id).reconcile(number, snapshot))
+                    self._forget_unknown(link, dev, "unknown_after_reconnect")
+                continue
+            if dev:
+                self._publish(dev, self.model(dev.domain_id).reconcile(number, self._bounded_snapshot(link, number, snapshot)))
+
+    def _forget_unknown(self, link: Link, dev: Device, cause: str) -> None:
+        """Calls the kernel can no longer check against the PBX are cleared rather than kept as ghosts."""
+        if link.connected and link.driver.connected:  # not when the link itself just dropped: its expiry decides
+            self._publish(dev, self.model(dev.domain_id).forget(dev.number, cause=cause))
+
+    def _bounded_snapshot(self, link: Link, number: str, snapshot: list[CallSnapshot]) -> list[CallSnapshot]:
+        kept, problem = bounded_snapshot(snapshot, self.limits.calls_per_device)
+        if problem:
+            self.repeats.log(
+                logging.WARNING, f"PBX link {link.name}: snapshot bounds", "PBX link %s: snapshot of device %s: %s", link.name, number, problem
+            )
+        return kept
 
     def on_event(self, driver: PbxDriver, event: PbxEvent) -> None:
         link = self._link_of(driver)
         if link is None or link.domain_id is None:
             return
-        dev = self.devices.get((link.domain_id, event.device))
+        bounded, problem = bounded_event(event)
+        if problem:
+            self.repeats.log(logging.WARNING, f"PBX link {link.name}: identifier bounds", "PBX link %s: %s event for device %s: %s",
+                             link.name, event.type, _shown(event.device), problem)
+        if bounded is None:
+            return
+        dev = self.devices.get((link.domain_id, bounded.device))
         if dev is None:
-            log.debug("link %s: event for unknown device %s ignored", link.name, event.device)
+            log.debug("link %s: event for unknown device %s ignored", link.name, _shown(bounded.device))
             return
         try:
-            changes = self.model(link.domain_id).apply(attrs.evolve(event, link=link.name))
+            changes = self.model(link.domain_id).apply(attrs.evolve(bounded, link=link.name))
         except Exception:  # noqa: BLE001 - a bad event must never stop the link
-            log.exception("link %s: event %s for %s could not be applied", link.name, event.type, event.device)
+            self.repeats.log(logging.ERROR, f"PBX link {link.name}: events not applied", "link %s: event %s for %s could not be applied",
+                             link.name, bounded.type, bounded.device, exc_info=True)
             return
+        dropped = sum(1 for c in changes if c.type == "call.cleared" and c.data.get("cause") == CALL_LIMIT)
+        if dropped:
+            self.repeats.log(logging.WARNING, f"PBX link {link.name}: call limit",
+                             "PBX link %s: device %s has more than %d calls; the stalest was dropped (limits.calls_per_device; "
+                             "a PBX that never clears its calls, or sends invented ones)", link.name, bounded.device, self.limits.calls_per_device)
         self._publish(dev, changes)
 
     def _publish(self, dev: Device, changes: list[Change]) -> None:
@@ -304,7 +395,9 @@ class TelephonyService:
                 raise TelephonyError(400, "bad_request", "administrators name the device: give device and domain_id", "device")
             dev = self.devices.get((domain_id, number))
             if dev is None or not who.manages(dev.company_id):
-                raise TelephonyError(404, "not_found", f"device {number} is not supervised in domain {domain_id} (unknown, or no PBX link serves the domain)", "device")
+                raise TelephonyError(
+                    404, "not_found", f"device {number} is not supervised in domain {domain_id} (unknown, or no PBX link serves the domain)", "device"
+                )
             return dev
         if not user_devices:
             raise TelephonyError(409, "no_device", "you have no device; ask an administrator to give you one", "device")
@@ -338,7 +431,7 @@ class TelephonyService:
             raise TelephonyError(501, "not_supported", f"{exc} (link {link.name})") from None
         except TelephonyError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a driver may raise anything; the caller gets a clear error
             status = getattr(exc, "status", None) or getattr(exc, "http_status", None)
             if isinstance(status, int) and 400 <= status < 600:
                 raise TelephonyError(status, "pbx_error", f"the PBX refused {operation} on device {dev.number}: {exc}") from None
@@ -365,7 +458,7 @@ class TelephonyService:
             if callable(stats):
                 try:
                     out[-1]["stats"] = stats()
-                except Exception:  # noqa: BLE001 - a driver's counters must not break the page
+                except Exception:  # a driver's counters must not break the page
                     log.exception("link %s: link_stats() failed", link.name)
         return out
 
@@ -381,9 +474,18 @@ class TelephonyService:
                 continue
             link = self.links.get(dev.link) if dev.link else None
             supervised = bool(link and link.connected and number in link.monitored)
-            out.append({
-                "device": number, "domain_id": domain_id, "user_id": dev.user_id, "site": dev.site, "provider": dev.link,
-                "state": "Connected" if supervised else "Disconnected", "type": "CTI", "reason": None if supervised else (dev.reason or (link.last_error if link else None)),
-                "presence": self.model(domain_id).presence.get(number, "idle"), "calls": len(self.model(domain_id).calls.get(number, {})),
-            })
+            out.append(
+                {
+                    "device": number,
+                    "domain_id": domain_id,
+                    "user_id": dev.user_id,
+                    "site": dev.site,
+                    "provider": dev.link,
+                    "state": "Connected" if supervised else "Disconnected",
+                    "type": "CTI",
+                    "reason": None if supervised else (dev.reason or (link.last_error if link else None)),
+                    "presence": self.model(domain_id).presence.get(number, "idle"),
+                    "calls": len(self.model(domain_id).calls.get(number, {})),
+                }
+            )
         return out

@@ -19,7 +19,7 @@ link has it (no reshuffling when others come and go).
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable
+from collections.abc import Iterable
 
 import attrs
 
@@ -37,7 +37,9 @@ class LinkSlot:
         return self.capacity - self.current
 
     def serves(self, site: str | None) -> bool:
-        return bool(site) and any(fnmatch.fnmatchcase(site, pattern) for pattern in self.sites)
+        if not site:
+            return False
+        return any(fnmatch.fnmatchcase(site, pattern) for pattern in self.sites)
 
 
 @attrs.frozen

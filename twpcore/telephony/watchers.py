@@ -47,7 +47,7 @@ async def keep_watchers(service: Any) -> None:
                 await refresh(service)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep the previous map and try again at the next change
+            except Exception:  # keep the previous map and try again at the next change
                 log.exception("intercom watchers: refresh failed; presence events keep the previous watchers")
             await sub.get()
             while not sub.queue.empty():

@@ -9,8 +9,10 @@ Fixtures:
 - ``twp_server``: a started server with the default config;
 - ``admin``: a ``TwpClient`` with a token of a freshly created super user;
 - ``register_plugin``: append ``(name, plugin_object)`` pairs before calling ``twp_app``;
-- ``postgres_server``: a real PostgreSQL server for the session (``twpcore.testing.servers``);
-- ``kdc``: a real MIT Kerberos KDC for the session (``twpcore.testing.kdc``).
+- ``postgres_server``: a real PostgreSQL server for the session (``twpcore.testing.servers``).
+
+Simulators that serve one plugin live with it: ``twp_exchange.testing`` (EWS),
+``twp_google.testing`` (Google APIs), ``twp_windows_auth.testing`` (a KDC and its ``kdc`` fixture).
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ import functools
 import json
 import os
 import uuid
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from twpcore.api.app import create_app
 from twpcore.app import Kernel
 from twpcore.auth import generate_password, hash_password, issue_token
 from twpcore.config import Config
+from twpcore.kinds import Kind
+from twpcore.plugins import PluginManager
+from twpcore.server import build_app, build_kernel
 from twpcore.store import schema as t
-from twpcore.testing.kdc import kdc  # noqa: F401 - the fixture
 from twpcore.testing.servers import PostgresServer
 
 
@@ -45,7 +49,16 @@ class TwpClient:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    async def call(self, method: str, path: str, body: Any = None, *, status: int | tuple[int, ...] | None = None, params: dict | None = None, raw: bytes | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        status: int | tuple[int, ...] | None = None,
+        params: dict | None = None,
+        raw: bytes | None = None,
+    ) -> Any:
         """Send a request; check ``status`` when given; return the decoded JSON (or None for 204)."""
         kwargs: dict[str, Any] = {"headers": self.headers(), "params": params}
         if raw is not None:
@@ -101,6 +114,10 @@ class TwpTestServer:
         in the store rather than through ``POST /api/v1/auth/admin-login``, which spares two
         argon2 computations per test.  Use ``login_admin`` to go through the real login.
         """
+        return self.admin_client(super_user=super_user, companies=companies)
+
+    def admin_client(self, *, super_user: bool = True, companies: tuple[int, ...] = ()) -> TwpClient:
+        """``admin()`` for code that cannot await (the same account and token)."""
         login = f"admin-{uuid.uuid4().hex[:8]}"
         password, password_hash = _kit_password()
         lifetime = self.kernel.config.auth.admin_token_lifetime
@@ -117,6 +134,11 @@ class TwpTestServer:
         info = {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
                 "admin": {"id": admin_id, "login": login, "super_user": super_user}, "password": password}
         return TwpClient(self.client, token, info)
+
+    def user_client(self, user_id: int, lifetime: int = 3600) -> TwpClient:
+        """A ``TwpClient`` of user ``user_id`` with a token issued in the store (no login, no password hashing)."""
+        token, _ = self.run(lambda conn: issue_token(conn, "user", user_id, lifetime, "test kit", "test"))
+        return TwpClient(self.client, token)
 
     async def login_admin(self, login: str, password: str) -> TwpClient:
         data = await self.anonymous.post("/api/v1/auth/admin-login", {"login": login, "password": password}, status=200)
@@ -144,6 +166,23 @@ def _kit_password() -> tuple[str, str]:
     """One generated password and its argon2 hash for every admin the kit creates in this process."""
     password = generate_password()
     return password, hash_password(password)
+
+
+def registered_type(kind: Kind, type_name: str, plugins: list[tuple[str, Any]] | tuple[()] = ()) -> type[Any]:
+    """The class registered as ``type_name`` of ``kind`` by the installed plugins plus ``plugins`` (``(name, object)`` pairs).
+
+    Raises ``LookupError`` naming the known types when no plugin registers it.
+    """
+    pm = PluginManager()
+    pm.load()
+    for name, obj in plugins:
+        pm.register_plugin(obj, name)
+    pm.register_types()
+    record = pm.types[kind].get(type_name)
+    if record is None:
+        known = ", ".join(sorted(pm.types[kind])) or "none"
+        raise LookupError(f'no installed plugin registers the {kind.label} "{type_name}" (known: {known}); install its package (make venv)')
+    return record.cls
 
 
 def base_config(db_url: str, tmp_path: Any) -> dict[str, Any]:
@@ -211,8 +250,8 @@ async def twp_app(aiohttp_client: Any, twp_config: dict[str, Any], register_plug
                 cfg[key] = {**cfg[key], **value}
             else:
                 cfg[key] = value
-        kernel = Kernel.build(Config.from_dict(cfg, source="<test config>"), extra_plugins=[*register_plugin, *(plugins or [])], allowlist=allowlist)
-        client = await aiohttp_client(create_app(kernel))
+        kernel = build_kernel(Config.from_dict(cfg, source="<test config>"), extra_plugins=[*register_plugin, *(plugins or [])], allowlist=allowlist)
+        client = await aiohttp_client(build_app(kernel))
         return TwpTestServer(kernel, client)
 
     yield factory
@@ -228,4 +267,4 @@ async def admin(twp_server: TwpTestServer) -> TwpClient:
     return await twp_server.admin()
 
 
-__all__ = ["TwpClient", "TwpTestServer", "generate_password"]
+__all__ = ["TwpClient", "TwpTestServer", "generate_password", "registered_type"]

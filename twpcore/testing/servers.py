@@ -87,7 +87,7 @@ def _stop_leftovers() -> None:
     for server in list(_running):
         try:
             server.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
+        except Exception:  # best effort at exit
             log.exception("could not stop %s at exit", server.name)
 
 
@@ -545,7 +545,7 @@ def _ldif_line(name: str, value: LdapValue) -> str:
         and not value.startswith((" ", ":", "<")) and not value.endswith(" ")
     )
     if safe:
-        return f"{name}: {value}"
+        return f"{name}: {raw.decode('ascii')}"
     return f"{name}:: {base64.b64encode(raw).decode('ascii')}"
 
 

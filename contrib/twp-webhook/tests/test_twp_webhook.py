@@ -111,7 +111,7 @@ async def test_a_call_event_reaches_the_receiver_signed(twp_app, receiver, monke
 
     # The device event did not match events = ["call.*"]: the first POST is the call.
     payload = json.loads(body)
-    assert payload["type"] == "call.delivered"
+    assert (payload["v"], payload["type"]) == (1, "call.delivered")  # the same versioned shape as on the WebSocket
     assert payload["data"] == {"device": "2001", "calling": "0612345678"}
     assert (payload["company_id"], payload["domain_id"], payload["user_ids"]) == (3, 4, [7, 9])
     assert headers["Content-Type"] == "application/json"

@@ -24,18 +24,39 @@ import hmac
 import json
 import logging
 import uuid
-import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
 from aiohttp import web
 
-from twpcore.api.core import KERNEL, forbidden, principal
-from twpcore.hookspecs import hookimpl
-from twpcore.schema import ConfigErrors, ConfigProblem, Duration, Secret, join, setting, show, structure
 from twp_webhook import __version__
+from twpcore.plugin_api import (
+    ApiError,
+    CallEvent,
+    ConfigErrors,
+    ConfigProblem,
+    DeviceEvent,
+    Duration,
+    Event,
+    PluginContext,
+    PresenceEvent,
+    Register,
+    RegisterRoute,
+    Secret,
+    context_of,
+    hookimpl,
+    join_path,
+    principal_of,
+    setting,
+    show_value,
+    structure,
+)
+
+TWP_PLUGIN_API = "1.0"
+"""The TWP plugin API version this plugin is written for."""
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +93,24 @@ def read_config(source: str, options: dict[str, Any] | None) -> Config | None:
     config = structure(Config, options, source=source, path=path)
     problems = []
     if not config.urls:
-        problems.append(ConfigProblem(source, join(path, "url"), "expected at least one URL, got an empty array"))
+        problems.append(ConfigProblem(source, join_path(path, "url"), "expected at least one URL, got an empty array"))
     for i, url in enumerate(config.urls):
-        where = join(path, "url") if isinstance(config.url, str) else join(join(path, "url"), i)
+        where = join_path(path, "url") if isinstance(config.url, str) else join_path(join_path(path, "url"), i)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(ConfigProblem(source, where, f'expected an http:// or https:// URL such as "https://crm.example.com/twp", got {show(url)}'))
+            problems.append(
+                ConfigProblem(source, where, f'expected an http:// or https:// URL such as "https://crm.example.com/twp", got {show_value(url)}')
+            )
     for i, pattern in enumerate(config.events):
         category = pattern.split(".", 1)[0]
         if not fnmatch.filter(CATEGORIES, category):
-            problems.append(ConfigProblem(source, join(join(path, "events"), i),
-                                          f'{show(pattern)} matches no event; event types start with {", ".join(c + "." for c in CATEGORIES)} (e.g. "call.*")'))
+            problems.append(
+                ConfigProblem(
+                    source,
+                    join_path(join_path(path, "events"), i),
+                    f'{show_value(pattern)} matches no event; event types start with {", ".join(c + "." for c in CATEGORIES)} (e.g. "call.*")',
+                )
+            )
     if problems:
         raise ConfigErrors(problems)
     return config
@@ -100,8 +128,8 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def encode(event: Any) -> bytes:
-    """The JSON body POSTed for an event."""
+def encode(event: Event) -> bytes:
+    """The JSON body POSTed for an event: its versioned JSON shape (``"v"``, as on the WebSocket) and ``user_ids``."""
     body = {**event.as_json(), "user_ids": sorted(event.user_ids)}
     return json.dumps(body, separators=(",", ":"), default=str).encode()
 
@@ -144,7 +172,7 @@ class Target:
 
 
 class Webhook:
-    """The running plugin of one kernel: a session, and a queue and a worker per URL."""
+    """The running plugin of one server (kept in ``context.state``): a session, and a queue and a worker per URL."""
 
     def __init__(self, config: Config, report: Callable[[Target, BaseException], None]):
         self.config = config
@@ -206,7 +234,7 @@ class Webhook:
                     error = DeliveryError(f"HTTP {resp.status} {resp.reason or ''}".strip())
                     if resp.status < 500 and resp.status not in (408, 425, 429):
                         break  # the receiver refuses this event: another attempt would be refused too
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 error = exc
         target.failed += 1
         target.last_error = describe(error, self.config.timeout)
@@ -228,66 +256,61 @@ class Webhook:
                 "targets": [t.as_json() for t in self.targets]}
 
 
-# One Webhook per running kernel: several kernels may share a process (tests do).
-_running: weakref.WeakKeyDictionary[Any, Webhook] = weakref.WeakKeyDictionary()
+@hookimpl
+def twp_register_options(register: Register[Any]) -> None:
+    register(read_config)  # checked with the rest of twp.toml: a bad table keeps the plugin in startup_error
 
 
 @hookimpl
-def twp_register_options(register):
-    register(read_config)  # `twp config check` reports a bad table; startup reads it again
-
-
-@hookimpl
-async def twp_startup(app):
-    config = read_config(app.config.source, app.config.plugin_options.get(PLUGIN))
+async def twp_startup(context: PluginContext) -> None:
+    config = context.options
     if config is None:
         log.info("webhook plugin installed but not configured: add a [plugins.%s] table with a url to send events", PLUGIN)
         return
-    webhook = Webhook(config, lambda target, exc: app.plugins.fail(PLUGIN, f"delivery to {target.label}", exc))
+    webhook = Webhook(config, lambda target, exc: context.report_error(f"delivery to {target.label}", exc))
     webhook.start()
-    _running[app] = webhook
+    context.state = webhook  # one Webhook per running server: several may share a process (tests do)
     log.info("webhook sends %s to %s", ", ".join(config.events), ", ".join(t.label for t in webhook.targets))
 
 
 @hookimpl
-async def twp_shutdown(app):
-    webhook = _running.pop(app, None)
+async def twp_shutdown(context: PluginContext) -> None:
+    webhook, context.state = context.state, None
     if webhook is not None:
         await webhook.close()
 
 
-def _offer(app: Any, event: Any) -> None:
-    webhook = _running.get(app)
-    if webhook is not None:
-        webhook.offer(event)
+def _offer(context: PluginContext, event: Event) -> None:
+    if isinstance(context.state, Webhook):
+        context.state.offer(event)
 
 
 @hookimpl
-def twp_call_event(event, app):
-    _offer(app, event)
+def twp_call_event(event: CallEvent, context: PluginContext) -> None:
+    _offer(context, event)
 
 
 @hookimpl
-def twp_device_event(event, app):
-    _offer(app, event)
+def twp_device_event(event: DeviceEvent, context: PluginContext) -> None:
+    _offer(context, event)
 
 
 @hookimpl
-def twp_presence_event(event, app):
-    _offer(app, event)
+def twp_presence_event(event: PresenceEvent, context: PluginContext) -> None:
+    _offer(context, event)
 
 
 async def deliveries(request: web.Request) -> web.Response:
     """What became of the events sent to each URL (super users: the URLs are server-wide)."""
-    if not principal(request).manages(None):
-        raise forbidden("webhook deliveries are server-wide: only super users may see them")
-    webhook = _running.get(request.app[KERNEL])
-    if webhook is None:
+    if not principal_of(request).manages(None):
+        raise ApiError(403, "forbidden", "webhook deliveries are server-wide: only super users may see them")
+    webhook = context_of(request).state
+    if not isinstance(webhook, Webhook):
         return web.json_response({"configured": False, "events": [], "signed": False, "targets": []})
     return web.json_response({"configured": True, **webhook.as_json()})
 
 
 @hookimpl
-def twp_register_routes(register):
+def twp_register_routes(register: RegisterRoute) -> None:
     register("GET", "/api/v1/webhook/deliveries", deliveries, access="admin",
              summary="Webhook delivery counters per URL: delivered, retried, failed, dropped")

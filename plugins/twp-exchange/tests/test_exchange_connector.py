@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from twp_exchange.connector import ExchangeConfig, ExchangeConnector, parse_connection_string
+from twp_exchange.testing import EwsContact, EwsFolder, EwsServer
 from twpcore.directory import SkippedRecord
 from twpcore.directory.service import DirectoryRef
 from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady
 from twpcore.schema import ConfigErrors, structure
-from twpcore.testing.ews import EwsContact, EwsFolder, EwsServer
-from twp_exchange.connector import ExchangeConfig, ExchangeConnector, parse_connection_string
 
 SERVICE = "svc-twp@corp.example.com"
 
@@ -132,7 +132,7 @@ async def test_private_contacts_through_impersonation(ews: EwsServer) -> None:
 
     ews.impersonators.add(SERVICE)
     assert sorted(r.fields["Surname"] for r in await collect(connector, alice)) == ["Martin800", "Martin801"]
-    with pytest.raises(ConnectorError, match="no such mailbox .*check the user's Email field"):
+    with pytest.raises(ConnectorError, match=r"no such mailbox .*check the user's Email field"):
         await collect(connector, {"login": "carol", "email": "carol@corp.example.com"})
     with pytest.raises(ConnectorError, match="user dave has no Email"):
         await collect(connector, {"login": "dave", "email": None})
@@ -141,7 +141,7 @@ async def test_private_contacts_through_impersonation(ews: EwsServer) -> None:
 async def test_private_contacts_through_delegate_access(ews: EwsServer) -> None:
     connector = make(ews, access="delegate")
     bob = {"login": "bob", "email": "bob@corp.example.com"}
-    with pytest.raises(AuthFailed, match="access denied to account svc-twp@corp.example.com; grant it Receive-As"):
+    with pytest.raises(AuthFailed, match=r"access denied to account svc-twp@corp.example.com; grant it Receive-As"):
         await collect(connector, bob)
     # Bob gives the service account Reviewer rights in Outlook (guide 8.7.6, solution 2).
     ews.mailbox("bob@corp.example.com").reviewers.add(SERVICE)

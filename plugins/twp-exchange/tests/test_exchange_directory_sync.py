@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from twp_exchange.testing import EwsContact, EwsFolder, EwsServer
 from twpcore.testing.directories import admin_and_domain, reverse
-from twpcore.testing.ews import EwsContact, EwsFolder, EwsServer
 
 SERVICE = "svc-twp@corp.example.com"
 

@@ -33,10 +33,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 
-from twpcore.blocking import ProducerStopped, iterate_in_thread
-from twpcore.directory import SkippedRecord, user_value
-from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
-from twpcore.schema import Duration, Secret, setting
+from twpcore.plugin_api import (
+    AuthFailed,
+    ConnectorError,
+    DirectoryConnector,
+    Duration,
+    NotReady,
+    ProducerStopped,
+    Secret,
+    SkippedRecord,
+    SourceRecord,
+    iterate_in_thread,
+    setting,
+    user_value,
+)
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -392,9 +402,7 @@ class ExchangeConnector(DirectoryConnector):
         query.page_size = self.config.page_size
         query.chunk_size = self.config.page_size
         batch: list[Any] = []
-        position = 0
-        for item in query:
-            position += 1
+        for position, item in enumerate(query, 1):
             batch.append(self._record(item, path, position, seen))
             if len(batch) >= self.config.page_size:
                 emit(batch)

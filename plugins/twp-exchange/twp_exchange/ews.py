@@ -11,12 +11,30 @@ from typing import Any
 
 import requests
 from exchangelib import (
-    BASIC, DELEGATE, IMPERSONATION, NTLM, OAUTH2, Account, Configuration, Contact, Credentials, OAuth2Credentials,
+    BASIC,
+    DELEGATE,
+    IMPERSONATION,
+    NTLM,
+    OAUTH2,
+    Account,
+    Configuration,
+    Contact,
+    Credentials,
+    OAuth2Credentials,
 )
 from exchangelib.errors import (
-    EWSError, ErrorAccessDenied, ErrorFolderNotFound, ErrorImpersonateUserDenied, ErrorItemNotFound,
-    ErrorNonExistentMailbox, ErrorServerBusy, ErrorTimeoutExpired, RateLimitError, ResponseMessageError,
-    TransportError, UnauthorizedError,
+    ErrorAccessDenied,
+    ErrorFolderNotFound,
+    ErrorImpersonateUserDenied,
+    ErrorItemNotFound,
+    ErrorNonExistentMailbox,
+    ErrorServerBusy,
+    ErrorTimeoutExpired,
+    EWSError,
+    RateLimitError,
+    ResponseMessageError,
+    TransportError,
+    UnauthorizedError,
 )
 from exchangelib.items import DistributionList
 

@@ -20,15 +20,16 @@ import asyncio
 import csv
 import io
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
 
 import attrs
 
-from twpcore.directory import SkippedRecord
-from twpcore.hookspecs import hookimpl
-from twpcore.kinds import ConnectorError, DirectoryConnector, NotReady, SourceRecord
-from twpcore.schema import setting
+from twpcore.plugin_api import ConnectorError, DirectoryConnector, NotReady, Register, SkippedRecord, SourceRecord, hookimpl, setting
+
+TWP_PLUGIN_API = "1.0"
+"""The TWP plugin API version this plugin is written for."""
 
 DELIMITERS = ",;\t|"
 
@@ -37,7 +38,7 @@ DELIMITERS = ",;\t|"
 class FilesConfig:
     """Options of one file directory."""
 
-    path: str = setting(help="the CSV or .xlsx file (absolute path, readable by the TWP server)")
+    path: str = setting(help="the CSV or .xlsx file (absolute path, readable by the TWP server); super users only", server_side=True)
     format: Literal["auto", "csv", "xlsx"] = setting("auto", help="auto: from the file extension")
     sheet: str | None = setting(None, help="Excel sheet name (default: the first sheet)")
     delimiter: str = setting("auto", help='CSV delimiter: "auto", ",", ";", "\\t" or "|"')
@@ -66,7 +67,7 @@ class FileDirectory(DirectoryConnector):
     description = "a CSV or Excel (.xlsx) file (replaces the guide's ODBC text and Excel drivers, 8.4.3)"
 
     @property
-    def kind(self) -> str:
+    def file_format(self) -> str:  # not `kind`: that name is the plugin kind (Kind.DIRECTORY_CONNECTOR)
         if self.config.format != "auto":
             return self.config.format
         suffix = Path(self.config.path).suffix.lower()
@@ -91,13 +92,15 @@ class FileDirectory(DirectoryConnector):
 
     def _rows(self) -> tuple[list[str], list[Row]]:
         data = self._open()
-        return self._xlsx(data) if self.kind == "xlsx" else self._csv(data)
+        return self._xlsx(data) if self.file_format == "xlsx" else self._csv(data)
 
     def _csv(self, data: bytes) -> tuple[list[str], list[Row]]:
         try:
             text = data.decode(self.config.encoding)
         except UnicodeDecodeError as exc:
-            raise ConnectorError(f"{self.config.path}: not {self.config.encoding} text (byte {exc.start}); set the encoding option, e.g. cp1252") from None
+            raise ConnectorError(
+                f"{self.config.path}: not {self.config.encoding} text (byte {exc.start}); set the encoding option, e.g. cp1252"
+            ) from None
         delimiter = self.config.delimiter
         if delimiter == "auto":
             head = text[:8192]
@@ -137,7 +140,8 @@ class FileDirectory(DirectoryConnector):
         try:
             if self.config.sheet is not None:
                 if self.config.sheet not in book.sheetnames:
-                    raise ConnectorError(f"{self.config.path}: no sheet {self.config.sheet!r}; sheets: {', '.join(book.sheetnames)}")
+                    raise ConnectorError(f"{self.config.path}: no sheet {self.config.sheet!r} among the workbook's {len(book.sheetnames)} sheets; "
+                                         "check its name in Excel, or leave sheet unset for the first one")
                 sheet = book[self.config.sheet]
             else:
                 sheet = book.worksheets[0]
@@ -166,7 +170,7 @@ class FileDirectory(DirectoryConnector):
             return (where, None, f"{len(cells)} cells, the header has {len(header)}: a delimiter or quote is probably wrong in this line")
         if all(c in (None, "") for c in cells):
             return (where, None, "empty line")
-        fields = {name: value for name, value in zip(header, cells) if name}
+        fields = {name: value for name, value in zip(header, cells, strict=False) if name}  # a short line leaves the last columns out
         key = self.config.key_column
         if key and fields.get(key) not in (None, ""):
             where = str(fields[key])
@@ -176,12 +180,14 @@ class FileDirectory(DirectoryConnector):
         header, rows = await asyncio.to_thread(self._rows)
         bad = sum(1 for _, fields, reason in rows if fields is None and reason != "empty line")
         good = sum(1 for _, fields, _ in rows if fields is not None)
-        return f"{self.config.path}: {good} rows, {len(header)} columns ({', '.join(header)})" + (f"; {bad} malformed rows" if bad else "")
+        # Counts only: the file's own text (even its header line) is never echoed (admin guide 15).
+        return f"{self.config.path}: {good} rows, {len(header)} columns" + (f"; {bad} malformed rows" if bad else "")
 
     async def records(self, user: Any = None) -> AsyncIterator[Any]:
         header, rows = await asyncio.to_thread(self._rows)
         if self.config.key_column and self.config.key_column not in header:
-            raise ConnectorError(f"{self.config.path}: key_column {self.config.key_column!r} is not a column; columns: {', '.join(header)}")
+            raise ConnectorError(f"{self.config.path}: key_column {self.config.key_column!r} is not one of the {len(header)} names of the "
+                                 "header line; check its spelling against the file's first line")
         for where, fields, reason in rows:
             if fields is None:
                 if reason != "empty line":
@@ -191,5 +197,5 @@ class FileDirectory(DirectoryConnector):
 
 
 @hookimpl
-def twp_register_directory_connectors(register):
+def twp_register_directory_connectors(register: Register[type[DirectoryConnector]]) -> None:
     register(FileDirectory)

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from twp_google.connector import GoogleConfig, GoogleConnector
+from twp_google.testing import CONTACTS_SCOPE, DIRECTORY_SCOPE, GoogleApiServer, GoogleUser
 from twpcore.directory import SkippedRecord
 from twpcore.directory.service import DirectoryRef
 from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady, SourceRecord
 from twpcore.schema import ConfigErrors, structure
-from twpcore.testing.google_api import CONTACTS_SCOPE, DIRECTORY_SCOPE, GoogleApiServer, GoogleUser
-from twp_google.connector import GoogleConfig, GoogleConnector
 
 
 def person(i: int) -> dict[str, Any]:
@@ -108,7 +108,7 @@ async def test_malformed_directory_entries_are_named(google: GoogleApiServer) ->
 async def test_refused_keys_delegations_and_users_are_auth_failed(google: GoogleApiServer) -> None:
     # A key Google never issued (another project's, or a deleted key).
     stranger = {**GoogleApiServer().service_account("stranger"), "token_uri": google.token_url}
-    with pytest.raises(AuthFailed, match="refused the service account stranger@twp-test.iam.gserviceaccount.com"):
+    with pytest.raises(AuthFailed, match=r"refused the service account stranger@twp-test.iam.gserviceaccount.com"):
         await collect(make(google, stranger))
 
     # The key is fine but the admin did not authorize its client id for the directory scope.
@@ -128,7 +128,7 @@ async def test_refused_keys_delegations_and_users_are_auth_failed(google: Google
 async def test_api_down_time_out_and_failure_half_way_are_not_ready(google: GoogleApiServer) -> None:
     key = google.service_account()
     google.fail_after = 1
-    with pytest.raises(NotReady, match="users.list: Google answered HTTP 503: The service is currently unavailable"):
+    with pytest.raises(NotReady, match=r"users.list: Google answered HTTP 503: The service is currently unavailable"):
         await collect(make(google, key))
     google.fail_after = None
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from twpcore.testing.directories import admin_and_domain, reverse
-from twpcore.testing.google_api import GoogleApiServer, GoogleUser
 from twp_google.connector import DIRECTORY_DEFAULT_FIELDS, PEOPLE_DEFAULT_FIELDS
+from twp_google.testing import GoogleApiServer, GoogleUser
+from twpcore.testing.directories import admin_and_domain, reverse
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ without an id are skipped and named in the sync report.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -31,9 +30,19 @@ from typing import Any, ClassVar
 import aiohttp
 import attrs
 
-from twpcore.directory import SkippedRecord, user_value
-from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
-from twpcore.schema import Duration, Secret, setting
+from twpcore.plugin_api import (
+    AuthFailed,
+    ConnectorError,
+    DirectoryConnector,
+    Duration,
+    NotReady,
+    Secret,
+    ServerSide,
+    SkippedRecord,
+    SourceRecord,
+    setting,
+    user_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +114,8 @@ class GoogleConfig:
                                                             'write { env = "VAR" } to keep it out of the file')
     """The JSON key downloaded from the Google Cloud console; never shown."""
     service_account_file: str = setting("", help="path of the service account's JSON key file, readable by the twp server only "
-                                                 "(instead of service_account_key)")
+                                                 "(instead of service_account_key); super users only",
+                                        server_side=ServerSide("a key file on the server"))
     """Where the JSON key is kept on the server."""
     workspace_domain: str = setting(help='the Google Workspace domain (the guide\'s "Domain" field), e.g. "example.com"')
     """Domain whose users a public directory lists."""
@@ -254,7 +264,7 @@ class GoogleConnector(DirectoryConnector):
                 if response.status >= 500 or response.status == 429:
                     raise NotReady(f"{url}: {what}: Google answered HTTP {response.status}: {_message(body)}")
                 return response.status, body
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NotReady(f"{url}: {what}: no answer within {float(self.config.timeout):g} s") from None
         except aiohttp.ClientError as exc:
             raise NotReady(f"{url}: {what}: cannot reach Google: {exc}") from None
@@ -336,7 +346,7 @@ def _first(items: Any, pick: Any = None) -> Any:
 def user_fields(entry: dict[str, Any]) -> dict[str, Any]:
     """A Directory API user as source fields (``name.familyName``, ``phones.work``…)."""
     fields: dict[str, Any] = {"id": str(entry["id"]), "primaryEmail": entry.get("primaryEmail")}
-    name = entry.get("name") if isinstance(entry.get("name"), dict) else {}
+    name = entry["name"] if isinstance(entry.get("name"), dict) else {}
     for part in ("givenName", "familyName", "fullName"):
         if name.get(part):
             fields[f"name.{part}"] = name[part]

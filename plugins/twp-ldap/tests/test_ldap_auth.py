@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from ldap3.utils.dn import escape_rdn
 
+from twp_ldap.auth import bind_dn
 from twpcore.auth import token_digest
 from twpcore.store import schema as t
 from twpcore.testing.servers import SlapdServer, find_free_port, make_test_certificates
-from twp_ldap.auth import bind_dn
-from ldap3.utils.dn import escape_rdn
 
 SUFFIX = "dc=example,dc=com"
 PEOPLE = f"ou=people,{SUFFIX}"
@@ -35,7 +35,9 @@ def person(uid: str, password: str) -> tuple[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def slapd() -> Any:
-    with SlapdServer(suffix=SUFFIX, entries=[person("alice", "alice-ldap-pw"), person("bob", "bob-ldap-pw"), person(SPECIAL, "special-ldap-pw")]) as server:
+    with SlapdServer(
+        suffix=SUFFIX, entries=[person("alice", "alice-ldap-pw"), person("bob", "bob-ldap-pw"), person(SPECIAL, "special-ldap-pw")]
+    ) as server:
         yield server
 
 
@@ -47,13 +49,20 @@ async def ldap_world(twp_app, slapd, chain="LDAP", port=None, config=None):
     for login in ("alice", "bob", "carol"):
         await admin.create("users", domain_id=domain["id"], login=login, password="local-tws-password")
     host, _, ldap_port = slapd.url.removeprefix("ldap://").partition(":")
-    for name, value in (("AuthMethods", chain), ("AuthLdapServer", host), ("AuthLdapPort", str(port or ldap_port)), ("AuthLdapDn", f"uid=?,{PEOPLE}")):
+    for name, value in (
+        ("AuthMethods", chain),
+        ("AuthLdapServer", host),
+        ("AuthLdapPort", str(port or ldap_port)),
+        ("AuthLdapDn", f"uid=?,{PEOPLE}"),
+    ):
         await admin.create("parameter_values", name=name, scope="domain", scope_id=domain["id"], value=value)
     return server, admin
 
 
 async def audit_reasons(server):
-    rows = server.run(lambda c: c.execute(sa.select(t.audit_log.c.detail).where(t.audit_log.c.action == "login_failed").order_by(t.audit_log.c.id)).scalars().all())
+    rows = server.run(
+        lambda c: c.execute(sa.select(t.audit_log.c.detail).where(t.audit_log.c.action == "login_failed").order_by(t.audit_log.c.id)).scalars().all()
+    )
     return [r["reason"] for r in rows]
 
 
@@ -134,7 +143,7 @@ class Relay:
         self.connections = 0
         self.server: Any = None
 
-    async def __aenter__(self) -> "Relay":
+    async def __aenter__(self) -> Relay:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
@@ -199,7 +208,7 @@ async def test_an_ldap_token_expires_like_any_other(twp_app, slapd):
     server, _ = await ldap_world(twp_app, slapd)
     alice = await server.login("alice", "alice-ldap-pw")
     server.run(lambda c: c.execute(sa.update(t.tokens).where(t.tokens.c.token_hash == token_digest(alice.token))
-                                   .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))))
+                                   .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))))
     answer = await alice.call("GET", "/api/v1/me")
     assert alice.last_status == 401 and answer["detail"] == "token expired; log in again"
     await alice.post("/api/v1/auth/refresh", status=401)

@@ -12,8 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.operation.search import search_result_entry_response_to_dict_fast
 from ldap3.protocol.rfc4511 import (
-    AttributeDescription, AttributeValue, LDAPDN, LDAPMessage, MessageID, PartialAttribute, PartialAttributeList,
-    ProtocolOp, SearchResultEntry, Vals,
+    LDAPDN,
+    AttributeDescription,
+    AttributeValue,
+    LDAPMessage,
+    MessageID,
+    PartialAttribute,
+    PartialAttributeList,
+    ProtocolOp,
+    SearchResultEntry,
+    Vals,
 )
 from ldap3.utils.asn1 import decode_message_fast, encode
 

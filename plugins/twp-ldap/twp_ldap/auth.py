@@ -10,18 +10,22 @@ same answer; the audit log keeps the precise reason.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import Literal
 
 import attrs
 import ldap3
-from ldap3.core.exceptions import (LDAPCertificateError, LDAPException, LDAPInvalidCredentialsResult, LDAPSocketOpenError,
-                                   LDAPSSLConfigurationError, LDAPStartTLSError)
+from ldap3.core.exceptions import (
+    LDAPCertificateError,
+    LDAPException,
+    LDAPInvalidCredentialsResult,
+    LDAPSocketOpenError,
+    LDAPSSLConfigurationError,
+    LDAPStartTLSError,
+)
 from ldap3.utils.dn import escape_rdn
 
-from twpcore.kinds import AuthMethod, AuthResult, LoginAttempt
-from twpcore.schema import Duration, setting
+from twpcore.plugin_api import AuthMethod, AuthResult, Duration, LoginAttempt, ServerSide, setting
 
 PARAMETERS = ("AuthLdapServer", "AuthLdapPort", "AuthLdapDn")
 REFUSED = "invalid login or password"
@@ -32,7 +36,9 @@ class LdapAuthConfig:
     """Options of ``[auth.methods.LDAP]``; where to bind comes from the parameters."""
 
     security: Literal["none", "starttls", "ldaps"] = setting("none", help="plain LDAP, StartTLS, or LDAPS")
-    ca_file: str | None = setting(None, help="CA certificates (PEM) trusted for StartTLS / LDAPS")
+    ca_file: str | None = setting(
+        None, help="CA certificates (PEM) trusted for StartTLS / LDAPS", server_side=ServerSide("a certificate file on the server")
+    )
     verify: bool = setting(True, help="check the server certificate and its name")
     timeout: Duration = setting(Duration(5), min=0.1, max=120, help="connect and bind time-out")
 
@@ -55,15 +61,14 @@ class LdapAuth(AuthMethod):
             return AuthResult.reject(REFUSED, audit="unknown user")
         if attempt.password == "":
             return AuthResult.reject(REFUSED, audit="empty password (would be an anonymous bind)")
-        kernel = self.context.kernel
-        params = await kernel.store.run(kernel.parameters.resolve, attempt.user["id"], list(PARAMETERS))
-        host = params["AuthLdapServer"].value.strip()
+        params = await self.context.parameters(attempt.user["id"], PARAMETERS)
+        host = params["AuthLdapServer"].strip()
         if not host:
             return AuthResult.reject(REFUSED, audit="AuthLdapServer is not set for this user, group or domain")
-        port = int(params["AuthLdapPort"].value or 389)
-        dn = bind_dn(params["AuthLdapDn"].value or "?", attempt.login)
+        port = int(params["AuthLdapPort"] or 389)
+        dn = bind_dn(params["AuthLdapDn"] or "?", attempt.login)
         try:
-            ok = await asyncio.get_running_loop().run_in_executor(None, self._bind, host, port, dn, attempt.password)
+            ok = await self.context.run_blocking(self._bind, host, port, dn, attempt.password)
         except (ssl.SSLError, ssl.CertificateError, LDAPStartTLSError, LDAPCertificateError, LDAPSSLConfigurationError) as exc:
             return AuthResult.reject(REFUSED, audit=self._tls_problem(host, port, exc))
         except LDAPSocketOpenError as exc:
@@ -89,7 +94,9 @@ class LdapAuth(AuthMethod):
         if cfg.security != "none":
             tls = ldap3.Tls(validate=ssl.CERT_REQUIRED if cfg.verify else ssl.CERT_NONE, ca_certs_file=cfg.ca_file)
         server = ldap3.Server(host, port=port, use_ssl=cfg.security == "ldaps", tls=tls, get_info=ldap3.NONE, connect_timeout=cfg.timeout)
-        conn = ldap3.Connection(server, user=dn, password=password, receive_timeout=max(1, round(cfg.timeout)), raise_exceptions=True)  # ldap3 wants whole seconds
+        conn = ldap3.Connection(
+            server, user=dn, password=password, receive_timeout=max(1, round(cfg.timeout)), raise_exceptions=True
+        )  # ldap3 wants whole seconds
         try:
             conn.open()
             if cfg.security == "starttls":

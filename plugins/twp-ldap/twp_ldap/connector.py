@@ -37,10 +37,19 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from twpcore.blocking import iterate_in_thread
-from twpcore.directory import user_value
-from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
-from twpcore.schema import Duration, Secret, setting
+from twpcore.plugin_api import (
+    AuthFailed,
+    ConnectorError,
+    DirectoryConnector,
+    Duration,
+    NotReady,
+    Secret,
+    ServerSide,
+    SourceRecord,
+    iterate_in_thread,
+    setting,
+    user_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +139,7 @@ def check_urls(value: str) -> None:
         if parts.scheme.lower() not in ("ldap", "ldaps") or not parts.hostname:
             raise ValueError(f'url: expected ldap://host[:port] or ldaps://host[:port], got "{url}"')
         try:
-            parts.port
+            _ = parts.port  # reading it checks it
         except ValueError:
             raise ValueError(f'url: "{url}" has an invalid port; expected 1-65535') from None
 
@@ -147,7 +156,9 @@ class LdapConfig:
     """Who the connector binds as; empty binds anonymously."""
     password: Secret | None = setting(None, help='password of bind_dn; write { env = "VAR" } to keep it out of the file')
     """The bind password."""
-    filter: str = setting("(objectClass=person)", help="LDAP filter (RFC 4515) selecting the contacts; {login} and {email} stand for the user of a private directory")
+    filter: str = setting(
+        "(objectClass=person)", help="LDAP filter (RFC 4515) selecting the contacts; {login} and {email} stand for the user of a private directory"
+    )
     """The search filter."""
     scope: Literal["subtree", "one", "base"] = setting("subtree", help="subtree: everything below base_dn; one: its children only")
     """Search scope."""
@@ -155,21 +166,29 @@ class LdapConfig:
     """Attributes requested; the field names of the records are spelt as here."""
     id_attribute: str = setting("", help="attribute giving each record a stable id (entryUUID, objectGUID); empty uses the DN")
     """Where ``SourceRecord.id`` comes from."""
-    page_size: int = setting(500, min=0, max=100_000, help="entries per page of the paged search (RFC 2696); at most the server's limit (AD: 1000); 0 disables paging")
+    page_size: int = setting(
+        500, min=0, max=100_000, help="entries per page of the paged search (RFC 2696); at most the server's limit (AD: 1000); 0 disables paging"
+    )
     """Page size of the simple paged results control."""
     size_limit: int = setting(0, min=0, help="fail the sync when more entries than this match (a safety cap); 0 for no cap")
     """A cap on the entries one sync may read; reaching it fails the sync rather than truncating it."""
     start_tls: bool = setting(False, help="upgrade ldap:// connections with StartTLS")
     """Use StartTLS on ``ldap://`` URLs."""
-    ca_file: str = setting("", help="PEM file of the CA(s) that signed the server certificate; empty uses the system CAs")
+    ca_file: str = setting("", help="PEM file of the CA(s) that signed the server certificate; empty uses the system CAs; super users only",
+                           server_side=ServerSide("a certificate file on the server"))
     """Trusted CAs for LDAPS and StartTLS."""
-    tls_verify: Literal["full", "ca", "none"] = setting("full", help="full: check the certificate chain and the host name; ca: the chain only; none: no check (tests only)")
+    tls_verify: Literal["full", "ca", "none"] = setting(
+        "full", help="full: check the certificate chain and the host name; ca: the chain only; none: no check (tests only)"
+    )
     """Server certificate verification."""
     timeout: Duration = setting(Duration(10), min=0.1, max=3600, help="seconds to wait for a connection or an answer")
     """Connection and response time-out."""
     lower_case_names: bool = setting(False, help="give attribute names in lower case (the guide's field names are typed in lower case)")
     """Lower-case the field names of records."""
-    binary_attributes: list[str] = setting(factory=lambda: list(DEFAULT_BINARY_ATTRIBUTES), help="attributes read as binary: objectGUID and objectSid become their text form, others bytes (photos)")
+    binary_attributes: list[str] = setting(
+        factory=lambda: list(DEFAULT_BINARY_ATTRIBUTES),
+        help="attributes read as binary: objectGUID and objectSid become their text form, others bytes (photos)",
+    )
     """Attributes that are not text."""
 
     @url.validator
@@ -312,14 +331,14 @@ class LdapConnector(DirectoryConnector):
     def _connect(self) -> tuple[ldap3.Connection, str]:
         """Open and bind to the first server that answers; raise what the admin must know."""
         failures: list[str] = []
+        not_ldap = 0
         who = self.config.bind_dn or "anonymous"
         for url in self.urls:
             conn = self._connection(url)
             try:
                 conn.open()
-                if self.config.start_tls and not conn.server.ssl:
-                    if not conn.start_tls():
-                        raise ConnectorError(f"{url}: StartTLS refused by the server: {_describe(conn.result)}")
+                if self.config.start_tls and not conn.server.ssl and not conn.start_tls():
+                    raise ConnectorError(f"{url}: StartTLS refused by the server: {_describe(conn.result)}")
                 if self.config.tls_verify == "full" and (conn.server.ssl or conn.tls_started):
                     check_host_name(conn.socket.getpeercert() or {}, conn.server.host)
                 bound = conn.bind()
@@ -338,6 +357,14 @@ class LdapConnector(DirectoryConnector):
             except ConnectorError:
                 _close(conn)
                 raise
+            except (LookupError, ValueError, TypeError) as exc:
+                # ldap3 decodes whatever comes back as LDAP: an HTTP or SSH server answers bytes it
+                # cannot map (KeyError: (1, 20), IndexError...).
+                _close(conn)
+                failures.append(f"{url} did not answer as an LDAP server (its answer could not be decoded: {type(exc).__name__}); "
+                                "check the host and port: LDAP listens on 389, LDAPS on 636, the Active Directory global catalog on 3268")
+                not_ldap += 1
+                continue
             if bound:
                 return conn, url
             result = conn.result
@@ -346,11 +373,15 @@ class LdapConnector(DirectoryConnector):
             if code in (_INVALID_CREDENTIALS, _INAPPROPRIATE_AUTH, _UNWILLING):
                 raise AuthFailed(f"{url}: the server refused the bind as {who} ({_describe(result)}); check bind_dn and password")
             if code in (_STRONGER_AUTH_REQUIRED,):
-                raise ConnectorError(f"{url}: the server requires a protected connection to bind as {who} ({_describe(result)}); use ldaps:// or start_tls = true")
+                raise ConnectorError(
+                    f"{url}: the server requires a protected connection to bind as {who} ({_describe(result)}); use ldaps:// or start_tls = true"
+                )
             if code in (_BUSY, _UNAVAILABLE):
                 failures.append(f"{url}: {_describe(result)}")
                 continue
             raise ConnectorError(f"{url}: bind as {who} failed: {_describe(result)}")
+        if not_ldap == len(failures):  # a wrong address, not a server that is down: retrying will not help
+            raise ConnectorError("; ".join(failures))
         raise NotReady("no LDAP server answered: " + "; ".join(failures))
 
     def _tls_problem(self, url: str, exc: Exception) -> str:
@@ -385,7 +416,9 @@ class LdapConnector(DirectoryConnector):
             conn.search(base, flt, search_scope=scope, attributes=attributes,
                         paged_size=page_size or None, paged_cookie=cookie)
         except lx.LDAPInvalidFilterError as exc:
-            raise ConnectorError(f'filter "{flt}" is not a valid LDAP filter ({exc}); see RFC 4515, e.g. "(&(objectClass=person)(telephoneNumber=*))"') from exc
+            raise ConnectorError(
+                f'filter "{flt}" is not a valid LDAP filter ({exc}); see RFC 4515, e.g. "(&(objectClass=person)(telephoneNumber=*))"'
+            ) from exc
         except lx.LDAPCommunicationError as exc:
             raise NotReady(f"{url}: {_communication(exc, self.config.timeout)} after {read:,} entries; the previous contacts are kept") from exc
         except lx.LDAPInvalidDnError as exc:

@@ -1,16 +1,18 @@
 """The mivoice400 driver: defaults, CTI log-in, and the conformance suite against the simulator."""
 
 import asyncio
+import time
+from typing import ClassVar
 
-from twpcore.schema import structure
-from twpcore.testing.conformance import DriverConformance, admin_client, driver_class, start_lab
-from twpcore.testing.pbxsim import PbxSimulator
+from twp_csta.sim import PbxSimulator
+from twp_csta.testing import DriverConformance, admin_client, driver_class, start_lab
 from twp_mivoice400.plugin import MiVoice400Config, MiVoice400Driver
+from twpcore.plugin_api import structure
 
 
 class TestMiVoice400Conformance(DriverConformance):
     driver = "mivoice400"
-    link_options = {"username": "twp", "password": "cti-secret"}
+    link_options: ClassVar[dict[str, object]] = {"username": "twp", "password": "cti-secret"}
 
 
 def test_the_installed_plugin_provides_the_driver():
@@ -47,8 +49,12 @@ async def test_a_wrong_password_makes_the_link_auth_failed(twp_app):
             "driver": "mivoice400", "company": "ACME", "domain": "Office", "host": "127.0.0.1", "port": sim.port,
             "username": "twp", "password": "wrong", "request_timeout": 2}}}})
         admin = admin_client(server)
-        body = await admin.get("/api/v1/plugins")
-        instance = next(i for i in body["instances"] if i["name"] == "office")
+        company = await admin.create("companies", name="ACME")  # the link starts once its company and domain exist
+        await admin.create("domains", company_id=company["id"], name="Office", numbering_plan_length=3)
+        deadline = time.monotonic() + 5
+        while (instance := next(i for i in (await admin.get("/api/v1/plugins"))["instances"] if i["name"] == "office"))["state"] == "config_error":
+            assert time.monotonic() < deadline, instance
+            await asyncio.sleep(0.05)
         assert instance["state"] == "auth_failed", instance
         assert "twp" in instance["reason"] and "wrong" not in instance["reason"]
         await asyncio.sleep(0)

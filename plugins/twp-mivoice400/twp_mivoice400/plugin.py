@@ -7,7 +7,7 @@ CTI user, so the link usually carries ``username`` and ``password``: the driver 
 them in the ECMA-354 session's ``applicationSpecificInfo`` (``userID``, ``password``),
 and a refused session with credentials makes the instance ``auth_failed`` (the kernel
 does not retry until the config changes) instead of retrying forever.  Everything else
-is the kernel's CSTA XML driver (``twpcore.csta.driver``).
+is the CSTA toolkit's XML driver (``twp_csta.driver``, distribution ``twp-csta``).
 
 Configured as::
 
@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import attrs
 
-from twpcore.csta.driver import CSTA_CAPABILITIES, CstaXmlConfig, CstaXmlDriver
-from twpcore.hookspecs import hookimpl
-from twpcore.schema import setting
+from twp_csta.driver import CSTA_CAPABILITIES, CstaXmlConfig, CstaXmlDriver
+from twpcore.plugin_api import PbxDriver, Register, hookimpl, setting
+
+TWP_PLUGIN_API = "1.0"
 
 DEFAULT_PORT = 7001
 """TCP port of the MiVoice Office 400 CSTA interface (prerequisites, "Ports à ouvrir")."""
@@ -50,5 +51,5 @@ class MiVoice400Driver(CstaXmlDriver):
 
 
 @hookimpl
-def twp_register_pbx_drivers(register):
+def twp_register_pbx_drivers(register: Register[type[PbxDriver]]) -> None:
     register(MiVoice400Driver)

@@ -1,8 +1,8 @@
 """The mxone driver: its defaults, its registration, and the conformance suite against the simulator."""
 
-from twpcore.schema import structure
-from twpcore.testing.conformance import DriverConformance, driver_class, start_lab
+from twp_csta.testing import DriverConformance, driver_class, start_lab
 from twp_mxone.plugin import MxOneConfig, MxOneDriver
+from twpcore.plugin_api import structure
 
 
 class TestMxOneConformance(DriverConformance):

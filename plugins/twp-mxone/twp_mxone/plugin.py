@@ -3,7 +3,7 @@
 The MX-One's CSTA XML interface is reached over TCP; the prerequisites of the product
 this gateway re-imagines open TCP port 8882 on the PBX for it ("Ericsson/MiVoice
 MX-One: en CSTA XML, ouvrir le port TCP 8882"), so that is the default ``port``.
-Everything else is the kernel's CSTA XML driver (``twpcore.csta.driver``): ECMA-323
+Everything else is the CSTA toolkit's XML driver (``twp_csta.driver``, distribution ``twp-csta``): ECMA-323
 messages with the J.2 header, edition 4 written by default (every edition is read),
 an ECMA-354 application session when the switch offers one.  The driver declares every
 call-control capability the base implements; they are verified against the simulator
@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import attrs
 
-from twpcore.csta.driver import CSTA_CAPABILITIES, CstaXmlConfig, CstaXmlDriver
-from twpcore.hookspecs import hookimpl
-from twpcore.schema import setting
+from twp_csta.driver import CSTA_CAPABILITIES, CstaXmlConfig, CstaXmlDriver
+from twpcore.plugin_api import PbxDriver, Register, hookimpl, setting
+
+TWP_PLUGIN_API = "1.0"
 
 DEFAULT_PORT = 8882
 """TCP port of the MX-One CSTA XML interface (prerequisites, "Ports à ouvrir")."""
@@ -48,5 +49,5 @@ class MxOneDriver(CstaXmlDriver):
 
 
 @hookimpl
-def twp_register_pbx_drivers(register):
+def twp_register_pbx_drivers(register: Register[type[PbxDriver]]) -> None:
     register(MxOneDriver)

@@ -29,9 +29,21 @@ from typing import Any
 import attrs
 import pyodbc
 
-from twpcore.blocking import iterate_in_thread
-from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
-from twpcore.schema import Duration, Secret, setting
+from twpcore.plugin_api import (
+    STORE,
+    AuthFailed,
+    ConnectorError,
+    DirectoryConnector,
+    Duration,
+    NotReady,
+    Secret,
+    ServerFacts,
+    ServerSide,
+    SourceRecord,
+    is_local_host,
+    iterate_in_thread,
+    setting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +61,73 @@ _UNREACHABLE_WORDS = ("connection refused", "could not connect", "timeout expire
                       "server closed the connection", "no route to host", "could not translate host name")
 
 
+_PAIR = re.compile(r"\s*([^=;]+?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)\s*(?:;|$)")
+_HOST_KEYS = ("server", "servername", "host", "hostname", "address", "addr", "data source")
+_FILE_DRIVERS = re.compile(r"sqlite|mdb|access|excel|\btext\b|csv|dbase|paradox|foxpro|visual foxpro|firebird embedded", re.I)
+_PATH = re.compile(r"^(/|\\|~|\.\.?[\\/]|[A-Za-z]:[\\/]|file:)|[\\/]\.\.[\\/]")
+
+
+def connection_pairs(text: str) -> list[tuple[str, str]]:
+    """The ``key=value`` pairs of an ODBC connection string, keys in lower case, braces removed, in order."""
+    pairs = []
+    for match in _PAIR.finditer(text):
+        value = match.group(2).strip()
+        if value.startswith("{") and value.endswith("}"):
+            value = value[1:-1].replace("}}", "}")
+        pairs.append((match.group(1).strip().lower(), value))
+    return pairs
+
+
+def connection_reach(value: object, facts: ServerFacts) -> str | None:
+    """Why a connection string reaches the server's own resources (admin guide 15), or None for a network database.
+
+    Every occurrence of a key counts (drivers differ on which of two ``Server=`` wins).
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    pairs = connection_pairs(value)
+    keys = dict(reversed(pairs))
+    for key, item in pairs:
+        if key in ("dsn", "filedsn", "savefile"):
+            return f"{key.upper()}=: a data source declared on the server"
+        if key == "driver" and any(c in item for c in "/\\"):
+            return "Driver=: a driver library file on the server"
+        if key == "driver" and _FILE_DRIVERS.search(item):
+            return f"Driver={{{item}}} reads files on the server"
+        if key not in ("pwd", "password") and _PATH.search(item):
+            return f"{key}=: a path on the server"
+    hosts = [item for key, item in pairs if key in _HOST_KEYS]
+    if not hosts:
+        return "a database on the server itself (no Server: the driver's default, a local socket)"
+    driver = keys.get("driver", "")
+    backend = "postgresql" if "postgres" in driver.lower() else "mysql" if re.search("mysql|maria", driver, re.I) else "mssql"
+    for host in hosts:
+        name, _, port = re.split(r"[,\\]", host.removeprefix("tcp:"), maxsplit=1)[0].partition(":")
+        port = keys.get("port") or port or (host.split(",")[1] if "," in host else "")
+        if is_local_host(name) or name.strip().lower() in ("(local)", ".", "(localdb)"):  # the last three: SQL Server's spellings
+            return f"a database on the server itself (Server={host})"
+        database = keys.get("database") or keys.get("dbname") or keys.get("initial catalog")
+        if facts.names_store_database(backend, name, int(port) if port.strip().isdigit() else None, database):
+            return STORE
+    return None
+
+
+CONNECTION_STRING = ServerSide(check=connection_reach,
+                               local=("DSN=contacts", "Driver={SQLite3};Database=/srv/contacts.db", "Driver={PostgreSQL Unicode};Database=crm",
+                                      "Driver={PostgreSQL Unicode};Server=127.0.0.1;Database=crm"),
+                               network=("Driver={PostgreSQL Unicode};Server=db.example.com;Port=5432;Database=crm",))
+"""Network databases named by a driver are for every admin; DSNs, files and local servers for super users."""
+
+
 @attrs.frozen(kw_only=True)
 class OdbcConfig:
     """Options of an ``odbc`` directory (guide 8.4.1: connection string or system DSN, table)."""
 
-    connection_string: str = setting("", help='ODBC connection string, e.g. "Driver={PostgreSQL Unicode};Server=db;Database=crm" or "DSN=contacts"')
+    connection_string: str = setting("", help='ODBC connection string, e.g. "Driver={PostgreSQL Unicode};Server=db;Database=crm" or "DSN=contacts"; '
+                                         "DSNs, file drivers and local servers: super users only", server_side=CONNECTION_STRING)
     """How to reach the data source; a DSN is declared in odbc.ini."""
-    dsn: str = setting("", help='name of a DSN declared in odbc.ini (the guide\'s "Database" field); the same as connection_string = "DSN=name"')
+    dsn: str = setting("", help='name of a DSN declared in odbc.ini (the guide\'s "Database" field); the same as connection_string = "DSN=name"; '
+                           "super users only", server_side=ServerSide("a data source declared in the server's odbc.ini", local=("contacts",)))
     """A data source name."""
     user: str = setting("", help="user name sent as UID (leave empty when the connection string or DSN has it)")
     """Database user."""
@@ -177,7 +249,7 @@ class OdbcConnector(DirectoryConnector):
         return redact(f"{text} (SQLSTATE {state})" if state else text, self._secrets)
 
     def _connect(self) -> pyodbc.Connection:
-        timeout = int(round(float(self.config.timeout)))
+        timeout = round(float(self.config.timeout))
         try:
             conn = pyodbc.connect(self.connection_string(), timeout=timeout, autocommit=True, readonly=True)
         except pyodbc.Error as exc:
@@ -282,7 +354,7 @@ class OdbcConnector(DirectoryConnector):
         return columns.index(name) if name in columns else lowered.index(name.lower())
 
     def _record(self, number: int, columns: list[str], row: Sequence[Any], id_index: int | None) -> SourceRecord:
-        fields = {name: text_value(value) for name, value in zip(columns, row)}
+        fields = {name: text_value(value) for name, value in zip(columns, row, strict=True)}
         record_id = f"row {number}"
         if id_index is not None:
             value = fields[columns[id_index]]

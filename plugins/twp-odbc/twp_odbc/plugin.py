@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from twpcore.hookspecs import hookimpl
-
 from twp_odbc.connector import OdbcConnector
+from twpcore.plugin_api import DirectoryConnector, Register, hookimpl
+
+TWP_PLUGIN_API = "1.0"
+"""The TWP plugin API version this plugin is written for."""
 
 
 @hookimpl
-def twp_register_directory_connectors(register):  # type: ignore[no-untyped-def]
+def twp_register_directory_connectors(register: Register[type[DirectoryConnector]]) -> None:
     register(OdbcConnector)

@@ -1,9 +1,9 @@
 """The openscape_voice driver: edition 4 on the wire, defaults, and the conformance suite."""
 
-from twpcore.csta.codec import CSTA_NAMESPACES
-from twpcore.schema import structure
-from twpcore.testing.conformance import DriverConformance, driver_class, start_lab
+from twp_csta.testing import DriverConformance, driver_class, start_lab
+from twp_csta.xml.codec import CSTA_NAMESPACES
 from twp_openscape_voice.plugin import OpenScapeVoiceConfig, OpenScapeVoiceDriver
+from twpcore.plugin_api import structure
 
 
 class TestOpenScapeVoiceConformance(DriverConformance):

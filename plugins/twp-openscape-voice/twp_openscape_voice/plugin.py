@@ -26,9 +26,10 @@ from typing import Literal
 
 import attrs
 
-from twpcore.csta.driver import CSTA_CAPABILITIES, CstaXmlConfig, CstaXmlDriver
-from twpcore.hookspecs import hookimpl
-from twpcore.schema import setting
+from twp_csta.driver import CSTA_CAPABILITIES, CstaXmlConfig, CstaXmlDriver
+from twpcore.plugin_api import PbxDriver, Register, hookimpl, setting
+
+TWP_PLUGIN_API = "1.0"
 
 DEFAULT_PORT = 1040
 """Default CSTA TCP port (Genesys T-Server for CSTA, "Link-tcp Section"); configurable."""
@@ -52,5 +53,5 @@ class OpenScapeVoiceDriver(CstaXmlDriver):
 
 
 @hookimpl
-def twp_register_pbx_drivers(register):
+def twp_register_pbx_drivers(register: Register[type[PbxDriver]]) -> None:
     register(OpenScapeVoiceDriver)

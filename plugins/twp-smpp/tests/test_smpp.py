@@ -9,18 +9,18 @@ provider; a kernel restart never sends a message twice.
 from __future__ import annotations
 
 import asyncio
-import time
 import logging
 import ssl
+import time
 
 import pytest
 import smpplib.gsm
 
-from twpcore.kinds import Kind
-from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
-from twpcore.sms import gsm7_encode
 from twp_smpp.testing import Smsc
+from twpcore.kinds import Kind
+from twpcore.sms import gsm7_encode
 from twpcore.testing.servers import find_free_port
+from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
 
 PASSWORD = "s3cret-bind-pw"
 FAST = FAST_SMS
@@ -125,7 +125,9 @@ async def test_a_destination_refused_by_the_smsc_fails_with_its_reason(twp_app):
         alice = await tenant(server)
         queued = await alice.post("/api/v1/sms", {"number": "0612345678", "text": "hello"}, status=202)
         failed = await wait_status(alice, queued["id"], "failed")
-        assert failed["reason"] == "provider operator refused the message: SMSC 127.0.0.1:{} answered Invalid Destination Address (0x0000000B)".format(smsc.port)
+        assert (
+            failed["reason"] == f"provider operator refused the message: SMSC 127.0.0.1:{smsc.port} answered Invalid Destination Address (0x0000000B)"
+        )
     finally:
         await smsc.stop()
 

@@ -35,9 +35,22 @@ import smpplib.consts as C
 import smpplib.exceptions
 import smpplib.smpp
 
-from twpcore.kinds import AuthFailed, NotReady, SmsMessage, SmsProvider, SmsProviderConfig, SmsRejected, SmsSent, SmsUnavailable
-from twpcore.schema import Duration, Secret, setting
-from twpcore.sms import split_text, udh_concat
+from twpcore.plugin_api import (
+    AuthFailed,
+    Duration,
+    NotReady,
+    Secret,
+    ServerSide,
+    SmsMessage,
+    SmsProvider,
+    SmsProviderConfig,
+    SmsRejected,
+    SmsSent,
+    SmsUnavailable,
+    setting,
+    split_text,
+    udh_concat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +65,8 @@ class SmppConfig(SmsProviderConfig):
     port: int = setting(2775, min=1, max=65535, help="SMSC port (the prerequisites open 2775)")
     system_type: str = setting("", help="system_type of the bind, when the operator asks for one")
     tls: bool = setting(False, help="SMPP over TLS; the SMSC certificate is checked against the system's CAs")
-    ca_file: str = setting("", help="PEM file of the CAs trusted for the SMSC certificate (with tls); empty: the system's")
+    ca_file: str = setting("", help="PEM file of the CAs trusted for the SMSC certificate (with tls); empty: the system's",
+                           server_side=ServerSide("a certificate file on the server"))
     registered_delivery: bool = setting(True, help="ask the SMSC for delivery receipts")
     receipt_ids: Literal["as_sent", "hex_to_decimal"] = setting(
         "as_sent", help="hex_to_decimal for SMSCs whose receipts give in decimal the id submit_sm_resp gave in hex")
@@ -108,6 +122,8 @@ def parse_receipt(pdu: Any) -> tuple[str | None, str | None, str]:
 class _Client(smpplib.client.Client):
     """smpplib's client, with TLS that checks the SMSC's name."""
 
+    _socket: socket.socket | None
+
     def __init__(self, *args: Any, tls_context: ssl.SSLContext | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._tls_context = tls_context
@@ -162,7 +178,7 @@ class _Session(threading.Thread):
 
     # -- connection ------------------------------------------------------------------
     def run(self) -> None:
-        delay = self.cfg.reconnect_delay
+        delay: float = self.cfg.reconnect_delay
         while not self.stopping.is_set():
             first = not self.first_bind.done()
             try:
@@ -222,7 +238,7 @@ class _Session(threading.Thread):
             client.bind_transceiver(system_id=self.cfg.system_id, password=password, system_type=self.cfg.system_type)
         except smpplib.exceptions.PDUError as exc:
             status = exc.args[1] if len(exc.args) > 1 else None
-            if status in AUTH:
+            if isinstance(status, int) and status in AUTH:
                 self._close()
                 raise AuthFailed(f"{self.where} refused system_id {self.cfg.system_id!r} and its password: {describe_status(status)}") from None
             raise

@@ -135,18 +135,22 @@ class Smsc:
             event.reject(status)
             return
         event.accept(message_id=message_id)
-        if self.receipts and event.registered_delivery and esme is not None:
+        if self.receipts and event.registered_delivery and esme is not None and message_id is not None:
             task = asyncio.get_running_loop().create_task(self._receipt(esme, event.destination_addr, event.source_addr, message_id))
             self._receipts.add(task)
             task.add_done_callback(self._receipts.discard)
 
     async def _receipt(self, esme: Any, phone: str, sender: str, message_id: str) -> None:
         stamp = time.strftime("%y%m%d%H%M")
-        text = f"id:{message_id} sub:001 dlvrd:{'001' if self.receipts == 'DELIVRD' else '000'} submit date:{stamp} done date:{stamp} stat:{self.receipts} err:000 text:"
+        delivered = "001" if self.receipts == "DELIVRD" else "000"
+        text = f"id:{message_id} sub:001 dlvrd:{delivered} submit date:{stamp} done date:{stamp} stat:{self.receipts} err:000 text:"
         tlvs = []
         if self.receipt_tlvs:
             state = {"DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPTD": 6, "UNKNOWN": 7, "REJECTD": 8}[self.receipts or "UNKNOWN"]
-            tlvs = [smpp34.Tlv(smpp34.TLV_RECEIPTED_MESSAGE_ID, message_id.encode() + b"\x00"), smpp34.Tlv(smpp34.TLV_MESSAGE_STATE, bytes([state]))]
+            tlvs = [
+                smpp34.Tlv(smpp34.TLV_RECEIPTED_MESSAGE_ID, message_id.encode() + b"\x00"),  # type: ignore[attr-defined]  # re-exported at run time
+                smpp34.Tlv(smpp34.TLV_MESSAGE_STATE, bytes([state])),  # type: ignore[attr-defined]  # re-exported at run time
+            ]
             text = ""  # the TLVs alone must be enough
         await esme.deliver_sm(sender, text.encode(), source_addr=phone, esm_class=0x04, tlvs=tlvs)
 

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from twpcore.kinds import Kind
-from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
 from twpcore.testing.servers import find_free_port
+from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
 
 KEY = "k3y-for-the-gateway"
 TOKEN = "receipt-token-42"
@@ -136,7 +136,7 @@ async def test_the_gateway_outcome_is_read_with_the_status_map(twp_app, gateway)
     gateway.answer = (200, {"status": "ERR_NUMBER", "error": {"message": "unknown subscriber"}})
     refused = await alice.post("/api/v1/sms", {"number": "0612345678", "text": "x"}, status=202)
     failed = await wait_status(alice, refused["id"], "failed")
-    assert failed["reason"] == "provider gw refused the message: 127.0.0.1:{} answered status = 'ERR_NUMBER': unknown subscriber".format(gateway.port)
+    assert failed["reason"] == f"provider gw refused the message: 127.0.0.1:{gateway.port} answered status = 'ERR_NUMBER': unknown subscriber"
 
     gateway.answer = (200, {"status": "NO_CREDIT", "error": {"message": "top up your account"}})
     later = await alice.post("/api/v1/sms", {"number": "0612345678", "text": "y"}, status=202)

@@ -28,10 +28,23 @@ import aiohttp
 import attrs
 from aiohttp import web
 
-from twpcore.api.core import KERNEL, ApiError
-from twpcore.kinds import Kind, SmsMessage, SmsProvider, SmsProviderConfig, SmsRejected, SmsSent, SmsUnavailable
-from twpcore.schema import Duration, Secret, setting
-from twpcore.sms import MESSAGE_PLACEHOLDERS, check_template, message_values
+from twpcore.plugin_api import (
+    MESSAGE_PLACEHOLDERS,
+    ApiError,
+    Duration,
+    Kind,
+    Secret,
+    SmsMessage,
+    SmsProvider,
+    SmsProviderConfig,
+    SmsRejected,
+    SmsSent,
+    SmsUnavailable,
+    check_template,
+    context_of,
+    message_values,
+    setting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +66,9 @@ class HttpConfig(SmsProviderConfig):
     secret: Secret | None = setting(None, help='API key or token, used as {secret}; write { env = "VARIABLE" }')
     timeout: Duration = setting(Duration(15), min=0.1, help="longest wait for the gateway's answer")
     success_status: list[int] = setting(factory=lambda: [200, 201, 202, 204], help="HTTP statuses meaning accepted")
-    unavailable_status: list[int] = setting(factory=lambda: [429, 502, 503], help="HTTP statuses meaning not sent now: try later or the next provider")
+    unavailable_status: list[int] = setting(
+        factory=lambda: [429, 502, 503], help="HTTP statuses meaning not sent now: try later or the next provider"
+    )
     id_path: str = setting("", help='dotted path of the message id in the JSON answer, such as "messages.0.id"; empty: none')
     status_path: str = setting("", help="dotted path of an outcome field in the JSON answer, read with status_map")
     status_map: dict[str, Literal["sent", "delivered", "unavailable", "rejected"]] = setting(
@@ -195,10 +210,8 @@ class HttpProvider(SmsProvider):
 
 async def receipt_callback(request: web.Request) -> web.Response:
     """``POST`` (JSON or form) or ``GET`` (query) ``/api/v1/sms-http/{instance}/receipts?token=…``: a gateway's delivery receipt."""
-    kernel = request.app[KERNEL]
     name = request.match_info["instance"]
-    inst = kernel.instances.instances.get((Kind.SMS_PROVIDER, name))
-    provider = inst.obj if inst is not None else None
+    provider = context_of(request).instance(Kind.SMS_PROVIDER, name)
     if not isinstance(provider, HttpProvider):
         raise ApiError(404, "not_found", f"no HTTP SMS provider named {name!r}")
     token = provider.config.receipt_token
@@ -223,7 +236,9 @@ async def receipt_callback(request: web.Request) -> web.Response:
             continue
         ident, outcome = found
         if outcome != "pending":
-            provider.report_delivery(ident, outcome == "delivered", "" if outcome == "delivered" else f"gateway status {dig(item, provider.config.receipt_status_path)}")
+            provider.report_delivery(
+                ident, outcome == "delivered", "" if outcome == "delivered" else f"gateway status {dig(item, provider.config.receipt_status_path)}"
+            )
         accepted += 1
     if not accepted:
         raise ApiError(400, "bad_request", f"no receipt found: expected {provider.config.receipt_id_path} and {provider.config.receipt_status_path}")

@@ -14,10 +14,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from aiohttp import web
 
-from twpcore.kinds import Kind
-from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
-from twpcore.testing.servers import find_free_port
 from twp_sms_soap.provider import WsdlError, read_wsdl
+from twpcore.kinds import Kind
+from twpcore.testing.servers import find_free_port
+from twpcore.testing.sms import FAST_SMS, sms_tenant, start_sms, wait_sms_status
 
 KEY = "j2s-key-0042"
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -61,13 +61,15 @@ DOCUMENT_WSDL = """<?xml version="1.0" encoding="utf-8"?>
 RPC_WSDL = """<?xml version="1.0"?>
 <definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
     xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:tns="urn:oldsms" targetNamespace="urn:oldsms">
-  <message name="SendRequest"><part name="apiKey" type="xsd:string"/><part name="msisdn" type="xsd:string"/><part name="message" type="xsd:string"/></message>
+  <message name="SendRequest"><part name="apiKey" type="xsd:string"/><part name="msisdn" type="xsd:string"/>
+    <part name="message" type="xsd:string"/></message>
   <message name="SendResponse"><part name="result" type="xsd:string"/></message>
   <portType name="OldSmsPort"><operation name="Send"><input message="tns:SendRequest"/><output message="tns:SendResponse"/></operation></portType>
   <binding name="OldSmsBinding" type="tns:OldSmsPort">
     <soap:binding style="rpc" transport="http://schemas.xmlsoap.org/soap/http"/>
     <operation name="Send"><soap:operation soapAction="Send"/>
-      <input><soap:body use="literal" namespace="urn:oldsms:rpc"/></input><output><soap:body use="literal" namespace="urn:oldsms:rpc"/></output></operation>
+      <input><soap:body use="literal" namespace="urn:oldsms:rpc"/></input>
+      <output><soap:body use="literal" namespace="urn:oldsms:rpc"/></output></operation>
   </binding>
   <service name="OldSms"><port name="OldSmsPort" binding="tns:OldSmsBinding"><soap:address location="http://internal.example/soap"/></port></service>
 </definitions>
@@ -157,7 +159,13 @@ def test_the_wsdl_gives_endpoint_action_and_parameters():
         "/soap/ecosms", "urn:ecosms#sendSms", "document", "urn:ecosms", "sendSms", True)
     assert op.parameters == ("key", "to", "text", "sender")
     rpc = read_wsdl(RPC_WSDL.encode(), "Send")
-    assert (rpc.style, rpc.namespace, rpc.wrapper, rpc.parameters, rpc.qualified) == ("rpc", "urn:oldsms:rpc", "Send", ("apiKey", "msisdn", "message"), False)
+    assert (rpc.style, rpc.namespace, rpc.wrapper, rpc.parameters, rpc.qualified) == (
+        "rpc",
+        "urn:oldsms:rpc",
+        "Send",
+        ("apiKey", "msisdn", "message"),
+        False,
+    )
     with pytest.raises(WsdlError, match=r"operation 'SendSMS' is not in the WSDL; it offers: credit, sendSms"):
         read_wsdl(DOCUMENT_WSDL.encode(), "SendSMS")
     with pytest.raises(WsdlError, match="DTD"):
@@ -185,7 +193,9 @@ async def test_an_error_code_a_client_fault_and_a_server_fault(twp_app, service)
     })
     alice = await tenant(server)
     refused = await alice.post("/api/v1/sms", {"number": "+33 6 99 99 99 99", "text": "x"}, status=202)
-    assert (await wait_status(alice, refused["id"], "failed"))["reason"] == f"provider j2s refused the message: 127.0.0.1:{service.port} answered 'ERR_NUMBER'"
+    assert (await wait_status(alice, refused["id"], "failed"))[
+        "reason"
+    ] == f"provider j2s refused the message: 127.0.0.1:{service.port} answered 'ERR_NUMBER'"
 
     service.down_for_maintenance = True
     later = await alice.post("/api/v1/sms", {"number": "0612345678", "text": "y"}, status=202)

@@ -28,9 +28,21 @@ from typing import Any
 import aiohttp
 import attrs
 
-from twpcore.kinds import NotReady, SmsMessage, SmsProvider, SmsProviderConfig, SmsRejected, SmsSent, SmsUnavailable
-from twpcore.schema import Duration, Secret, setting
-from twpcore.sms import MESSAGE_PLACEHOLDERS, check_template, message_values
+from twpcore.plugin_api import (
+    MESSAGE_PLACEHOLDERS,
+    Duration,
+    NotReady,
+    Secret,
+    SmsMessage,
+    SmsProvider,
+    SmsProviderConfig,
+    SmsRejected,
+    SmsSent,
+    SmsUnavailable,
+    check_template,
+    message_values,
+    setting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +84,14 @@ def _parse(data: bytes, what: str) -> tuple[ET.Element, dict[str, str]]:
         root = None
         for event, item in ET.iterparse(io.BytesIO(data), events=("start-ns", "end")):
             if event == "start-ns":
-                prefix, uri = item  # type: ignore[misc]
+                prefix, uri = item
                 prefixes.setdefault(prefix, uri)
             else:
                 root = item
     except ET.ParseError as exc:
         raise WsdlError(f"{what} is not XML: {exc}") from None
     assert root is not None
-    return root, prefixes  # type: ignore[return-value]
+    return root, prefixes
 
 
 def _local(qname: str | None) -> str:
@@ -102,12 +114,12 @@ def read_wsdl(data: bytes, operation: str) -> Operation:
     if root.tag != f"{{{WSDL}}}definitions":
         raise WsdlError(f"the document is not a WSDL 1.1 description (root element {root.tag})")
     tns = root.get("targetNamespace", "")
-    ports = []
+    ports: list[tuple[bool, str, str]] = []
     for port in root.iter(f"{{{WSDL}}}port"):
         for ns, soap12 in ((SOAP11, False), (SOAP12, True)):
             address = port.find(f"{{{ns}}}address")
-            if address is not None and address.get("location"):
-                ports.append((soap12, address.get("location"), _local(port.get("binding"))))
+            if address is not None and (location := address.get("location")):
+                ports.append((soap12, location, _local(port.get("binding"))))
     if not ports:
         raise WsdlError("the WSDL has no SOAP port (no soap:address in a wsdl:service)")
     ports.sort(key=lambda p: p[0])  # SOAP 1.1 first
@@ -125,7 +137,7 @@ def read_wsdl(data: bytes, operation: str) -> Operation:
                 continue
             soap_op = op.find(f"{{{ns}}}operation")
             action = soap_op.get("soapAction", "") if soap_op is not None else ""
-            style = (soap_op.get("style") if soap_op is not None and soap_op.get("style") else style)
+            style = (soap_op.get("style") or style) if soap_op is not None else style
             body = op.find(f"{{{WSDL}}}input/{{{ns}}}body")
             if body is not None and body.get("use", "literal") != "literal" and style == "document":
                 raise WsdlError(f"operation {operation}: document style with use={body.get('use')} is not supported")
@@ -280,7 +292,7 @@ class SoapProvider(SmsProvider):
         if status != 200:
             raise (SmsUnavailable if status >= 500 else SmsRejected)(f"{where} answered HTTP {status}")
         body = next((el for el in root.iter() if _name(el.tag) == "Body"), None)
-        answer = list(body)[0] if body is not None and len(body) else None
+        answer = next(iter(body)) if body is not None and len(body) else None
         result = next(((el.text or "").strip() for el in (answer.iter() if answer is not None else []) if (el.text or "").strip()), "")
         if re.search(self.config.error_pattern, result):
             raise SmsRejected(f"{where} answered {result!r}")

@@ -1,9 +1,9 @@
 """The sql connector against a real SQLite file and a real PostgreSQL server (the kit's)."""
 
 from __future__ import annotations
-import uuid
 
 import sqlite3
+import uuid
 
 import psycopg
 import sqlalchemy as sa
@@ -50,8 +50,17 @@ async def test_sqlite_table_query_and_missing_file(twp_app, tmp_path):
     assert not path.exists()
     assert [c["last_name"] for c in (await alice.get("/api/v1/directories/search", params={"q": "dupont"}))["items"]] == ["Dupont"]
     assert len((await alice.get("/api/v1/directories/search", params={"q": "martin"}))["items"]) == 2
-    bad = await admin.call("POST", "/api/v1/directories", {"domain_id": domain["id"], "name": "Bad", "connector": "sql",
-                                                           "options": {"url": f"sqlite:///{path}", "table": "contacts", "query": "select 1"}}, status=422)
+    bad = await admin.call(
+        "POST",
+        "/api/v1/directories",
+        {
+            "domain_id": domain["id"],
+            "name": "Bad",
+            "connector": "sql",
+            "options": {"url": f"sqlite:///{path}", "table": "contacts", "query": "select 1"},
+        },
+        status=422,
+    )
     assert "exactly one of table" in bad["detail"]
 
 

@@ -22,10 +22,22 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from twpcore.blocking import iterate_in_thread
-from twpcore.hookspecs import hookimpl
-from twpcore.kinds import AuthFailed, ConnectorError, DirectoryConnector, NotReady, SourceRecord
-from twpcore.schema import Secret, setting
+from twpcore.plugin_api import (
+    DATABASE_URL,
+    AuthFailed,
+    ConnectorError,
+    DirectoryConnector,
+    NotReady,
+    Register,
+    Secret,
+    SourceRecord,
+    hookimpl,
+    iterate_in_thread,
+    setting,
+)
+
+TWP_PLUGIN_API = "1.0"
+"""The TWP plugin API version this plugin is written for."""
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1000
@@ -42,7 +54,8 @@ _DOWN = re.compile(r"could not connect|connection refused|unable to open databas
 class SqlConfig:
     """Options of one SQL directory."""
 
-    url: str = setting(help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://twp@db/crm (the password goes in `password`)")
+    url: str = setting(help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://twp@db/crm (the password goes in `password`); "
+                            "sqlite files, sockets and this machine: super users only", server_side=DATABASE_URL)
     password: Secret | None = setting(None, help="database password, written into the URL; never shown")
     table: str | None = setting(None, help="table or view whose rows are the contacts (or give `query`)")
     query: str | None = setting(None, help="SELECT returning one row per contact (or give `table`)")
@@ -53,10 +66,12 @@ class SqlConfig:
         if bool(self.table) == bool(self.query):
             raise ValueError("give exactly one of table (a table or view name) and query (a SELECT)")
         if self.table and not _IDENT.match(self.table):
-            raise ValueError(f"table: {self.table!r} is not a table name (letters, digits, _ and one optional schema dot); use query for anything else")
+            raise ValueError(
+                f"table: {self.table!r} is not a table name (letters, digits, _ and one optional schema dot); use query for anything else"
+            )
         try:
             sa.engine.make_url(self.url)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - SQLAlchemy raises several types for a malformed URL
             raise ValueError("url: not a SQLAlchemy URL; write dialect+driver://user@host/database, e.g. postgresql+psycopg://twp@db/crm") from None
 
 
@@ -140,7 +155,7 @@ class SqlDirectory(DirectoryConnector):
                     batch = []
                     for row in rows:
                         n += 1
-                        fields = dict(zip(columns, row))
+                        fields = dict(zip(columns, row, strict=True))
                         rid = fields.get(key) if key else None
                         batch.append(SourceRecord(str(rid) if rid not in (None, "") else f"row {n}", fields))
                     emit(batch)
@@ -160,5 +175,5 @@ class SqlDirectory(DirectoryConnector):
 
 
 @hookimpl
-def twp_register_directory_connectors(register):
+def twp_register_directory_connectors(register: Register[type[DirectoryConnector]]) -> None:
     register(SqlDirectory)

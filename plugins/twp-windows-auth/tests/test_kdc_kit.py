@@ -1,4 +1,4 @@
-"""The test kit's KDC (``twpcore.testing.kdc``): real tickets, then nothing left behind."""
+"""The KDC test kit of twp-windows-auth (``twp_windows_auth.testing``): real tickets, then nothing left behind."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from twpcore.testing.kdc import KdcServer
+from twp_windows_auth.testing import KdcServer
 
 pytestmark = pytest.mark.skipif(not KdcServer.available() and not os.environ.get("CI"), reason="k5test or krb5-kdc not installed")
 

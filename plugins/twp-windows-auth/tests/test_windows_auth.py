@@ -123,7 +123,7 @@ async def test_a_ticket_for_another_service_is_refused(twp_app, realm):
 
 
 async def test_unknown_disabled_and_not_allowed_users_are_told_why(twp_app, realm):
-    server, admin, paris = await world(twp_app, realm)
+    server, admin, _paris = await world(twp_app, realm)
     status, body, _ = await negotiate(server, kerberos_client(realm, "carol"))  # a Kerberos account, no TWP user
     assert (status, body["error"]) == (401, "login_failed")
     assert body["detail"] == "kerberos authenticated carol@TWP.TEST, but no TWP user has the login 'carol'; an administrator must create or import it"
@@ -220,7 +220,7 @@ async def test_a_negotiate_token_expires_with_the_token_lifetime(twp_app, realm,
     server, _, _ = await world(twp_app, realm, auth={"token_lifetime": "60s"})
     status, body, _ = await negotiate(server, kerberos_client(realm, "alice"))
     expires = dt.datetime.fromisoformat(body["expires_at"])
-    assert dt.timedelta(seconds=55) <= expires - dt.datetime.now(dt.timezone.utc) <= dt.timedelta(seconds=60)
+    assert dt.timedelta(seconds=55) <= expires - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=60)
     assert (await me(server, body["token"]))[0] == 200
     real_now = twpcore.auth.now
     monkeypatch.setattr(twpcore.auth, "now", lambda: real_now() + dt.timedelta(seconds=61))
@@ -394,14 +394,14 @@ async def test_a_missing_keytab_is_a_clear_instance_error_and_the_server_still_s
 
 
 async def test_a_keytab_without_the_service_key_names_the_principal(twp_app, realm):
-    server, admin, _ = await world(twp_app, realm, method=method_config(realm, service_principal="HTTP/twp.example.com"))
+    _server, admin, _ = await world(twp_app, realm, method=method_config(realm, service_principal="HTTP/twp.example.com"))
     instance = next(i for i in (await admin.get("/api/v1/plugins"))["instances"] if i["config"] == "auth.methods.WindowsSecurity")
     assert instance["state"] == "setup_error"
     assert "no usable key for HTTP/twp.example.com@TWP.TEST (No key table entry found" in instance["reason"]
 
 
 async def test_config_mistakes_are_config_errors(twp_app, realm):
-    server, admin, _ = await world(twp_app, realm, method=method_config(realm, ntlm=True))
+    _server, admin, _ = await world(twp_app, realm, method=method_config(realm, ntlm=True))
     instance = next(i for i in (await admin.get("/api/v1/plugins"))["instances"] if i["config"] == "auth.methods.WindowsSecurity")
     assert instance["state"] == "config_error" and "ntlm = true needs ntlm_user_file" in instance["reason"]
 

@@ -2,7 +2,7 @@
 
 Two ways in:
 
-- ``POST /api/v1/auth/negotiate`` (``twpcore.api.negotiate``) hands every
+- ``POST /api/v1/auth/negotiate`` (``twpcore.http.negotiate``) hands every
   ``Authorization: Negotiate`` token to ``negotiate()``.  Kerberos tickets are checked
   with the service keytab (one leg, plus the mutual-auth token); NTLM takes two legs and
   its half-made context waits here, bound to the client's TCP connection like IIS does,
@@ -40,8 +40,16 @@ from typing import Any, Literal
 
 import attrs
 
-from twpcore.kinds import AuthMethod, AuthResult, LoginAttempt, NegotiateRefused, NegotiateStep
-from twpcore.schema import Duration, setting
+from twpcore.plugin_api import (
+    AuthMethod,
+    AuthResult,
+    Duration,
+    LoginAttempt,
+    NegotiateRefused,
+    NegotiateStep,
+    ServerSide,
+    setting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +62,25 @@ _KRB5_MECH_OID = "1.2.840.113554.1.2.2"
 class WindowsSecurityConfig:
     """Options of ``[auth.methods.WindowsSecurity]``."""
 
-    keytab: str | None = setting(None, help="service keytab file (ktpass or kadmin ktadd output); unset: no Kerberos")
-    service_principal: str = setting("", help='principal clients get tickets for, "HTTP/<host>" or "HTTP/<host>@REALM"; empty: HTTP/<this host\'s FQDN>')
-    realms: list[str] = setting(factory=list, help="Kerberos realms and NTLM domains whose users are accepted; empty: the service principal's realm (with realm_handling = \"domain\": the realms of realm_domains)")
-    realm_handling: Literal["strip", "keep", "domain"] = setting("strip", help='how a principal becomes a TWP login: "strip" alice@CORP.COM -> alice, "keep" -> alice@CORP.COM, "domain" -> alice in the TWP domain realm_domains gives for CORP.COM')
+    keytab: str | None = setting(None, help="service keytab file (ktpass or kadmin ktadd output); unset: no Kerberos",
+                                 server_side=ServerSide("a keytab file on the server"))
+    service_principal: str = setting(
+        "", help='principal clients get tickets for, "HTTP/<host>" or "HTTP/<host>@REALM"; empty: HTTP/<this host\'s FQDN>'
+    )
+    realms: list[str] = setting(
+        factory=list,
+        help="Kerberos realms and NTLM domains whose users are accepted; empty: the service principal's realm "
+        '(with realm_handling = "domain": the realms of realm_domains)',
+    )
+    realm_handling: Literal["strip", "keep", "domain"] = setting(
+        "strip",
+        help='how a principal becomes a TWP login: "strip" alice@CORP.COM -> alice, "keep" -> alice@CORP.COM, '
+        '"domain" -> alice in the TWP domain realm_domains gives for CORP.COM',
+    )
     realm_domains: dict[str, str] = setting(factory=dict, help='with realm_handling = "domain": realm (or NTLM domain) -> "Company/Domain"')
     ntlm: bool = setting(False, help="also accept NTLM (no domain controller: accounts of ntlm_user_file)")
-    ntlm_user_file: str | None = setting(None, help="NTLM accounts, one per line: DOMAIN:user:password or smbpasswd lines; required with ntlm = true")
+    ntlm_user_file: str | None = setting(None, help="NTLM accounts, one per line: DOMAIN:user:password or smbpasswd lines; required with ntlm = true",
+                                         server_side=ServerSide("an account file on the server"))
     password_check: bool = setting(True, help="check passwords typed in POST /api/v1/auth/login against the KDC (guide 6.2.2, pop-up)")
     verify_kdc: bool = setting(True, help="check each password ticket against the keytab, so a forged KDC cannot vouch for anyone")
     handshake_timeout: Duration = setting(Duration(30), min=1, max=600, help="how long a half-made NTLM handshake waits for its next leg")
@@ -148,7 +168,7 @@ def _step(ctx: Any, token: bytes) -> bytes | None:
     """``ctx.step(token)``; the StopIteration pyspnego raises when no mechanism the client offers is enabled becomes a
     refusal (a StopIteration cannot cross a Future: the request would wait for ever)."""
     try:
-        return ctx.step(token)  # type: ignore[no-any-return]
+        return ctx.step(token)
     except StopIteration:
         raise NegotiateRefused("the client offered no mechanism enabled here (Kerberos needs keytab, NTLM needs ntlm = true "
                                "in [auth.methods.WindowsSecurity])", audit="Negotiate: no offered mechanism is enabled") from None
@@ -220,10 +240,16 @@ class WindowsSecurity(AuthMethod):
                  "on" if self._ntlm_accounts else "off", ", ".join(self.accepted_realms) or "none", cfg.realm_handling)
 
     def _load_keytab(self, path: str) -> None:
-        import gssapi
-        import krb5
-
         where = "auth.methods.WindowsSecurity.keytab"
+        try:
+            import gssapi
+            import krb5
+        except ImportError as exc:
+            # `make run` installs the plugin without them (docs/architecture.md, "Dependencies and why").
+            raise WindowsSecuritySetupError(
+                f"{where} is set but the Kerberos bindings are not installed ({exc}); install them with "
+                "pip install 'twp-windows-auth[kerberos]' (on Debian first apt-get install libkrb5-dev gcc python3-dev), "
+                "or remove the keytab to use NTLM only") from None
         try:
             with open(path, "rb") as f:
                 f.read(2)
@@ -291,7 +317,7 @@ class WindowsSecurity(AuthMethod):
             return f"{user}@{realm}", None
         if handling == "domain" and realm is not None:
             mapping = {r.upper(): d for r, d in self.config.realm_domains.items()}
-            return user, mapping[realm] if realm in mapping else None
+            return user, mapping.get(realm)
         return user, None
 
     def password_principal(self, login: str, user: Any) -> str | None:
@@ -320,8 +346,10 @@ class WindowsSecurity(AuthMethod):
                                                    options=spnego.NegotiateOptions.use_gssapi, _gssapi_credential=self._acceptor_cred)
         if self._ntlm_accounts:
             ntlm = spnego.server(protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm)
-            ntlm._lm = False  # refuse LM and NTLMv1 responses: only NTLMv2 (LmCompatibilityLevel 5)
-            ntlm._nt_v1 = False
+            # Refuse LM and NTLMv1 responses: only NTLMv2 (LmCompatibilityLevel 5).  pyspnego's NTLM
+            # context has no public option for it, and spnego.server() is typed as the generic proxy.
+            ntlm._lm = False  # type: ignore[attr-defined]
+            ntlm._nt_v1 = False  # type: ignore[attr-defined]
             subs[GSSMech.ntlm] = ntlm
         return spnego.server(protocol="negotiate", options=spnego.NegotiateOptions.use_negotiate, _negotiate_contexts=subs)
 
@@ -354,13 +382,16 @@ class WindowsSecurity(AuthMethod):
         except AttributeError:
             # gssapi answered the ticket with a KRB-ERROR token instead of raising, and pyspnego then trips
             # on the unfinished context: MIT refused the ticket without saying why to us.
-            raise NegotiateRefused("the Negotiate token was refused (ticket or NTLM response not valid for this server)",
-                                   audit="Kerberos refused the ticket: a replay, an expired ticket, clock skew, or a key the keytab does not hold") from None
+            raise NegotiateRefused(
+                "the Negotiate token was refused (ticket or NTLM response not valid for this server)",
+                audit="Kerberos refused the ticket: a replay, an expired ticket, clock skew, or a key the keytab does not hold",
+            ) from None
         except Exception as exc:  # noqa: BLE001 - spnego and gssapi raise many types: every one is a refusal
             reason = _gss_reason(exc)
             log.info("WindowsSecurity: Negotiate token refused: %s", reason)
-            raise NegotiateRefused("the Negotiate token was refused (ticket or NTLM response not valid for this server)",
-                                   audit=f"Negotiate refused: {reason}") from None
+            raise NegotiateRefused(
+                "the Negotiate token was refused (ticket or NTLM response not valid for this server)", audit=f"Negotiate refused: {reason}"
+            ) from None
         protocol = ctx.negotiated_protocol or ""
         if protocol == "ntlm" and not self._ntlm_accounts:  # a SPNEGO-wrapped NTLM that slipped through
             raise NegotiateRefused("NTLM is turned off here; use Kerberos", audit="NTLM refused: NTLM is off")
@@ -392,7 +423,9 @@ class WindowsSecurity(AuthMethod):
             return AuthResult.reject(REFUSED, audit=why) if why else AuthResult.accept(attempt.user, f"NTLM password of {account}")
         principal = self.password_principal(attempt.login, attempt.user)
         if principal is None:
-            return AuthResult.reject(REFUSED, audit=f"no accepted Kerberos realm for login {attempt.login!r} (accepted: {', '.join(self.accepted_realms) or 'none'})")
+            return AuthResult.reject(
+                REFUSED, audit=f"no accepted Kerberos realm for login {attempt.login!r} (accepted: {', '.join(self.accepted_realms) or 'none'})"
+            )
         why = await loop.run_in_executor(None, self._check_password, principal, attempt.password)
         if why:
             return AuthResult.reject(REFUSED, audit=why)

@@ -1,12 +1,11 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -236,12 +235,18 @@ def upgrade() -> None:
     with op.batch_alter_table('group_members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_group_members_user_id'), ['user_id'], unique=False)
 
-    op.create_table('intercom_group_devices',
-    sa.Column('intercom_group_id', sa.Integer(), nullable=False),
-    sa.Column('device_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_intercom_group_devices_device_id_devices'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['intercom_group_id'], ['intercom_groups.id'], name=op.f('fk_intercom_group_devices_intercom_group_id_intercom_groups'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('intercom_group_id', 'device_id', name=op.f('pk_intercom_group_devices'))
+    op.create_table(
+        "intercom_group_devices",
+        sa.Column("intercom_group_id", sa.Integer(), nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f("fk_intercom_group_devices_device_id_devices"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["intercom_group_id"],
+            ["intercom_groups.id"],
+            name=op.f("fk_intercom_group_devices_intercom_group_id_intercom_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("intercom_group_id", "device_id", name=op.f("pk_intercom_group_devices")),
     )
     with op.batch_alter_table('intercom_group_devices', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_intercom_group_devices_device_id'), ['device_id'], unique=False)

@@ -4,8 +4,8 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-22
 """
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"

@@ -1,0 +1,1 @@
+"""TWP directory connector plugin json-http."""

@@ -1,0 +1,168 @@
+"""Building the aiohttp application: routes, middleware, OpenAPI document, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import weakref
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+import twpcore
+from twpcore.http.call_logs import call_log_routes
+from twpcore.http.callback import callback_routes, install_limiters
+from twpcore.http.core import KERNEL, MAX_ID, OPENAPI, WEBSOCKETS, Route, error_middleware, guard
+from twpcore.http.dialplan import dialplan_routes
+from twpcore.http.directories import directory_routes
+from twpcore.http.negotiate import negotiate_routes
+from twpcore.http.resources import RESOURCES, make_handlers
+from twpcore.http.rights_objects import rights_objects_routes
+from twpcore.http.routes import kernel_routes
+from twpcore.http.sessions import session_routes
+from twpcore.http.sms import sms_routes
+from twpcore.http.telephony import telephony_routes
+from twpcore.http.traces import trace_routes
+from twpcore.http.user_imports import user_import_routes
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def kernel_route_keys() -> frozenset[tuple[str, str]]:
+    """The (method, path) pairs this layer serves itself: no plugin route may take one (``Kernel.build(reserved_routes=...)``)."""
+    return frozenset((r.method, r.path) for r in all_routes()) | {("GET", "/api/v1/openapi.json")}
+
+
+def all_routes() -> list[Route]:
+    # Fixed paths first: /api/v1/devices/states must win over /api/v1/devices/{id}.
+    routes: list[Route] = telephony_routes()
+    # Dedicated handlers (directories) replace the generic CRUD of the same paths.
+    routes += directory_routes()
+    dedicated = {(r.method, r.path) for r in routes}
+    for res in RESOURCES.values():
+        routes += [r for r in make_handlers(res) if (r.method, r.path) not in dedicated]
+    routes += kernel_routes()
+    routes += negotiate_routes()
+    routes += session_routes()
+    routes += dialplan_routes()
+    routes += callback_routes()
+    routes += sms_routes()
+    routes += trace_routes()
+    routes += user_import_routes()
+    routes += call_log_routes()
+    routes += rights_objects_routes()
+    return routes
+
+
+ERRORS = {409: "conflict with the current state (an existing object, a limit, no device...)", 422: "valid JSON the server cannot act on",
+          429: "too many attempts; see Retry-After", 501: "the PBX driver does not support this operation",
+          503: "not available now (a PBX link down, the server not ready); retry later"}
+
+
+def openapi(routes: list[Route]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the routes actually served."""
+    paths: dict[str, Any] = {}
+    error = {"$ref": "#/components/schemas/Error"}
+    for r in routes:
+        op: dict[str, Any] = {
+            "summary": r.summary or r.path,
+            "operationId": f"{r.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', r.path.removeprefix('/api/v1/')).strip('_')}",
+            "tags": [r.tag],
+            "responses": {
+                str(r.status): {"description": "no content"} if r.status == 204 else
+                {"description": "created" if r.status == 201 else "success", "content": {"application/json": {"schema": r.response or {"type": "object"}}}},
+                "400": {"description": "bad request", "content": {"application/json": {"schema": error}}},
+            },
+        }
+        if r.access != "public":
+            op["security"] = [{"bearer": []}]
+            op["responses"]["401"] = {"description": "missing, expired or revoked token", "content": {"application/json": {"schema": error}}}
+            op["responses"]["403"] = {"description": "not allowed for this caller", "content": {"application/json": {"schema": error}}}
+        else:
+            op["security"] = []
+        op["x-twp-access"] = r.access
+        if r.plugin:
+            op["x-twp-plugin"] = r.plugin
+        for code in r.errors:
+            op["responses"][str(code)] = {"description": ERRORS.get(code, "error"), "content": {"application/json": {"schema": error}}}
+        params = [{"name": n, "in": "path", "required": True,
+                   "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if n in ("id", "member") else {"type": "string"}}
+                  for n in re.findall(r"{(\w+)}", r.path)]
+        params += [{"name": q[0], "in": "query", "required": False, "schema": {"type": q[1], **(q[3] if len(q) > 3 else {})}, "description": q[2]}
+                   for q in r.query]
+        if params:
+            op["parameters"] = params
+        if r.body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": r.body}}}
+        if "{" in r.path:
+            op["responses"]["404"] = {"description": "not found (or in a company you may not see)", "content": {"application/json": {"schema": error}}}
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "TWP API", "version": twpcore.__version__,
+                 "description": "Telephony gateway API. Errors are JSON objects {error, detail, field}."},
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "token from POST /api/v1/auth/login or /api/v1/auth/admin-login"}},
+            "schemas": {"Error": {"type": "object", "required": ["error", "detail"], "properties": {
+                "error": {"type": "string"}, "detail": {"type": "string"}, "field": {"type": ["string", "null"]}}}},
+        },
+    }
+
+
+def create_app(kernel: Any, *, manage_kernel: bool = True) -> web.Application:
+    """The aiohttp application serving ``/api/v1``; starts and stops the kernel with it."""
+    # max_field_size: Kerberos tickets of Active Directory users in many groups make Authorization headers up to 64 KiB.
+    app = web.Application(middlewares=[error_middleware], client_max_size=kernel.config.http.max_request_bytes,
+                          handler_args={"max_field_size": 65536})
+    app[KERNEL] = kernel
+    install_limiters(app)
+    app[WEBSOCKETS] = weakref.WeakSet()
+    routes = all_routes() + list(kernel.routes)
+    seen: set[tuple[str, str]] = set()
+    for r in routes:
+        key = (r.method, r.path)
+        if key in seen:
+            if r.plugin:
+                kernel.plugins.fail(r.plugin, "twp_register_routes", ValueError(f"route {r.method} {r.path} is already taken"))
+                continue
+            raise RuntimeError(f"duplicate kernel route {key}")
+        seen.add(key)
+        app.router.add_route(r.method, r.path, guard(r))
+    served = [r for r in routes if (r.method, r.path) in seen]
+    document = openapi(served)
+    app[OPENAPI] = document
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    async def index(request: web.Request) -> web.Response:
+        return web.json_response({"name": "TWP", "version": twpcore.__version__, "api": "/api/v1", "openapi": "/api/v1/openapi.json"})
+
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
+    app.router.add_get("/", index)
+
+    # on_shutdown runs before aiohttp waits for the open requests to end (cleanup_ctx only
+    # after that wait): closing the sockets here ends their handlers at once.
+    app.on_shutdown.append(close_websockets)
+    if manage_kernel:
+        async def lifecycle(app: web.Application):
+            await kernel.start()
+            yield
+            await kernel.stop()
+
+        app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def close_websockets(app: web.Application) -> None:
+    """Close every open WebSocket with 1001 (going away), all at once, so clients know to reconnect elsewhere or later."""
+    sockets = list(app[WEBSOCKETS])
+    if not sockets:
+        return
+    log.info("shutting down: closing %d WebSocket(s) with code 1001 (going away)", len(sockets))
+    await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in sockets), return_exceptions=True)

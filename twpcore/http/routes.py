@@ -1,0 +1,636 @@
+"""Kernel endpoints beyond plain CRUD: login, the caller's own view, relations, parameters, system."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from aiohttp import WSMsgType, web
+
+from twpcore import lockout, rights
+from twpcore.auth import (
+    ChainResult,
+    ChecksBusy,
+    TokenError,
+    check_token_id,
+    ends_session,
+    issue_token,
+    now,
+    revoke_all,
+    revoke_token,
+    run_chain,
+    tokens_revoked_event,
+    verify_password,
+)
+from twpcore.events import visible_to
+from twpcore.http.core import KERNEL, PRINCIPAL, WEBSOCKETS, ApiError, Route, bad_request, not_found, path_int, principal, read_json
+from twpcore.http.resources import RESOURCES, _quota_check, audit, fetch_managed, iso_utc, publish_admin, require_managed, row_out
+from twpcore.instances import UNRESOLVED
+from twpcore.kinds import Kind, LoginAttempt
+from twpcore.parameters import Resolved
+from twpcore.store import schema as t
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_CANDIDATES = 10
+"""Accounts of one login (in several domains) whose password a login without ``domain`` checks; beyond, give the domain."""
+
+
+def _login_fields(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    login = data.get("login")
+    password = data.get("password")
+    domain = data.get("domain")
+    if not isinstance(login, str) or not login.strip() or len(login) > 200:
+        raise bad_request("login: a user name of 1-200 characters is required", "login")
+    if any(ord(c) < 32 for c in login):
+        raise bad_request("login: control characters are not allowed in a user name", "login")
+    if password is not None and (not isinstance(password, str) or len(password) > 1024):
+        raise bad_request("password: expected a string of at most 1024 characters", "password")
+    if domain is not None and not isinstance(domain, str):
+        raise bad_request('domain: expected "Company/Domain" or a domain name', "domain")
+    return login.strip(), password, domain
+
+
+def find_users(conn: sa.Connection, login: str, domain: str | None, limit: int = MAX_CANDIDATES) -> list[dict[str, Any]]:
+    """The users with this login (one per domain at most); ``domain`` ("Company/Domain" or "Domain") narrows them."""
+    sel = (sa.select(t.users, t.domains.c.company_id, t.domains.c.name.label("domain_name"), t.companies.c.name.label("company_name"))
+           .join(t.domains, t.domains.c.id == t.users.c.domain_id).join(t.companies, t.companies.c.id == t.domains.c.company_id)
+           .where(t.users.c.login == login))
+    if domain:
+        company, _, dname = domain.rpartition("/")
+        sel = sel.where(t.domains.c.name == dname)
+        if company:
+            sel = sel.where(t.companies.c.name == company)
+    return [dict(r._mapping) for r in conn.execute(sel.order_by(t.users.c.id).limit(limit))]
+
+
+def find_user(conn: sa.Connection, login: str, domain: str | None) -> dict[str, Any] | None:
+    """The one user with this login, or 409 when it is in several domains (for callers whose identity is already proven)."""
+    rows = find_users(conn, login, domain, 2)
+    if len(rows) > 1:
+        raise ambiguous(login)
+    return rows[0] if rows else None
+
+
+def ambiguous(login: str) -> ApiError:
+    """Said only once the password is right: the login names accounts in several domains."""
+    return ApiError(409, "ambiguous_login", f'login "{login}" exists in several domains; add "domain": "Company/Domain" to the request', "domain")
+
+
+def locked_out(lock: lockout.Lock) -> web.Response:
+    """The answer to a login while its name or address is locked: 429 with ``Retry-After``."""
+    wait = lock.retry_after()
+    what = "this source address" if lock.scope == "address" else "this login"
+    return web.json_response({"error": "locked_out", "detail": f"too many failed logins for {what}; try again in {wait} s "
+                              "(an administrator can unlock a user with POST /api/v1/users/{id}/unlock)", "field": None},
+                             status=429, headers={"Retry-After": str(wait)})
+
+
+async def lockout_gate(kernel: Any, scope: str, login: str | None, source: str) -> tuple[lockout.Attempt, web.Response | None]:
+    """Count a login attempt (``lockout.begin``), and the 429 answer to give when its name or address is locked now.
+
+    Call it before any password is checked, so that a locked name or address is no password
+    oracle and concurrent attempts cannot pass the threshold.  Then ``lockout.failed``,
+    ``lockout.succeeded`` or ``lockout.forgive`` the attempt.
+    """
+    counters = lockout.keys(scope, login, source)
+    got = await kernel.store.run(lockout.begin, kernel.config.auth, counters)
+    if isinstance(got, lockout.Lock):
+        return lockout.Attempt(tuple(counters)), locked_out(got)
+    return got, None
+
+
+async def checked(kernel: Any, attempt: lockout.Attempt, check: Callable[[], Awaitable[T]]) -> T:
+    """Run a password check in a turn of ``kernel.password_checks``.
+
+    When the queue is full the attempt is taken back (no password was checked) and
+    ``ChecksBusy`` raised: answer it with ``busy``.
+    """
+    try:
+        async with kernel.password_checks.turn():
+            return await check()
+    except ChecksBusy:
+        await kernel.store.run(lockout.forgive, attempt)
+        raise
+
+
+def busy(exc: ChecksBusy) -> web.Response:
+    """429 ``busy`` with ``Retry-After``: too many password checks running and waiting."""
+    return web.json_response({"error": "busy", "detail": str(exc), "field": None}, status=429, headers={"Retry-After": str(exc.retry_after)})
+
+
+async def login(request: web.Request) -> web.Response:
+    """User login through the auth chain (``AuthMethods`` parameter); lock-out first (``twpcore.lockout``).
+
+    A login in several domains given without ``domain`` has each account's password
+    checked; only when one is right is the caller asked for the domain (409), so a
+    stranger learns nothing of other companies' logins.
+    """
+    kernel = request.app[KERNEL]
+    data = await read_json(request)
+    login_name, password, domain = _login_fields(data)
+    application = data.get("application")
+    source = request.remote or ""
+    auth_cfg = kernel.config.auth
+    store = kernel.store
+    attempt, refused = await lockout_gate(kernel, "login", login_name, source)
+    if refused is not None:
+        return refused
+    candidates = await store.run(_users_and_chains, kernel, login_name, domain)
+    methods = kernel.instances.ready(Kind.AUTH_METHOD)
+
+    async def check() -> list[ChainResult]:
+        return [await run_chain(methods, chain, LoginAttempt(login_name, password, user, source, request.headers))  # type: ignore[arg-type]
+                for user, chain in candidates]
+
+    try:
+        results = await checked(kernel, attempt, check)
+    except ChecksBusy as exc:
+        return busy(exc)
+    accepted = [(user, r) for (user, _), r in zip(candidates, results) if r.accepted]
+    if not accepted:
+        result = next((r for r in results if r.error), results[0])
+
+        def failed(c: sa.Connection) -> None:
+            for (user, _), r in zip(candidates, results):
+                audit_login(c, login_name, user, False, source, r.method, r.audit or r.reason)
+            if result.error:  # a crashed method is the server's fault, not a guess
+                lockout.forgive(c, attempt)
+            else:
+                lockout.failed(c, attempt, source, candidates[0][0] if len(candidates) == 1 else None)
+
+        await store.run(failed)
+        raise ApiError(401, "login_failed", result.reason or "invalid login or password")
+    user, result = accepted[0]
+    if len(candidates) > 1:
+        def ask_domain(c: sa.Connection) -> None:
+            lockout.succeeded(c, attempt)
+            audit_login(c, login_name, user, False, source, result.method, "the login is in several domains and no domain was given")
+
+        await store.run(ask_domain)
+        raise ambiguous(login_name)
+    if user is None:
+        # A method vouched for someone TWP does not know: there is no account to log into.
+        reason = f"auth method {result.method} accepted {login_name!r}, but no TWP user has this login; an administrator must create or import it"
+
+        def vouched(c: sa.Connection) -> None:
+            lockout.forgive(c, attempt)
+            audit_login(c, login_name, None, False, source, result.method, reason)
+
+        await store.run(vouched)
+        raise ApiError(401, "login_failed", reason)
+    if not user["enabled"]:
+        await store.run(lockout.forgive, attempt)
+        raise ApiError(403, "user_disabled", f"user {login_name} is disabled; ask an administrator to enable the account")
+
+    def issue(conn: sa.Connection) -> dict[str, Any] | rights.RightsError:
+        lockout.succeeded(conn, attempt)  # the password was right, even if the application is refused
+        if application is not None:
+            try:
+                rights.check_application_login(conn, user["id"], application)
+            except rights.RightsError as exc:
+                audit_login(conn, login_name, user, False, source, result.method, str(exc))
+                return exc
+        audit_login(conn, login_name, user, True, source, result.method, f"application {application}" if application else "")
+        return user_session(conn, auth_cfg, user, source, result.method or "")
+
+    out = await store.run(issue)
+    if isinstance(out, rights.RightsError):
+        raise ApiError(out.status, "application_not_granted" if out.status == 403 else "invalid_application", str(out), out.field)
+    return web.json_response(out)
+
+
+def user_session(conn: sa.Connection, auth_cfg: Any, user: dict[str, Any], source: str, method: str) -> dict[str, Any]:
+    """Issue a user token; the answer of a successful user login (password or Negotiate)."""
+    started = now()
+    token, expires = issue_token(conn, "user", user["id"], auth_cfg.token_lifetime, source, method,
+                                 session_started_at=started, session_max_lifetime=auth_cfg.session_max_lifetime)
+    return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
+            "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.session_max_lifetime)).isoformat(), "method": method,
+            "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]},
+            "applications": rights.granted_applications(conn, user["id"])}
+
+
+def _users_and_chains(conn: sa.Connection, kernel: Any, login_name: str, domain: str | None) -> list[tuple[dict[str, Any] | None, str]]:
+    """The accounts a login may be, each with its ``AuthMethods`` chain; ``[(None, server-wide chain)]`` for an unknown login."""
+    users = find_users(conn, login_name, domain)
+    if not users:
+        return [(None, _server_default(conn, kernel, "AuthMethods").value)]
+    return [(user, kernel.parameters.resolve_one(conn, user["id"], "AuthMethods").value) for user in users]
+
+
+def _server_default(conn: sa.Connection, kernel: Any, name: str) -> Any:
+    """A parameter's server-wide value (default scope, else built-in): what applies to an unknown login."""
+    value = conn.execute(sa.select(t.parameter_values.c.value).where(
+        t.parameter_values.c.name == name, t.parameter_values.c.scope == "default")).scalar_one_or_none()
+    definition = kernel.parameters.get(name)
+    return Resolved(name, value, "default") if value is not None else Resolved(name, definition.default, "built-in")
+
+
+def audit_login(conn: sa.Connection, login_name: str, user: dict | None, ok: bool, source: str, method: str | None, reason: str) -> None:
+    conn.execute(sa.insert(t.audit_log).values(
+        at=now(), actor=f"user:{login_name}"[:220], action="login" if ok else "login_failed",
+        object_type="user", object_id=str(user["id"]) if user else "", company_id=user["company_id"] if user else None,
+        source=source[:64], detail={"method": method, "reason": reason}))
+
+
+async def admin_login(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    data = await read_json(request)
+    login_name, password, _ = _login_fields(data)
+    if password is None:
+        raise bad_request("password is required", "password")
+    source = request.remote or ""
+    auth_cfg = kernel.config.auth
+    attempt, refused = await lockout_gate(kernel, "admin", login_name, source)
+    if refused is not None:
+        return refused
+    row = await kernel.store.read(lambda c: c.execute(sa.select(t.admins).where(t.admins.c.login == login_name)).one_or_none())
+    try:  # an unknown admin is checked against a dummy hash: the answer takes as long
+        right = await checked(kernel, attempt, lambda: asyncio.to_thread(verify_password, row.password_hash if row else None, password))
+    except ChecksBusy as exc:
+        return busy(exc)
+    ok = right and row is not None and row.enabled
+
+    def run(conn: sa.Connection) -> dict[str, Any] | None:
+        conn.execute(sa.insert(t.audit_log).values(at=now(), actor=f"admin:{login_name}"[:220],
+                                                   action="admin_login" if ok else "admin_login_failed", source=source[:64]))
+        if not ok:
+            lockout.failed(conn, attempt, source, actor="admin")
+            return None
+        assert row is not None  # ok says so
+        lockout.succeeded(conn, attempt)
+        started = now()
+        token, expires = issue_token(conn, "admin", row.id, auth_cfg.admin_token_lifetime, source, "admin",
+                                     session_started_at=started, session_max_lifetime=auth_cfg.admin_session_max_lifetime)
+        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
+                "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.admin_session_max_lifetime)).isoformat(),
+                "admin": {"id": row.id, "login": row.login, "super_user": row.super_user}}
+
+    out = await kernel.store.run(run)
+    if out is None:
+        raise ApiError(401, "login_failed", "invalid admin login or password")
+    return web.json_response(out)
+
+
+async def logout(request: web.Request) -> web.Response:
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    await kernel.store.run(revoke_token, who.token_id)
+    kernel.events.publish(tokens_revoked_event(who.type, who.id, None if who.is_admin else min(who.companies, default=None), who.token_id))
+    return web.Response(status=204)
+
+
+async def me(request: web.Request) -> web.Response:
+    who = principal(request)
+    if who.is_admin:
+        return web.json_response(who.as_json())
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        u = conn.execute(sa.select(t.users).where(t.users.c.id == who.id)).one()
+        groups = conn.execute(sa.select(t.groups.c.id, t.groups.c.name).join(t.group_members, t.group_members.c.group_id == t.groups.c.id)
+                              .where(t.group_members.c.user_id == who.id).order_by(t.groups.c.priority, t.groups.c.id)).all()
+        devices = conn.execute(sa.select(t.devices.c.id, t.devices.c.number, t.devices.c.protocol).where(t.devices.c.user_id == who.id)).all()
+        return {**who.as_json(), "first_name": u.first_name, "last_name": u.last_name, "email": u.email, "mobile": u.mobile,
+                "culture": u.culture, "groups": [dict(g._mapping) for g in groups], "devices": [dict(d._mapping) for d in devices],
+                "applications": rights.granted_applications(conn, who.id)}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+def _resolved_json(kernel: Any, resolved: dict[str, Any], expert: bool) -> list[dict[str, Any]]:
+    out = []
+    for name, r in sorted(resolved.items()):
+        d = kernel.parameters.definitions[name]
+        if d.expert and not expert:
+            continue
+        out.append({"name": name, "value": "***" if d.secret else r.value, "source": r.source, "application": d.application, "expert": d.expert})
+    return out
+
+
+async def my_parameters(request: web.Request) -> web.Response:
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    resolved = await kernel.store.run(kernel.parameters.resolve, who.id)
+    return web.json_response({"items": _resolved_json(kernel, resolved, True)})
+
+
+async def user_parameters(request: web.Request) -> web.Response:
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    ident = path_int(request)
+
+    def run(conn: sa.Connection) -> Any:
+        require_managed(conn, who, "users", ident, "id")
+        return kernel.parameters.resolve(conn, ident)
+
+    resolved = await kernel.store.run(run)
+    return web.json_response({"items": _resolved_json(kernel, resolved, request.query.get("expert") == "true")})
+
+
+async def parameter_definitions(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    expert = request.query.get("expert") == "true"
+    app = request.query.get("application")
+    q = request.query.get("q", "").lower()
+    items = [d.as_json() for d in sorted(kernel.parameters.definitions.values(), key=lambda d: (d.application, d.name))
+             if (expert or not d.expert) and (not app or d.application == app) and (not q or q in d.name.lower())]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+def _membership_routes(base: str, parent: str, child: str, table: sa.Table, parent_col: str, child_col: str, same_domain: bool, quota: bool) -> list[Route]:
+    """GET/POST/DELETE routes for a many-to-many relation such as group members."""
+    pres, cres = RESOURCES[parent], RESOURCES[child]
+
+    async def list_members(request: web.Request) -> web.Response:
+        who, ident = principal(request), path_int(request)
+
+        def run(conn: sa.Connection) -> dict[str, Any]:
+            fetch_managed(conn, pres, who, ident)
+            rows = conn.execute(cres.base_select().join(table, table.c[child_col] == cres.table.c.id).where(table.c[parent_col] == ident).order_by(cres.table.c.id)).all()
+            return {"items": [row_out(cres, r, request.app[KERNEL]) for r in rows], "total": len(rows)}
+
+        return web.json_response(await request.app[KERNEL].store.run(run))
+
+    async def add_member(request: web.Request) -> web.Response:
+        who, ident = principal(request), path_int(request)
+        data = await read_json(request)
+        member = data.get(child_col)
+        if not isinstance(member, int) or isinstance(member, bool):
+            raise bad_request(f"{child_col}: an integer id is required", child_col)
+
+        def run(conn: sa.Connection) -> Any:
+            p = fetch_managed(conn, pres, who, ident)
+            c = fetch_managed(conn, cres, who, member)
+            if same_domain and p.domain_id != c.domain_id:
+                raise ApiError(422, "other_domain", f"{cres.singular} {member} is in domain {c.domain_id}, {pres.singular} {ident} in domain {p.domain_id}; members must be in the same domain", child_col)
+            exists = conn.execute(sa.select(table).where(table.c[parent_col] == ident, table.c[child_col] == member)).first()
+            if exists is None:
+                conn.execute(sa.insert(table).values({parent_col: ident, child_col: member}))
+            if quota:
+                _quota_check(conn, p._company_id)
+            audit(conn, who, "add_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
+            return p
+
+        p = await request.app[KERNEL].store.run(run)
+        publish_admin(request, pres, "members_changed", {"id": ident, "company_id": p._company_id, "domain_id": p.domain_id})
+        return web.Response(status=204)
+
+    async def remove_member(request: web.Request) -> web.Response:
+        who, ident = principal(request), path_int(request)
+        member = path_int(request, "member")
+
+        def run(conn: sa.Connection) -> Any:
+            p = fetch_managed(conn, pres, who, ident)
+            n = conn.execute(sa.delete(table).where(table.c[parent_col] == ident, table.c[child_col] == member)).rowcount
+            if not n:
+                raise not_found(f"{cres.singular} member", member)
+            audit(conn, who, "remove_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
+            return p
+
+        p = await request.app[KERNEL].store.run(run)
+        publish_admin(request, pres, "members_changed", {"id": ident, "company_id": p._company_id, "domain_id": p.domain_id})
+        return web.Response(status=204)
+
+    body = {"type": "object", "required": [child_col], "additionalProperties": False, "properties": {child_col: {"type": "integer"}}}
+    return [
+        Route("GET", base, list_members, "admin", f"List the {cres.name} of a {pres.singular}", pres.name),
+        Route("POST", base, add_member, "admin", f"Add a {cres.singular} to a {pres.singular}", pres.name, body=body, status=204),
+        Route("DELETE", base + "/{member}", remove_member, "admin", f"Remove a {cres.singular} from a {pres.singular}", pres.name, status=204),
+    ]
+
+
+async def admin_companies(request: web.Request) -> web.Response:
+    """Set the companies a limited admin manages (guide 10.1)."""
+    who, ident = principal(request), path_int(request)
+    if not who.super_user:
+        raise ApiError(403, "forbidden", "only super users manage admin accounts")
+    data = await read_json(request)
+    companies = data.get("companies")
+    if not isinstance(companies, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in companies):
+        raise bad_request("companies: a list of company ids is required", "companies")
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        fetch_managed(conn, RESOURCES["admins"], who, ident)
+        for c in companies:
+            require_managed(conn, who, "companies", c, "companies")
+        conn.execute(sa.delete(t.admin_companies).where(t.admin_companies.c.admin_id == ident))
+        for c in sorted(set(companies)):
+            conn.execute(sa.insert(t.admin_companies).values(admin_id=ident, company_id=c))
+        audit(conn, who, "set_companies", "admin", ident, None, request.remote or "", {"companies": sorted(set(companies))})
+        return {"id": ident, "companies": sorted(set(companies))}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def get_admin_companies(request: web.Request) -> web.Response:
+    who, ident = principal(request), path_int(request)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        fetch_managed(conn, RESOURCES["admins"], who, ident)
+        return {"id": ident, "companies": sorted(conn.execute(sa.select(t.admin_companies.c.company_id).where(t.admin_companies.c.admin_id == ident)).scalars())}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def quotas(request: web.Request) -> web.Response:
+    who, ident = principal(request), path_int(request)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        require_managed(conn, who, "companies", ident, "id")
+        return {"items": rights.usage(conn, ident)}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def set_quota(request: web.Request) -> web.Response:
+    """Set (or with ``seats: null`` remove) a company's seat quota for one application."""
+    who, ident = principal(request), path_int(request)
+    app = request.match_info["application"]
+    if app not in rights.APPLICATIONS:
+        raise ApiError(404, "not_found", f'application "{app}" is unknown; use one of {", ".join(rights.APPLICATIONS)}')
+    if not who.super_user:
+        raise ApiError(403, "forbidden", "only super users set license quotas")
+    data = await read_json(request)
+    seats = data.get("seats", ...)
+    if seats is not None and (not isinstance(seats, int) or isinstance(seats, bool) or seats < 0):
+        raise bad_request("seats: a whole number >= 0, or null for no quota, is required", "seats")
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        require_managed(conn, who, "companies", ident, "id")
+        q = t.application_quotas
+        conn.execute(sa.delete(q).where(q.c.company_id == ident, q.c.application == app))
+        if seats is not None:
+            conn.execute(sa.insert(q).values(company_id=ident, application=app, seats=seats))
+            used = rights.seats_used(conn, ident, app)
+            if used > seats:
+                raise ApiError(409, "quota_exceeded", f"application {app}: {used} seats are already granted, more than the quota of {seats}; revoke grants first", "seats")
+        audit(conn, who, "set_quota", "company", ident, ident, request.remote or "", {"application": app, "seats": seats})
+        return {"application": app, "seats": seats, "used": rights.seats_used(conn, ident, app)}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def revoke_user_tokens(request: web.Request) -> web.Response:
+    who, ident = principal(request), path_int(request)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        company = require_managed(conn, who, "users", ident, "id")
+        n = revoke_all(conn, "user", ident)
+        audit(conn, who, "revoke_tokens", "user", ident, company, request.remote or "", {"revoked": n})
+        return {"revoked": n, "company_id": company}
+
+    out = await request.app[KERNEL].store.run(run)
+    request.app[KERNEL].events.publish(tokens_revoked_event("user", ident, out.pop("company_id")))
+    return web.json_response(out)
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    who = principal(request)
+    from twpcore.http.core import query_int
+
+    limit = query_int(request, "limit", 100, lo=1, hi=1000)
+    offset = query_int(request, "offset", 0)
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        a = t.audit_log
+        sel = sa.select(a)
+        if not who.super_user:
+            sel = sel.where(a.c.company_id.in_(sorted(who.companies) or [-1]))
+        total = conn.execute(sa.select(sa.func.count()).select_from(sel.subquery())).scalar_one()
+        rows = conn.execute(sel.order_by(a.c.id.desc()).limit(limit).offset(offset)).all()
+        return {"items": [{**dict(r._mapping), "at": iso_utc(r.at)} for r in rows], "total": total, "limit": limit, "offset": offset}
+
+    return web.json_response(await request.app[KERNEL].store.run(run))
+
+
+async def _limited_view(kernel: Any, who: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Plugins and instances as an admin limited to companies sees them.
+
+    Instances of its companies in full; server-wide ones (no ``company`` nor ``domain``)
+    without their ``reason``; other companies' not at all.  Plugins keep their name,
+    version and state, not their error texts, which may name another company's link.
+    """
+    owners = await kernel.store.read(kernel.instances.owners)
+    items = []
+    for key, inst in kernel.instances.instances.items():
+        owner = owners.get(key, UNRESOLVED)
+        if owner is None:
+            items.append({**inst.as_json(), "reason": None})
+        elif owner in who.companies:
+            items.append(inst.as_json())
+    return [{**p, "reason": None, "last_error": None} for p in kernel.plugins.as_json()], items
+
+
+async def health(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    who = request.get(PRINCIPAL)
+    body = kernel.health(detailed=bool(who and who.is_admin))
+    if who is not None and who.is_admin and not who.super_user:
+        body["plugins"]["items"], body["instances"]["items"] = await _limited_view(kernel, who)
+        body["warnings"] = kernel.warnings_for(who.companies)
+        body["call_logs"]["last_error"] = None  # a store error may quote another company's rows
+    return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+async def plugins(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    who = principal(request)
+    if not who.super_user:
+        mine, instances = await _limited_view(kernel, who)
+        return web.json_response({"plugins": mine, "instances": instances})
+    return web.json_response({"plugins": kernel.plugins.as_json(), "instances": kernel.instances.as_json()})
+
+
+async def events_ws(request: web.Request) -> web.StreamResponse:
+    """Live events the caller may see; ``system.resync`` when it fell behind."""
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    sub = kernel.events.subscribe(lambda e: e.type == "system.resync" or visible_to(who, e) or ends_session(who, e),
+                                  name=f"ws {who.type}:{who.login}", queue_size=kernel.config.http.websocket_queue)
+    request.app[WEBSOCKETS].add(ws)
+    await ws.send_json({"type": "system.hello", "data": {"principal": who.as_json()}})
+    loop = asyncio.get_running_loop()
+    every = kernel.config.auth.websocket_recheck
+
+    async def pump() -> None:
+        # The socket lives as long as the token: at its expiry, its revocation or when its
+        # user or admin is disabled or deleted, the server closes it (code 4001).  Changes
+        # made here are seen at once (events); those made by another kernel on the same
+        # store within auth.websocket_recheck.
+        next_check = loop.time() + every
+        while True:
+            wait = max(0.0, next_check - loop.time())
+            if who.expires_at is not None:
+                wait = min(wait, max(0.0, (who.expires_at - now()).total_seconds()))
+            try:
+                event = await asyncio.wait_for(sub.get(), wait)
+            except asyncio.TimeoutError:
+                event = None
+            if who.expires_at is not None and now() >= who.expires_at:
+                await ws.close(code=4001, message=b"token expired; log in again")
+                return
+            if (event is None and loop.time() >= next_check) or (event is not None and ends_session(who, event)):
+                next_check = loop.time() + every
+                try:
+                    await kernel.store.run(check_token_id, who.token_id)
+                except TokenError as exc:
+                    await ws.close(code=4001, message=str(exc).encode()[:120])
+                    return
+                except Exception as exc:  # noqa: BLE001 - a store hiccup must not kill the socket; next check later
+                    log.warning("events WebSocket of %s:%s could not check its token: %s", who.type, who.login, exc)
+            if event is not None and (event.type == "system.resync" or visible_to(who, event)):
+                await ws.send_json(event.as_json())
+
+    task = asyncio.get_running_loop().create_task(pump())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str("pong")
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        task.cancel()
+        kernel.events.unsubscribe(sub)
+        request.app[WEBSOCKETS].discard(ws)
+    return ws
+
+
+def kernel_routes() -> list[Route]:
+    login_body = {"type": "object", "required": ["login"], "additionalProperties": False, "properties": {
+        "login": {"type": "string"}, "password": {"type": "string", "writeOnly": True}, "domain": {"type": "string", "description": "Company/Domain when the login exists in several domains"}}}
+    user_login_body = {**login_body, "properties": {**login_body["properties"], "application": {
+        "type": "string", "description": "the application logging in (Caller...): refused unless the user holds it"}}}
+    routes = [
+        Route("POST", "/api/v1/auth/login", login, "public", "Log a user in through the auth chain", "auth", body=user_login_body, errors=(409, 429)),
+        Route("POST", "/api/v1/auth/admin-login", admin_login, "public", "Log an administrator in", "auth", body=login_body, errors=(429,)),
+        Route("POST", "/api/v1/auth/logout", logout, "any", "Revoke the caller's token", "auth", status=204),
+        Route("GET", "/api/v1/me", me, "any", "Who am I: profile, groups, devices, applications", "auth"),
+        Route("GET", "/api/v1/me/parameters", my_parameters, "user", "The caller's resolved parameters", "parameters"),
+        Route("GET", "/api/v1/parameters", parameter_definitions, "admin", "Parameter definitions (expert ones with ?expert=true)", "parameters",
+              query=(("expert", "boolean", "include expert parameters"), ("application", "string", "Server, Caller, System..."), ("q", "string", "name contains"))),
+        Route("GET", "/api/v1/users/{id}/parameters", user_parameters, "admin", "A user's resolved parameters and where each value comes from", "parameters"),
+        Route("POST", "/api/v1/users/{id}/revoke-tokens", revoke_user_tokens, "admin", "Revoke every token of a user", "users"),
+        Route("GET", "/api/v1/admins/{id}/companies", get_admin_companies, "admin", "Companies a limited admin manages", "admins"),
+        Route("PUT", "/api/v1/admins/{id}/companies", admin_companies, "admin", "Set the companies a limited admin manages", "admins",
+              body={"type": "object", "required": ["companies"], "additionalProperties": False, "properties": {"companies": {"type": "array", "items": {"type": "integer"}}}}),
+        Route("GET", "/api/v1/companies/{id}/quotas", quotas, "admin", "Application seat quotas and usage", "companies"),
+        Route("PUT", "/api/v1/companies/{id}/quotas/{application}", set_quota, "admin", "Set an application's seat quota", "companies",
+              body={"type": "object", "required": ["seats"], "additionalProperties": False, "properties": {"seats": {"type": ["integer", "null"], "minimum": 0}}}),
+        Route("GET", "/api/v1/audit", audit_log, "admin", "Audit log of logins and admin actions", "audit",
+              query=(("limit", "integer", "page size, 1-1000 (default 100)", {"minimum": 1, "maximum": 1000}),
+                     ("offset", "integer", "items to skip", {"minimum": 0, "maximum": 10**9}))),
+        Route("GET", "/api/v1/health", health, "public", "Health: status for everyone, plugin and instance details for admins", "system", errors=(503,)),
+        Route("GET", "/api/v1/plugins", plugins, "admin", "Plugins and configured instances with their states", "system"),
+        Route("GET", "/api/v1/events", events_ws, "any", "WebSocket of live events filtered by the caller's rights", "events"),
+    ]
+    routes += _membership_routes("/api/v1/groups/{id}/members", "groups", "users", t.group_members, "group_id", "user_id", True, True)
+    routes += _membership_routes("/api/v1/intercom-groups/{id}/devices", "intercom_groups", "devices", t.intercom_group_devices, "intercom_group_id", "device_id", True, False)
+    return routes
+

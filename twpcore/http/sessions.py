@@ -1,0 +1,281 @@
+"""Sessions beyond a login: token refresh, lock-out administration, password change and reset.
+
+- ``POST /api/v1/auth/refresh`` rotates a live token within its session's maximum
+  lifetime (``auth.session_max_lifetime``, ``auth.admin_session_max_lifetime``).
+- ``GET /api/v1/users/{id}/lockout``, ``POST /api/v1/users/{id}/unlock``,
+  ``POST /api/v1/admins/{id}/unlock``, ``GET /api/v1/lockouts`` and
+  ``POST /api/v1/lockouts/unlock`` show and lift lock-outs (``twpcore.lockout``).
+- ``POST /api/v1/me/password`` changes one's TWS password; ``POST
+  /api/v1/users/{id}/password-reset`` gives an administrator a one-time code (e-mailed
+  to the user when SMTP is set up), which ``POST /api/v1/auth/password-reset``
+  exchanges for a new password.  Every new password follows ``twpcore.passwords``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from twpcore import lockout, passwords
+from twpcore.auth import ChecksBusy, SessionEnded, TokenError, hash_password, now, refresh_token, revoke_all, tokens_revoked_event, verify_password
+from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json
+from twpcore.http.resources import RESOURCES, audit, fetch_managed
+from twpcore.http.routes import _login_fields, busy, checked, find_users, lockout_gate
+from twpcore.mail import SMTP_PARAMETERS, MailError, SmtpSettings, build_message, language_of, send_blocking
+from twpcore.store import schema as t
+
+log = logging.getLogger(__name__)
+RESET_REFUSED = "the login or the reset code is wrong, used or expired; ask an administrator for a new code"
+
+
+# -- refresh ---------------------------------------------------------------------------
+
+async def refresh(request: web.Request) -> web.Response:
+    """Rotate the caller's token: the answer carries a new one, the old one stops working."""
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    cfg = kernel.config.auth
+    lifetime, longest = (cfg.admin_token_lifetime, cfg.admin_session_max_lifetime) if who.is_admin else (cfg.token_lifetime, cfg.session_max_lifetime)
+    try:
+        token, expires, ends, method = await kernel.store.run(refresh_token, who.token_id, lifetime, longest, request.remote or "")
+    except SessionEnded as exc:
+        raise ApiError(401, "session_expired", str(exc)) from None
+    except TokenError as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from None
+    kernel.events.publish(tokens_revoked_event(who.type, who.id, None if who.is_admin else min(who.companies, default=None), who.token_id))
+    body: dict[str, Any] = {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(), "session_expires_at": ends.isoformat()}
+    if who.is_admin:
+        body["admin"] = {"id": who.id, "login": who.login, "super_user": who.super_user}
+    else:
+        body["method"] = method
+        body["user"] = {"id": who.id, "login": who.login, "domain_id": who.domain_id, "company_id": min(who.companies, default=None)}
+    return web.json_response(body)
+
+
+# -- lock-outs ---------------------------------------------------------------------------
+
+async def user_lockout(request: web.Request) -> web.Response:
+    who, ident = principal(request), path_int(request)
+    kernel = request.app[KERNEL]
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        row = fetch_managed(conn, RESOURCES["users"], who, ident)
+        return {"user_id": ident, **lockout.state(conn, kernel.config.auth, "login", lockout.login_key(row.login))}
+
+    return web.json_response(await kernel.store.run(run))
+
+
+def _unlock_route(resource: str, scope: str) -> Any:
+    async def unlock(request: web.Request) -> web.Response:
+        who, ident = principal(request), path_int(request)
+        kernel = request.app[KERNEL]
+        res = RESOURCES[resource]
+
+        def run(conn: sa.Connection) -> dict[str, Any]:
+            row = fetch_managed(conn, res, who, ident)
+            key = lockout.login_key(row.login)
+            was = lockout.state(conn, kernel.config.auth, scope, key)
+            lockout.reset(conn, scope, key)
+            audit(conn, who, "unlock", res.singular, ident, row._company_id, request.remote or "", {"was_locked": was["locked"], "failures": was["failures"]})
+            return {f"{res.singular}_id": ident, "was_locked": was["locked"], **lockout.state(conn, kernel.config.auth, scope, key)}
+
+        return web.json_response(await kernel.store.run(run))
+
+    return unlock
+
+
+async def lockouts(request: web.Request) -> web.Response:
+    who = principal(request)
+    if not who.super_user:
+        raise ApiError(403, "forbidden", "only super users list every lock-out; see GET /api/v1/users/{id}/lockout for one user")
+    kernel = request.app[KERNEL]
+    items = await kernel.store.run(lockout.current, kernel.config.auth)
+    return web.json_response({"items": items, "total": len(items)})
+
+
+async def unlock_any(request: web.Request) -> web.Response:
+    """Lift the lock of a source address or of a login name that matches no account (super users)."""
+    who = principal(request)
+    if not who.super_user:
+        raise ApiError(403, "forbidden", "only super users lift address lock-outs; unlock a user with POST /api/v1/users/{id}/unlock")
+    data = await read_json(request)
+    scope = data["scope"]
+    if scope not in lockout.SCOPES:
+        raise bad_request(f'scope: expected one of {", ".join(lockout.SCOPES)}, got {scope!r}', "scope")
+    subject = data["subject"] if scope == "address" else lockout.login_key(data["subject"])
+    kernel = request.app[KERNEL]
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        was = lockout.state(conn, kernel.config.auth, scope, subject)
+        lockout.reset(conn, scope, subject)
+        audit(conn, who, "unlock", scope, subject[:64], None, request.remote or "", {"was_locked": was["locked"], "failures": was["failures"]})
+        return {"was_locked": was["locked"], **lockout.state(conn, kernel.config.auth, scope, subject)}
+
+    return web.json_response(await kernel.store.run(run))
+
+
+# -- passwords ---------------------------------------------------------------------------
+
+def _rules(kernel: Any, password: str, login: str, field: str) -> None:
+    try:
+        passwords.check(kernel.config.auth, password, login)
+    except passwords.PasswordRejected as exc:
+        raise ApiError(422, exc.rule, str(exc).replace("password:", f"{field}:", 1), field) from None
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """A user changes its own TWS password; its other tokens stop working."""
+    who = principal(request)
+    kernel = request.app[KERNEL]
+    data = await read_json(request)
+    current, new = data["current_password"], data["new_password"]
+    _rules(kernel, new, who.login, "new_password")
+    source = request.remote or ""
+    company = min(who.companies, default=None)
+    attempt, refused = await lockout_gate(kernel, "login", who.login, source)
+    if refused is not None:
+        return refused  # a stolen token must not become a way to guess the password
+    stored = await kernel.store.read(lambda c: c.execute(sa.select(t.users.c.password_hash).where(t.users.c.id == who.id)).scalar_one())
+    try:
+        right = await checked(kernel, attempt, lambda: asyncio.to_thread(verify_password, stored, current))
+    except ChecksBusy as exc:
+        return busy(exc)
+    if right and new == current:  # ``current`` matched the hash: no second argon2 needed to see the password is unchanged
+        await kernel.store.run(lockout.succeeded, attempt)
+        raise ApiError(422, "password_unchanged", "new_password: it is the current password; choose a new one", "new_password")
+    new_hash = await asyncio.to_thread(hash_password, new) if right else ""
+
+    def run(conn: sa.Connection) -> dict[str, Any] | None:
+        if not right:
+            audit(conn, who, "password_change_failed", "user", who.id, company, source, {"reason": "wrong current password"})
+            lockout.failed(conn, attempt, source, {"id": who.id, "company_id": company})
+            return None
+        lockout.succeeded(conn, attempt)
+        # Only over the hash just checked: a password changed meanwhile elsewhere is not overwritten.
+        if not conn.execute(sa.update(t.users).where(t.users.c.id == who.id, t.users.c.password_hash == stored).values(password_hash=new_hash)).rowcount:
+            raise ApiError(409, "password_changed_meanwhile", "current_password: your password was changed meanwhile; try again with the new one",
+                           "current_password")
+        n = revoke_all(conn, "user", who.id, keep=who.token_id)
+        audit(conn, who, "password_change", "user", who.id, company, source, {"revoked": n})
+        return {"revoked": n}
+
+    out = await kernel.store.run(run)
+    if out is None:
+        raise ApiError(403, "wrong_password", "current_password: this is not your current TWP password", "current_password")
+    kernel.events.publish(tokens_revoked_event("user", who.id, min(who.companies, default=None)))
+    return web.json_response(out)
+
+
+async def create_reset(request: web.Request) -> web.Response:
+    """An administrator gets a one-time code for a user to choose a new password (shown once)."""
+    who, ident = principal(request), path_int(request)
+    kernel = request.app[KERNEL]
+    data = await read_json(request) if request.body_exists else {}
+    send = data.get("send_email", True)
+    cfg = kernel.config.auth
+
+    def run(conn: sa.Connection) -> dict[str, Any]:
+        row = fetch_managed(conn, RESOURCES["users"], who, ident)
+        code, expires = passwords.create_reset(conn, ident, cfg.reset_code_lifetime, f"{who.type}:{who.login}")
+        audit(conn, who, "password_reset_code", "user", ident, row._company_id, request.remote or "", {"expires_at": expires.isoformat()})
+        mail = _reset_mail(conn, kernel, row, code, expires) if send else None
+        return {"user_id": ident, "code": code, "expires_at": expires.isoformat(), "mail": mail}
+
+    out = await kernel.store.run(run)
+    mail = out.pop("mail")
+    out["emailed_to"], out["email_error"] = None, None
+    if mail is not None:
+        settings, message = mail
+        try:
+            await asyncio.to_thread(send_blocking, settings, message)
+            out["emailed_to"] = message["To"]
+            log.info("password-reset code for user %s e-mailed via %s", ident, settings.where)
+        except MailError as exc:
+            out["email_error"] = str(exc)
+            log.warning("password-reset code for user %s not e-mailed: %s", ident, exc)
+    return web.json_response(out, status=201)
+
+
+def _reset_mail(conn: sa.Connection, kernel: Any, user: Any, code: str, expires: Any) -> Any:
+    """(settings, message) when the user has an e-mail address and the SMTP parameters name a server."""
+    if not user.email.strip() or any(n not in kernel.parameters.definitions for n in SMTP_PARAMETERS):
+        return None
+    params = kernel.parameters.resolve(conn, user.id, SMTP_PARAMETERS)
+    settings = SmtpSettings.from_parameters(params, getattr(getattr(kernel.mail, "options", None), "mail_timeout", 20.0))
+    if not settings.host:
+        return None
+    name = " ".join(x for x in (user.first_name, user.last_name) if x)
+    body = (f"Hello {user.first_name or user.login},\n\nAn administrator started a password reset for your TWP account {user.login}.\n"
+            f"Your one-time reset code is:\n\n    {code}\n\nIt works once, until {expires.strftime('%Y-%m-%d %H:%M')} UTC. Enter it with your "
+            "login and a new password in your TWP application.\nIf you did not ask for this, tell your administrator.\n")
+    return settings, build_message(settings, name, user.email.strip(), "Your TWP password-reset code", body, language_of(user.culture))
+
+
+async def complete_reset(request: web.Request) -> web.Response:
+    """Exchange a reset code for a new password; every token of the user stops working."""
+    kernel = request.app[KERNEL]
+    data = await read_json(request)
+    login_name, _, domain = _login_fields(data)
+    code, new = data["code"], data["new_password"]
+    if len(code) > 64 or len(new) > 1024:
+        raise bad_request("code or new_password too long", "code" if len(code) > 64 else "new_password")
+    source = request.remote or ""
+    _rules(kernel, new, login_name, "new_password")
+    attempt, refused = await lockout_gate(kernel, "login", login_name, source)
+    if refused is not None:
+        return refused
+    # A login in several domains: the code says whose it is (each user's code is its own), so no domain is asked.
+    candidates = await kernel.store.read(find_users, login_name, domain)
+
+    def run(conn: sa.Connection) -> dict[str, Any] | None:
+        whys = [passwords.consume_reset(conn, c["id"] if c["enabled"] else None, code) for c in candidates] or [passwords.consume_reset(conn, None, code)]
+        user = next((c for c, why in zip(candidates, whys) if not why), None)
+        if user is None:
+            one = candidates[0] if len(candidates) == 1 else None
+            why = "unknown user" if not candidates else "user disabled" if one and not one["enabled"] else whys[0]
+            conn.execute(sa.insert(t.audit_log).values(
+                at=now(), actor=f"user:{login_name}"[:220], action="password_reset_failed", object_type="user",
+                object_id=str(one["id"]) if one else "", company_id=one["company_id"] if one else None, source=source[:64], detail={"reason": why}))
+            lockout.failed(conn, attempt, source, one)
+            return None
+        conn.execute(sa.update(t.users).where(t.users.c.id == user["id"]).values(password_hash=hash_password(new)))
+        n = revoke_all(conn, "user", user["id"])
+        lockout.succeeded(conn, attempt)
+        conn.execute(sa.insert(t.audit_log).values(
+            at=now(), actor=f"user:{login_name}"[:220], action="password_reset", object_type="user", object_id=str(user["id"]),
+            company_id=user["company_id"], source=source[:64], detail={"revoked": n}))
+        return {"user_id": user["id"], "company_id": user["company_id"], "revoked": n}
+
+    try:
+        out = await checked(kernel, attempt, lambda: kernel.store.run(run))
+    except ChecksBusy as exc:
+        return busy(exc)
+    if out is None:
+        raise ApiError(401, "invalid_reset_code", RESET_REFUSED, "code")
+    kernel.events.publish(tokens_revoked_event("user", out["user_id"], out["company_id"]))
+    return web.json_response({"revoked": out["revoked"]})
+
+
+def session_routes() -> list[Route]:
+    obj = lambda req, **props: {"type": "object", "required": list(req), "additionalProperties": False, "properties": props}  # noqa: E731
+    secret = {"type": "string", "writeOnly": True}
+    return [
+        Route("POST", "/api/v1/auth/refresh", refresh, "any", "Exchange a live token for a new one (the old one stops working)", "auth"),
+        Route("POST", "/api/v1/auth/password-reset", complete_reset, "public", "Choose a new password with a reset code from an administrator", "auth",
+              body=obj(("login", "code", "new_password"), login={"type": "string"}, domain={"type": "string", "description": "Company/Domain when the login exists in several domains"},
+                       code={"type": "string", "writeOnly": True, "description": "the one-time code, e.g. ABCD-EFGH-JKLM-NPQR"}, new_password=secret)),
+        Route("POST", "/api/v1/me/password", change_password, "user", "Change one's own TWS password (other tokens stop working)", "auth",
+              body=obj(("current_password", "new_password"), current_password=secret, new_password=secret)),
+        Route("POST", "/api/v1/users/{id}/password-reset", create_reset, "admin", "A one-time password-reset code for a user (shown once; e-mailed when SMTP is set up)", "users",
+              body=obj((), send_email={"type": "boolean", "description": "e-mail the code to the user when possible (default true)"}), status=201),
+        Route("GET", "/api/v1/users/{id}/lockout", user_lockout, "admin", "A user's failed logins and lock-out", "users"),
+        Route("POST", "/api/v1/users/{id}/unlock", _unlock_route("users", "login"), "admin", "Lift a user's lock-out", "users"),
+        Route("POST", "/api/v1/admins/{id}/unlock", _unlock_route("admins", "admin"), "admin", "Lift an admin account's lock-out", "admins"),
+        Route("GET", "/api/v1/lockouts", lockouts, "admin", "Login names and addresses locked now (super users)", "auth"),
+        Route("POST", "/api/v1/lockouts/unlock", unlock_any, "admin", "Lift the lock-out of an address or login name (super users)", "auth",
+              body=obj(("scope", "subject"), scope={"type": "string", "description": "login, admin or address"}, subject={"type": "string"})),
+    ]
