@@ -149,3 +149,51 @@ async def test_the_document_declares_the_answers_and_bounds_the_server_enforces(
         assert admin.last_status == 400 and answer["field"] == "limit", answer
     answer = await admin.call("GET", "/api/v1/users/0")
     assert admin.last_status == 400 and answer["field"] == "id", answer
+
+
+async def test_a_method_a_fixed_path_lacks_answers_405_with_allow_not_a_400_about_an_id(twp_server, admin):
+    # /devices/states, /devices/forwarding... sit next to /devices/{id}: PATCH on them is no "device id states".
+    for path, allowed in (("/api/v1/devices/states", "GET"), ("/api/v1/devices/forwarding", "PUT"), ("/api/v1/me/lists/order", "PUT")):
+        resp = await twp_server.client.request("PATCH", path, headers=admin.headers(), json={})
+        assert resp.status == 405 and allowed in resp.headers["Allow"], (path, resp.status, await resp.text())
+    # ...while a wrong id on the {id} path is still named.
+    answer = await admin.call("PATCH", "/api/v1/devices/statez", {})
+    assert admin.last_status == 400 and answer["field"] == "id", answer
+
+
+async def test_an_admin_cannot_disable_or_demote_their_own_account_nor_blank_its_password(twp_server, admin):
+    me = admin.info["admin"]["id"]
+    for field in ("enabled", "super_user"):
+        answer = await admin.call("PATCH", f"/api/v1/admins/{me}", {field: False})
+        assert admin.last_status == 409 and answer["field"] == field, answer
+    for short in ("", "eleven-char"):
+        answer = await admin.call("PATCH", f"/api/v1/admins/{me}", {"password": short})
+        assert admin.last_status == 400 and answer["field"] == "password", answer
+
+
+async def test_rules_across_fields_are_stated_in_the_document_and_answer_400(twp_server, admin):
+    doc = await twp_server.anonymous.get("/api/v1/openapi.json")
+    log = doc["paths"]["/api/v1/users/{id}/call-logs"]["get"]
+    assert "to must be after from" in log["x-twp-rules"] and "to must be after from" in log["responses"]["400"]["description"]
+    assert any("device and domain_id" in rule for rule in doc["paths"]["/api/v1/calls"]["post"]["x-twp-rules"])
+    # An object named in the body or the query may not exist: the document says 404 there too.
+    assert "404" in doc["paths"]["/api/v1/devices"]["post"]["responses"] and "404" in doc["paths"]["/api/v1/directories/reverse"]["get"]["responses"]
+    company = await admin.create("companies", name="Rules")
+    domain = await admin.create("domains", company_id=company["id"], name="D")
+    user = await admin.create("users", domain_id=domain["id"], login="rita")
+    url = f"/api/v1/users/{user['id']}/call-logs"
+    for params, words in (({"from": "2026-11-22", "to": "2026-11-01"}, "must come after from"),
+                          ({"to": ""}, "expected a date"),  # the document's format: date / date-time, not "anything or nothing"
+                          ({"from": "2026-W47-1"}, "expected a date"),  # ISO week dates are no RFC 3339 date
+                          ({"from": "2026-11-22T08:30:00"}, "with its offset")):
+        answer = await admin.call("GET", url, params=params)
+        assert admin.last_status == 400 and words in answer["detail"], (params, answer)
+    assert (await admin.get(url, params={"from": "2026-11-22T08:30:00+01:00", "to": "2026-11-23"}))["items"] == []
+
+
+async def test_a_body_whose_fields_are_all_optional_may_be_left_out(twp_server, admin):
+    doc = await twp_server.anonymous.get("/api/v1/openapi.json")
+    assert doc["paths"]["/api/v1/companies/{id}"]["patch"]["requestBody"]["required"] is False
+    assert doc["paths"]["/api/v1/companies"]["post"]["requestBody"]["required"] is True
+    company = await admin.create("companies", name="Optional")
+    assert (await admin.call("PATCH", f"/api/v1/companies/{company['id']}", status=200))["name"] == "Optional"

@@ -220,7 +220,12 @@ class Kernel:
         self._tasks.append(asyncio.get_running_loop().create_task(run_observers(observers, self.events, self.hooks)))
         self.started_at = time.time()
         self.ready = True
-        log.info("TWP kernel ready in %.2f s (%d plugins, %d instances)", time.perf_counter() - t0, len(self.plugins.records), len(self.instances.instances))
+        log.info(
+            "TWP kernel ready in %.2f s (%d plugins, %d instances)",
+            time.perf_counter() - t0,
+            len(self.plugins.records),
+            len(self.instances.instances),
+        )
 
     async def refresh_warnings(self) -> None:
         assert self.store is not None
@@ -319,7 +324,7 @@ def _check_options(plugin: str, call: tuple) -> Any:
 def _check_route(plugin: str, call: tuple) -> Route:
     route = check_plugin_route(plugin, call)
     handler = route.handler
-    if not (inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))):
+    if not (inspect.iscoroutinefunction(handler) or (callable(handler) and inspect.iscoroutinefunction(type(handler).__call__))):
         raise RegistrationError(f"route {route.method} {route.path}: the handler must be an async function taking the request, got {handler!r}")
     return route
 
@@ -330,7 +335,7 @@ def check_config(config: Config) -> list[str]:
     problems = kernel.config_problems()
     try:
         Store(config.storage.url).close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever stops the store from opening is a problem to report, not a crash
         problems.append(f"{config.source}: {exc}")
     return problems
 

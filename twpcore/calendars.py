@@ -26,6 +26,9 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from twpcore import rights
+from twpcore.auth import Principal, now
+from twpcore.routing import ApiError
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
@@ -150,3 +153,66 @@ def replace_events(conn: sa.Connection, user_id: int, source: str, events: list[
         conn.execute(sa.insert(t.calendar_events), rows)
     log.debug("calendar of user %s: %s replaced %s events by %s", user_id, source, deleted, len(rows))
     return {"deleted": deleted, "inserted": len(rows)}
+
+
+# -- what the calendar endpoints do (twpcore.http.rights_objects reads the requests) ---------
+
+COLUMNS = ("starts_at", "ends_at", "subject", "location", "show_as", "private")
+"""What a user writes of an event."""
+
+
+def event_values(data: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+    """An event's values once ``data`` (an API body) is applied to ``existing``; ``CalendarError`` when not valid."""
+    values: dict[str, Any] = dict(existing or {"subject": "", "location": "", "show_as": "busy", "private": False})
+    if existing is not None:
+        values["starts_at"], values["ends_at"] = stored(values["starts_at"]), stored(values["ends_at"])
+    for field, column in (("start", "starts_at"), ("end", "ends_at")):
+        if field in data:
+            values[column] = parse_time(data[field], field)
+    for field in ("subject", "location", "show_as", "private"):
+        if field in data:
+            values[field] = data[field]
+    check(values)
+    return values
+
+
+def create_own_event(conn: sa.Connection, user_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """Add an event written in TWP (source ``twp``) to the calendar of ``user_id``."""
+    return dict(conn.execute(sa.insert(t.calendar_events).values(user_id=user_id, source=OWN_SOURCE, **{k: values[k] for k in COLUMNS})
+                             .returning(*t.calendar_events.c)).one()._mapping)
+
+
+def own_event(conn: sa.Connection, user_id: int, ident: int, change: bool) -> dict[str, Any]:
+    """One of the user's events: 404 when it is not theirs, 409 when ``change`` and a provider wrote it."""
+    c = t.calendar_events.c
+    row = conn.execute(sa.select(t.calendar_events).where(c.id == ident, c.user_id == user_id)).one_or_none()
+    if row is None:
+        raise ApiError(404, "not_found", f"calendar event {ident} not found among your events")
+    if change and row.source != OWN_SOURCE:
+        raise ApiError(409, "read_only", f"calendar event {ident} comes from {row.source}; change it there, TWP shows what {row.source} says")
+    return dict(row._mapping)
+
+
+def update_own_event(conn: sa.Connection, user_id: int, ident: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``data`` to one of the user's own events; ``CalendarError`` when the result is not valid."""
+    values = event_values(data, own_event(conn, user_id, ident, True))
+    return dict(conn.execute(sa.update(t.calendar_events).where(t.calendar_events.c.id == ident)
+                             .values(updated_at=now(), **{k: values[k] for k in COLUMNS}).returning(*t.calendar_events.c)).one()._mapping)
+
+
+def delete_own_event(conn: sa.Connection, user_id: int, ident: int) -> None:
+    own_event(conn, user_id, ident, True)
+    conn.execute(sa.delete(t.calendar_events).where(t.calendar_events.c.id == ident))
+
+
+def user_calendar(conn: sa.Connection, who: Principal, ident: int, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """The events of user ``ident`` in a window, for a caller granted their calendar (guide 7.4.3); 404 for another company's user."""
+    owner = rights.visible_row(conn, who, t.users, ident, t.users.c.login, t.users.c.first_name, t.users.c.last_name)
+    if owner is None:
+        raise ApiError(404, "not_found", f"user {ident} not found")
+    if not rights.can_view_calendar(conn, who.id, ident):
+        raise ApiError(403, "not_granted", rights.not_granted_text(f"the calendar of user {owner.login}", "7.4.3",
+                                                                    "a calendar authorization on the user or one of its groups"))
+    rows = events_between(conn, ident, start, end)
+    return {"user": {"id": ident, "login": owner.login, "first_name": owner.first_name, "last_name": owner.last_name, "domain_id": owner.domain_id},
+            "from": start.isoformat(), "to": end.isoformat(), "items": [as_json(r, owner=who.id == ident) for r in rows]}

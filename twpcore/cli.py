@@ -99,7 +99,7 @@ async def announce(kernel: Any, banner: str, settle: float = 3.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settle
     try:
-        while loop.time() < deadline and any(
+        while loop.time() < deadline and any(  # noqa: ASYNC110 - at most `settle` s, for the banner; instance states have no event to await
                 getattr(i.state, "value", i.state) in ("starting", "retrying") for i in kernel.instances.instances.values()):
             await asyncio.sleep(0.05)
     finally:
@@ -213,7 +213,9 @@ def _show_last_syncs(kernel: Any) -> None:
     from twpcore.instances import InstanceState
     from twpcore.kinds import Kind
 
-    specs = [i.spec for (kind, _), i in kernel.instances.instances.items() if kind == Kind.DIRECTORY_CONNECTOR and i.state == InstanceState.CONFIGURED]
+    specs = [
+        i.spec for (kind, _), i in kernel.instances.instances.items() if kind == Kind.DIRECTORY_CONNECTOR and i.state == InstanceState.CONFIGURED
+    ]
     states = _read_store(kernel.config, lambda conn: config_directory_states(conn, specs)) if specs else {}
     for name, (state, reason) in (states if isinstance(states, dict) else {}).items():
         if state != InstanceState.READY:
@@ -224,7 +226,7 @@ async def _try_setup(kernel: Any, timeout: float) -> None:
     """Run every instance's setup (connect, log in), so setup errors show offline; then close."""
     try:
         await asyncio.wait_for(kernel.instances.start_all(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         for inst in kernel.instances.instances.values():
             if inst.state == "starting":
                 inst.set("setup_error", f"setup did not finish within {timeout:g} s")
@@ -474,7 +476,9 @@ def cmd_directory_search(args: argparse.Namespace) -> int:
     async def work(kernel: Any) -> Any:
         ids = kernel.store.transaction(_ids_in_domain, t.users.c.login, args.user, args.domain)
         if len(ids) != 1:
-            raise SystemExit(f"twp: user {args.user!r} " + ("does not exist" if not ids else "exists in several domains; add --domain Company/Domain"))
+            raise SystemExit(
+                f"twp: user {args.user!r} " + ("does not exist" if not ids else "exists in several domains; add --domain Company/Domain")
+            )
         try:
             return await kernel.directories.search(ids[0], args.text, args.offset, args.limit)
         except DirectoryError as exc:

@@ -30,11 +30,14 @@ Where the grants are used: ``check_application_login`` (a login naming an applic
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from twpcore.store import schema as t
+
+if TYPE_CHECKING:
+    from twpcore.auth import Principal
 
 APPLICATIONS = ("Caller", "Alerter", "Stats", "StatsAdmin", "Rules", "SoftPhone", "Toolkit", "Internet", "Mail", "VideoShare", "SmartAttendant")
 
@@ -324,3 +327,21 @@ def purge_dangling(conn: sa.Connection) -> None:
                                         ~sa.exists().where(ref == a.c.object_ref)))
     for kind, table in (("user", t.users), ("admin", t.admins)):
         conn.execute(sa.delete(tok).where(tok.c.principal_type == kind, ~sa.exists().where(table.c.id == tok.c.principal_id)))
+
+
+def visible_row(conn: sa.Connection, who: Principal, table: sa.Table, ident: int, *cols: sa.Column[Any]) -> sa.Row[Any] | None:
+    """The row ``ident`` of a domain's ``table`` with its company and domain name, or None when absent or of another company.
+
+    Companies never share anything: a user sees the rows of their own company, an admin those
+    of the companies they manage; for the others the row does not exist (404).
+    """
+    row = conn.execute(sa.select(table.c.id, table.c.domain_id, t.domains.c.company_id, t.domains.c.name.label("domain_name"), *cols)
+                       .join(t.domains, t.domains.c.id == table.c.domain_id).where(table.c.id == ident)).one_or_none()
+    if row is None or not (who.manages(row.company_id) if who.is_admin else row.company_id in who.companies):
+        return None
+    return row
+
+
+def not_granted_text(what: str, guide: str, ask: str) -> str:
+    """The 403 text of an object of the user's company that is not granted to them, naming the authorization to ask for."""
+    return f"{what} is not granted to you (guide {guide}); ask an administrator for {ask}"

@@ -31,6 +31,18 @@ class ApiError(Exception):
         self.status, self.error, self.detail, self.field = status, error, detail, field
 
 
+def bad_request(detail: str, field: str | None = None) -> ApiError:
+    return ApiError(400, "bad_request", detail, field)
+
+
+def not_found(what: str, ident: Any) -> ApiError:
+    return ApiError(404, "not_found", f"{what} {ident} not found", None)
+
+
+def forbidden(detail: str) -> ApiError:
+    return ApiError(403, "forbidden", detail)
+
+
 @attrs.frozen
 class Route:
     """One HTTP route and what the OpenAPI document says of it."""
@@ -53,6 +65,9 @@ class Route:
     """Error statuses it may answer besides 400, 401, 403 and 404 (409 conflict, 503 unavailable...), for the OpenAPI document."""
     response: dict[str, Any] | None = None
     """JSON schema of the successful answer, for the OpenAPI document (default: any object)."""
+    rules: tuple[str, ...] = ()
+    """Rules across fields or parameters that no JSON schema expresses ("to must be after from"): a request that
+    breaks one answers 400 (422 when it says so), and the OpenAPI document lists them (``x-twp-rules`` and the 400 description)."""
 
 
 _PATH = re.compile(r"^/api/v1/[A-Za-z0-9_\-/{}.]+$")

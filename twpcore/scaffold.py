@@ -71,8 +71,8 @@ def class_name(name: str, suffix: str) -> str:
     """``acme-pbx`` + ``PbxDriver`` → ``AcmePbxDriver``: the suffix's leading words the name already ends with are not repeated."""
     words = [part.capitalize() for part in re.split(r"[-_]", name)]
     tail = re.findall(r"[A-Z][a-z0-9]*", suffix)
-    overlap = max((k for k in range(len(tail) + 1) if k <= len(words) and [w.lower() for w in words[len(words) - k:]] == [t.lower() for t in tail[:k]]),
-                  default=0)
+    lower, suffix_lower = [w.lower() for w in words], [t.lower() for t in tail]
+    overlap = max((k for k in range(min(len(tail), len(words)) + 1) if lower[len(words) - k:] == suffix_lower[:k]), default=0)
     return "".join(words) + "".join(tail[overlap:])
 
 

@@ -52,6 +52,7 @@ import sqlalchemy as sa
 
 from twpcore import rights
 from twpcore.clock import next_daily
+from twpcore.config import Config
 from twpcore.events import Event
 from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady, NotSupported, SourceRecord
 from twpcore.plugins import describe_exception
@@ -143,7 +144,7 @@ def _int(data: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
     return value
 
 
-def check_definition(conn: sa.Connection, kernel: Any, who: Any, data: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def check_definition(conn: sa.Connection, config: Config, who: Any, data: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
     """Check an import's settings (create when ``existing`` is None); return the column values to write.
 
     ``data`` holds the fields the admin sent; on update they are merged over the stored
@@ -245,7 +246,7 @@ def check_definition(conn: sa.Connection, kernel: Any, who: Any, data: dict[str,
     if conn is not None:
         domain_id = merged["domain_id"]
         if source == "pbx" and (existing is None or values["link"] != existing.get("link")):
-            serving = links_serving(conn, kernel, domain_id)
+            serving = links_serving(conn, config, domain_id)
             if values["link"] not in serving:
                 # The same answer whether the link serves another company or does not exist.
                 raise UserImportError(422, "link_not_in_domain", f'user import: link: no PBX link named "{values["link"][:80]}" serves domain '
@@ -263,14 +264,14 @@ def check_definition(conn: sa.Connection, kernel: Any, who: Any, data: dict[str,
     return values
 
 
-def links_serving(conn: sa.Connection, kernel: Any, domain_id: int) -> list[str]:
+def links_serving(conn: sa.Connection, config: Config, domain_id: int) -> list[str]:
     """Names of the ``[pbx.links.<name>]`` whose ``company`` and ``domain`` name this domain (as the telephony service reads them)."""
     row = conn.execute(sa.select(t.domains.c.name, t.companies.c.name.label("company"))
                        .join(t.companies, t.companies.c.id == t.domains.c.company_id).where(t.domains.c.id == domain_id)).one_or_none()
     if row is None:
         return []
     out = []
-    for spec in kernel.config.instances_of(Kind.PBX_DRIVER):
+    for spec in config.instances_of(Kind.PBX_DRIVER):
         if spec.domain != row.name or (spec.company is not None and spec.company != row.company):
             continue
         if spec.company is None:  # a domain name alone serves only when no other company has a domain of that name

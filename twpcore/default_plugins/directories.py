@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -21,6 +21,9 @@ from twpcore.hookspecs import hookimpl
 from twpcore.kinds import DirectoryConnector, SourceRecord
 from twpcore.plugin_context import kernel_of
 from twpcore.store import schema as t
+
+if TYPE_CHECKING:  # pragma: no cover
+    from twpcore.directory.service import DirectoryRef
 
 
 class TwpUsers(DirectoryConnector):
@@ -33,6 +36,8 @@ class TwpUsers(DirectoryConnector):
         "id": "login", "last_name": "last_name", "first_name": "first_name", "email": "email",
         "phone": "devices", "mobile": "mobile",
     }
+    directory: DirectoryRef
+    """Set by the directory service before ``setup()`` (``DirectoryConnector``)."""
 
     def source_fields(self) -> list[str]:
         return ["login", "last_name", "first_name", "email", "mobile", "devices", "culture"]
@@ -48,12 +53,17 @@ class TwpUsers(DirectoryConnector):
             devices.setdefault(r.user_id, []).append(r.number)
         return [{**dict(u._mapping), "devices": devices.get(u.id, [])} for u in users]
 
+    async def _users(self) -> list[dict[str, Any]]:
+        store = kernel_of(self.context).store  # kernel_of() raises NotRunning unless the server runs, with its store open
+        assert store is not None
+        return await store.run(self._rows)
+
     async def test_connection(self) -> str:
-        rows = await kernel_of(self.context).store.run(self._rows)
+        rows = await self._users()
         return f"{len(rows)} enabled users in the domain"
 
     async def records(self, user: Any = None) -> AsyncIterator[SourceRecord]:
-        for row in await kernel_of(self.context).store.run(self._rows):
+        for row in await self._users():
             uid = row.pop("id")
             yield SourceRecord(f"user:{uid}", row)
 

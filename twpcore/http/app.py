@@ -7,14 +7,16 @@ import functools
 import logging
 import re
 import weakref
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import WSCloseCode, web
 
 import twpcore
+from twpcore.app import Kernel
 from twpcore.http.call_logs import call_log_routes
 from twpcore.http.callback import callback_routes, install_limiters
-from twpcore.http.core import KERNEL, MAX_ID, OPENAPI, WEBSOCKETS, Route, error_middleware, guard
+from twpcore.http.core import KERNEL, MAX_ID, OPENAPI, WEBSOCKETS, Route, error_middleware, guard, query_schema
 from twpcore.http.dialplan import dialplan_routes
 from twpcore.http.directories import directory_routes
 from twpcore.http.negotiate import negotiate_routes
@@ -62,6 +64,32 @@ ERRORS = {409: "conflict with the current state (an existing object, a limit, no
           503: "not available now (a PBX link down, the server not ready); retry later"}
 
 
+def _with_int_bounds(schema: Any) -> Any:
+    """``schema`` with the bounds ``check_body`` enforces on an integer that declares none (the store's 32-bit INTEGER)."""
+    if not isinstance(schema, dict):
+        return schema
+    types: list[Any] = schema["type"] if isinstance(schema.get("type"), list) else [schema.get("type")]
+    if "integer" in types:
+        schema = {"minimum": -MAX_ID - 1, "maximum": MAX_ID, **schema}
+    if isinstance(schema.get("items"), dict):
+        schema = {**schema, "items": _with_int_bounds(schema["items"])}
+    return schema
+
+
+def body_schema(body: dict[str, Any]) -> dict[str, Any]:
+    """A route's body schema as the document shows it: top-level fields and their items carry the bounds the server checks."""
+    props = body.get("properties")
+    if not isinstance(props, dict):
+        return body
+    return {**body, "properties": {k: _with_int_bounds(v) for k, v in props.items()}}
+
+
+def names_objects(route: Route) -> bool:
+    """Whether a request names objects in its query or body (``domain_id``, ``user_ids``, ``device``...), each of which may not exist: a 404."""
+    names = [q[0] for q in route.query] + list((route.body or {}).get("properties", {}))
+    return any(n.endswith(("_id", "_ids")) or n == "device" for n in names)
+
+
 def openapi(routes: list[Route]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the routes actually served."""
     paths: dict[str, Any] = {}
@@ -72,8 +100,12 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
             "operationId": f"{r.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', r.path.removeprefix('/api/v1/')).strip('_')}",
             "tags": [r.tag],
             "responses": {
-                str(r.status): {"description": "no content"} if r.status == 204 else
-                {"description": "created" if r.status == 201 else "success", "content": {"application/json": {"schema": r.response or {"type": "object"}}}},
+                str(r.status): {"description": "no content"}
+                if r.status == 204
+                else {
+                    "description": "created" if r.status == 201 else "success",
+                    "content": {"application/json": {"schema": r.response or {"type": "object"}}},
+                },
                 "400": {"description": "bad request", "content": {"application/json": {"schema": error}}},
             },
         }
@@ -91,30 +123,67 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
         params = [{"name": n, "in": "path", "required": True,
                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if n in ("id", "member") else {"type": "string"}}
                   for n in re.findall(r"{(\w+)}", r.path)]
-        params += [{"name": q[0], "in": "query", "required": False, "schema": {"type": q[1], **(q[3] if len(q) > 3 else {})}, "description": q[2]}
-                   for q in r.query]
+        params += [
+            {"name": q[0], "in": "query", "required": bool(len(q) > 3 and q[3].get("required")), "schema": query_schema(q), "description": q[2]}
+            for q in r.query
+        ]
         if params:
             op["parameters"] = params
         if r.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": r.body}}}
-        if "{" in r.path:
-            op["responses"]["404"] = {"description": "not found (or in a company you may not see)", "content": {"application/json": {"schema": error}}}
+            op["requestBody"] = {"required": bool(r.body.get("required")), "content": {"application/json": {"schema": body_schema(r.body)}}}
+        if r.rules:
+            op["x-twp-rules"] = list(r.rules)
+            op["responses"]["400"]["description"] = "bad request, or one of these rules broken: " + "; ".join(r.rules)
+        if "{" in r.path or names_objects(r):
+            op["responses"]["404"] = {
+                "description": "not found (or in a company you may not see)",
+                "content": {"application/json": {"schema": error}},
+            }
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "TWP API", "version": twpcore.__version__,
-                 "description": "Telephony gateway API. Errors are JSON objects {error, detail, field}."},
+        "info": {
+            "title": "TWP API",
+            "version": twpcore.__version__,
+            "description": "Telephony gateway API. Errors are JSON objects {error, detail, field}. "
+            "No string (nor object key) may contain NUL (\\u0000), and bodies nest at most 32 levels.",
+        },
         "servers": [{"url": "/"}],
         "paths": dict(sorted(paths.items())),
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "token from POST /api/v1/auth/login or /api/v1/auth/admin-login"}},
-            "schemas": {"Error": {"type": "object", "required": ["error", "detail"], "properties": {
-                "error": {"type": "string"}, "detail": {"type": "string"}, "field": {"type": ["string", "null"]}}}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "token from POST /api/v1/auth/login or /api/v1/auth/admin-login"}
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "detail"],
+                    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}, "field": {"type": ["string", "null"]}},
+                }
+            },
         },
     }
 
 
-def create_app(kernel: Any, *, manage_kernel: bool = True) -> web.Application:
+def routed_path(path: str, paths: Collection[str]) -> str:
+    """``path`` as the router matches it: a ``{name}`` segment never takes the fixed name of a sibling path.
+
+    ``/api/v1/devices/{id}`` does not match ``/api/v1/devices/states``, so a method that the fixed
+    path lacks answers 405 with ``Allow`` (as the document says) instead of a 400 about the id.
+    """
+    original = path.split("/")
+    segments = list(original)
+    for i, segment in enumerate(original):
+        if not segment.startswith("{"):
+            continue
+        fixed = sorted({other[i] for other in (p.split("/") for p in paths) if len(other) == len(original) and not other[i].startswith("{")
+                        and other[:i] == original[:i] and other[i + 1:] == original[i + 1:]})
+        if fixed:
+            segments[i] = f"{{{segment[1:-1]}:(?!(?:{'|'.join(map(re.escape, fixed))})$)[^/]+}}"
+    return "/".join(segments)
+
+
+def create_app(kernel: Kernel, *, manage_kernel: bool = True) -> web.Application:
     """The aiohttp application serving ``/api/v1``; starts and stops the kernel with it."""
     # max_field_size: Kerberos tickets of Active Directory users in many groups make Authorization headers up to 64 KiB.
     app = web.Application(middlewares=[error_middleware], client_max_size=kernel.config.http.max_request_bytes,
@@ -124,6 +193,7 @@ def create_app(kernel: Any, *, manage_kernel: bool = True) -> web.Application:
     app[WEBSOCKETS] = weakref.WeakSet()
     routes = all_routes() + list(kernel.routes)
     seen: set[tuple[str, str]] = set()
+    paths = {r.path for r in routes}
     for r in routes:
         key = (r.method, r.path)
         if key in seen:
@@ -132,7 +202,7 @@ def create_app(kernel: Any, *, manage_kernel: bool = True) -> web.Application:
                 continue
             raise RuntimeError(f"duplicate kernel route {key}")
         seen.add(key)
-        app.router.add_route(r.method, r.path, guard(r))
+        app.router.add_route(r.method, routed_path(r.path, paths), guard(r))
     served = [r for r in routes if (r.method, r.path) in seen]
     document = openapi(served)
     app[OPENAPI] = document
@@ -161,7 +231,7 @@ def create_app(kernel: Any, *, manage_kernel: bool = True) -> web.Application:
 
 async def close_websockets(app: web.Application) -> None:
     """Close every open WebSocket with 1001 (going away), all at once, so clients know to reconnect elsewhere or later."""
-    sockets = list(app[WEBSOCKETS])
+    sockets = [*app[WEBSOCKETS]]
     if not sockets:
         return
     log.info("shutting down: closing %d WebSocket(s) with code 1001 (going away)", len(sockets))

@@ -18,13 +18,15 @@ Another company's user or group answers 404; the same company without the right,
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from twpcore.auth import Principal
-from twpcore.http.core import KERNEL, ApiError, Route, bad_request, not_found, path_int, principal, query_int
+from twpcore.http.core import KERNEL, ApiError, Route, bad_request, not_found, path_int, principal, query_int, store_of
 from twpcore.telephony import call_log_access as access
 from twpcore.telephony import call_logs as cl
 
@@ -44,20 +46,29 @@ def _zone(request: web.Request) -> dt.tzinfo:
         raise bad_request(f'query parameter tz: unknown time zone "{name[:64]}"; use an IANA name such as Europe/Paris, or UTC', "tz") from None
 
 
+_DATE_OR_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2}))?")
+"""What the document's ``format: date`` and ``format: date-time`` (RFC 3339, with its offset) accept."""
+
+
 def _time(request: web.Request, name: str, end: bool = False, zone: dt.tzinfo = UTC) -> dt.datetime | None:
     raw = request.query.get(name)
-    if not raw:
+    if raw is None:
         return None
     if "T" in raw and " " in raw:
         raw = raw.replace(" ", "+")  # an unencoded "+01:00" offset arrives as " 01:00"
     try:
+        if not _DATE_OR_TIME.fullmatch(raw):
+            raise ValueError(raw)
+        raw = raw.upper()
         if len(raw) == 10:
             day = dt.date.fromisoformat(raw)
             value = dt.datetime(day.year, day.month, day.day, tzinfo=zone)  # midnight where the reader is
             return (value + dt.timedelta(days=1) if end else value).astimezone(UTC)  # "to" a date includes that day
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise bad_request(f'query parameter {name}: expected a date (2026-11-22) or a date and time (2026-11-22T08:30:00Z), got "{raw}"', name) from None
+        raise bad_request(
+            f'query parameter {name}: expected a date (2026-11-22) or a date and time with its offset (2026-11-22T08:30:00Z), got "{raw[:40]}"', name
+        ) from None
     return value.replace(tzinfo=zone).astimezone(UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -77,7 +88,7 @@ async def _checked_user(request: web.Request, object_type: str) -> tuple[Princip
     who = principal(request)
     user_id = path_int(request)
 
-    user, refusal = await request.app[KERNEL].store.run(access.check_user, who, user_id, object_type)
+    user, refusal = await store_of(request).run(access.check_user, who, user_id, object_type)
     if user is None:
         raise not_found("user", user_id)
     if refusal:
@@ -99,7 +110,7 @@ async def _log_of(request: web.Request, user_id: int) -> web.Response:
         raise bad_request("query parameter q: at most 100 characters", "q")
     start, end = _range(request)
     limit, offset = _paging(request)
-    body = await request.app[KERNEL].store.run(lambda c: cl.list_entries(
+    body = await store_of(request).run(lambda c: cl.list_entries(
         c, user_id, direction=direction, missed=missed_raw in ("true", "1", "yes"), start=start, end=end, q=q or None, limit=limit, offset=offset))
     return web.json_response(body)
 
@@ -115,7 +126,7 @@ async def user_call_log(request: web.Request) -> web.Response:
 
 async def delete_my_entry(request: web.Request) -> web.Response:
     who, entry_id = principal(request), path_int(request)
-    if not await request.app[KERNEL].store.run(cl.hide_entry, who.id, entry_id):
+    if not await store_of(request).run(cl.hide_entry, who.id, entry_id):
         raise not_found("call log entry", entry_id)
     return web.Response(status=204)
 
@@ -144,7 +155,7 @@ def _stats_query(request: web.Request) -> access.StatsQuery:
 async def my_statistics(request: web.Request) -> web.Response:
     who, query, kernel = principal(request), _stats_query(request), request.app[KERNEL]
 
-    refusal, stats = await kernel.store.run(access.own_statistics, who, query, kernel.dialing_plans)
+    refusal, stats = await store_of(request).run(access.own_statistics, who, query, kernel.dialing_plans)
     if refusal:
         raise not_granted(refusal)
     return web.json_response(query.answer(**stats["users"][who.id]))
@@ -153,14 +164,14 @@ async def my_statistics(request: web.Request) -> web.Response:
 async def user_statistics(request: web.Request) -> web.Response:
     query, kernel = _stats_query(request), request.app[KERNEL]
     _, user = await _checked_user(request, "statistics")
-    stats = await kernel.store.run(query.run, kernel.dialing_plans, [user.id])
+    stats = await store_of(request).run(query.run, kernel.dialing_plans, [user.id])
     return web.json_response(query.answer(**stats["users"][user.id]))
 
 
 async def group_statistics(request: web.Request) -> web.Response:
     who, group_id, query, kernel = principal(request), path_int(request), _stats_query(request), request.app[KERNEL]
 
-    found = await kernel.store.run(access.group_statistics, who, group_id, query, kernel.dialing_plans)
+    found = await store_of(request).run(access.group_statistics, who, group_id, query, kernel.dialing_plans)
     if found is None:
         raise not_found("group", group_id)
     group, body = found
@@ -173,7 +184,7 @@ async def group_statistics(request: web.Request) -> web.Response:
 async def _records_of(request: web.Request, user_id: int) -> web.Response:
     start, end = _range(request)
     limit, offset = _paging(request)
-    return web.json_response(await request.app[KERNEL].store.run(cl.list_recordings, user_id, start, end, limit, offset))
+    return web.json_response(await store_of(request).run(cl.list_recordings, user_id, start, end, limit, offset))
 
 
 async def my_records(request: web.Request) -> web.Response:
@@ -185,32 +196,89 @@ async def user_records(request: web.Request) -> web.Response:
     return await _records_of(request, user.id)
 
 
-PAGING = (("limit", "integer", "page size, 1-500 (default 50)"), ("offset", "integer", "items to skip"))
-RANGE = (("from", "string", "start: a date (2026-11-22) or an ISO date and time, UTC when no offset is given"),
-         ("to", "string", "end (excluded); a date includes that whole day"))
-LOG_QUERY = (("direction", "string", "incoming, outgoing, internal or external"), ("missed", "boolean", "only missed incoming calls"),
-             ("q", "string", "the other party's number or name contains this text"), *RANGE, *PAGING)
-STATS_QUERY = (*RANGE, ("group_by", "string", "hour, day, month, year or weekday (of the tz time zone); totals only when absent"),
-               ("tz", "string", "IANA time zone of dates and periods, e.g. Europe/Paris (default UTC)"),
-               ("direction", "string", "incoming, outgoing, internal or external calls only"),
-               ("number", "string", "calls with this correspondent only (as presented or in canonical form)"))
+PAGING = (("limit", "integer", "page size, 1-500 (default 50)", {"minimum": 1, "maximum": 500}), ("offset", "integer", "items to skip"))
+DATE = {"anyOf": [{"format": "date"}, {"format": "date-time"}]}
+RANGE = (("from", "string", "start: a date (2026-11-22, midnight in the tz time zone) or an RFC 3339 date and time (2026-11-22T08:30:00Z)", DATE),
+         ("to", "string", "end (excluded); a date includes that whole day", DATE))
+LOG_QUERY = (
+    ("direction", "string", "incoming, outgoing, internal or external", {"enum": list(cl.FILTERS)}),
+    ("missed", "boolean", "only missed incoming calls"),
+    ("q", "string", "the other party's number or name contains this text"),
+    *RANGE,
+    *PAGING,
+)
+STATS_QUERY = (
+    *RANGE,
+    ("group_by", "string", "hour, day, month, year or weekday (of the tz time zone); totals only when absent", {"enum": list(cl.GROUPINGS)}),
+    ("tz", "string", "IANA time zone of dates and periods, e.g. Europe/Paris (default UTC)"),
+    ("direction", "string", "incoming, outgoing, internal or external calls only", {"enum": list(cl.FILTERS)}),
+    ("number", "string", "calls with this correspondent only (as presented or in canonical form)"),
+)
 
 
 def call_log_routes() -> list[Route]:
-    return [
-        Route("GET", "/api/v1/me/call-logs", my_call_log, "user", "The caller's call log, newest first (filters, paging)", "call logs", query=LOG_QUERY),
-        Route("DELETE", "/api/v1/me/call-logs/{id}", delete_my_entry, "user", "Remove an entry from the caller's call log (statistics keep it)",
-              "call logs", status=204),
-        Route("GET", "/api/v1/users/{id}/call-logs", user_call_log, "any", "A user's call log: for holders of a call_log grant (guide 7.4.6) and admins",
-              "call logs", query=LOG_QUERY),
-        Route("GET", "/api/v1/me/statistics", my_statistics, "user", "The caller's call statistics (needs the Stats application)", "statistics",
-              query=STATS_QUERY),
-        Route("GET", "/api/v1/users/{id}/statistics", user_statistics, "any",
-              "A user's call statistics: StatsAdmin plus a reverse statistics grant (guide 7.4, 9.4.2), or an admin", "statistics", query=STATS_QUERY),
-        Route("GET", "/api/v1/groups/{id}/statistics", group_statistics, "any",
-              "Call statistics of the group members the caller may see, and their totals", "statistics", query=STATS_QUERY),
+    routes = [
+        Route(
+            "GET", "/api/v1/me/call-logs", my_call_log, "user", "The caller's call log, newest first (filters, paging)", "call logs", query=LOG_QUERY
+        ),
+        Route(
+            "DELETE",
+            "/api/v1/me/call-logs/{id}",
+            delete_my_entry,
+            "user",
+            "Remove an entry from the caller's call log (statistics keep it)",
+            "call logs",
+            status=204,
+        ),
+        Route(
+            "GET",
+            "/api/v1/users/{id}/call-logs",
+            user_call_log,
+            "any",
+            "A user's call log: for holders of a call_log grant (guide 7.4.6) and admins",
+            "call logs",
+            query=LOG_QUERY,
+        ),
+        Route(
+            "GET",
+            "/api/v1/me/statistics",
+            my_statistics,
+            "user",
+            "The caller's call statistics (needs the Stats application)",
+            "statistics",
+            query=STATS_QUERY,
+        ),
+        Route(
+            "GET",
+            "/api/v1/users/{id}/statistics",
+            user_statistics,
+            "any",
+            "A user's call statistics: StatsAdmin plus a reverse statistics grant (guide 7.4, 9.4.2), or an admin",
+            "statistics",
+            query=STATS_QUERY,
+        ),
+        Route(
+            "GET",
+            "/api/v1/groups/{id}/statistics",
+            group_statistics,
+            "any",
+            "Call statistics of the group members the caller may see, and their totals",
+            "statistics",
+            query=STATS_QUERY,
+        ),
         Route("GET", "/api/v1/me/records", my_records, "user", "The caller's call recordings (metadata)", "records", query=(*RANGE, *PAGING)),
-        Route("GET", "/api/v1/users/{id}/records", user_records, "any",
-              "A user's call recordings (metadata): reverse records grant (guide 7.4) or admin", "records", query=(*RANGE, *PAGING)),
+        Route(
+            "GET",
+            "/api/v1/users/{id}/records",
+            user_records,
+            "any",
+            "A user's call recordings (metadata): reverse records grant (guide 7.4) or admin",
+            "records",
+            query=(*RANGE, *PAGING),
+        ),
     ]
+    return [attrs.evolve(r, rules=RULES if r.query is STATS_QUERY else RULES[:1]) if r.method == "GET" else r for r in routes]
+
+
+RULES = ("to must be after from", "tz is an IANA time zone name such as Europe/Paris, or UTC")
 

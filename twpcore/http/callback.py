@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
 
 from twpcore import rights
-from twpcore.http.core import KERNEL, ApiError, Route, principal, read_json
+from twpcore.http.core import KERNEL, ApiError, Route, principal, read_json, store_of
 from twpcore.http.telephony import _dialable, _run, _str
 from twpcore.store import schema as t
 from twpcore.telephony.service import TelephonyError
@@ -56,7 +55,7 @@ def install_limiters(app: web.Application) -> None:
 
 async def callback(request: web.Request) -> web.Response:
     who = principal(request)
-    if who.is_admin:
+    if who.is_admin or who.domain_id is None:
         raise ApiError(403, "forbidden", "callbacks are requested with the token of a user holding the Internet application")
     body = await read_json(request)
     number = _str(body, "number")
@@ -65,14 +64,18 @@ async def callback(request: web.Request) -> web.Response:
 
     def check(conn: sa.Connection) -> None:
         if not rights.user_can(conn, who.id, "application", "Internet"):
-            raise ApiError(403, "forbidden", "this user does not hold the Internet application (guide 1.3.3, 7.4.1); ask an administrator to grant it")
+            raise ApiError(
+                403, "forbidden", "this user does not hold the Internet application (guide 1.3.3, 7.4.1); ask an administrator to grant it"
+            )
 
-    await kernel.store.run(check)
+    await store_of(request).run(check)
     per_source, per_number = request.app[PER_SOURCE], request.app[PER_NUMBER]
     wait = per_source.allow(request.remote or "?")
     if wait is not None:
         raise ApiError(429, "rate_limited", f"too many callback requests from your address; try again in {int(wait) + 1} s")
-    exists = await kernel.store.run(lambda c: c.execute(sa.select(t.devices.c.id).where(t.devices.c.domain_id == who.domain_id, t.devices.c.number == agent)).first())
+    exists = await store_of(request).run(
+        lambda c: c.execute(sa.select(t.devices.c.id).where(t.devices.c.domain_id == who.domain_id, t.devices.c.number == agent)).first()
+    )
     if exists is None:
         raise ApiError(404, "not_found", f"agent device {agent} is not in your domain", "agent")
     try:
@@ -90,6 +93,9 @@ async def callback(request: web.Request) -> web.Response:
 
 def callback_routes() -> list[Route]:
     return [Route("POST", "/api/v1/callback", callback, "user", "TWP Internet callback: ring an agent, then call the customer (guide 1.3.3)", "calls",
-                  body={"type": "object", "required": ["agent", "number"], "properties": {"agent": {"type": "string", "description": "agent device number in the caller's domain"},
-                                                                                       "number": {"type": "string", "description": "customer number"}}})]
+                  body={"type": "object", "required": ["agent", "number"], "properties": {
+                      "agent": {"type": "string", "pattern": r"\S", "description": "agent device number in the caller's domain"},
+                      "number": {"type": "string", "pattern": r"\S", "maxLength": 64, "description": "customer number"}}},
+                  # 202: the agent's phone rings; the PBX may refuse (409, 501, 503) and repeated requests are rate limited (429).
+                  status=202, errors=(409, 429, 501, 503))]
 

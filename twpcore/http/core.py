@@ -14,33 +14,39 @@ import logging
 import math
 import re
 import uuid
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any, overload
 
 from aiohttp import web
 
+from twpcore.app import Kernel
 from twpcore.auth import Principal, TokenError, principal_for_token
 
 # Shared with the kernel and plugins (twpcore.plugin_api): re-exported for the handlers.
-from twpcore.routing import ACCESS, PRINCIPAL, ApiError, Handler, Route, check_plugin_route, principal  # noqa: F401
+from twpcore.routing import ACCESS, PRINCIPAL, ApiError, Handler, Route, bad_request, check_plugin_route, forbidden, not_found, principal  # noqa: F401
+
+if TYPE_CHECKING:  # pragma: no cover
+    from twpcore.store import Store
 
 log = logging.getLogger(__name__)
-KERNEL = web.AppKey("kernel", object)
-WEBSOCKETS = web.AppKey("websockets", object)
+KERNEL = web.AppKey("kernel", Kernel)
+WEBSOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("websockets")
+"""The open WebSockets, closed with 1001 (going away) on shutdown."""
 OPENAPI = web.AppKey("openapi", dict)
 BODY = web.RequestKey("body", dict)
 BODY_SCHEMA = web.RequestKey("body_schema", dict)
 
 
-def bad_request(detail: str, field: str | None = None) -> ApiError:
-    return ApiError(400, "bad_request", detail, field)
+def open_store(kernel: Kernel) -> Store:
+    """The kernel's store, open from ``Kernel.start`` (which runs before the first request is served) to ``Kernel.stop``."""
+    if kernel.store is None:
+        raise ApiError(503, "not_ready", "the server is not ready: its store is not open (starting or stopping); retry in a moment")
+    return kernel.store
 
 
-def not_found(what: str, ident: Any) -> ApiError:
-    return ApiError(404, "not_found", f"{what} {ident} not found", None)
-
-
-def forbidden(detail: str) -> ApiError:
-    return ApiError(403, "forbidden", detail)
+def store_of(request: web.Request) -> Store:
+    """The store of the kernel serving ``request`` (``open_store``)."""
+    return open_store(request.app[KERNEL])
 
 
 def json_error(status: int, error: str, detail: str, field: str | None = None) -> web.Response:
@@ -57,7 +63,15 @@ def bearer(request: web.Request) -> str | None:
     return None
 
 
-_JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list, "null": type(None)}
+_JSON_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "null": type(None),
+}
 
 
 def check_body(schema: dict[str, Any], data: dict[str, Any]) -> None:
@@ -83,7 +97,11 @@ def check_body(schema: dict[str, Any], data: dict[str, Any]) -> None:
             continue
         value = data[key]
         types = sub["type"] if isinstance(sub["type"], list) else [sub["type"]]
-        ok = any(isinstance(value, _JSON_TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types if t in _JSON_TYPES)
+        if "integer" in types and isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
+            value = data[key] = int(value)  # JSON Schema counts 1.0 as an integer, and so do clients generated from the document
+        ok = any(
+            isinstance(value, _JSON_TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types if t in _JSON_TYPES
+        )
         if not ok:
             shown = "another type" if sub.get("writeOnly") else json.dumps(value)[:60]  # secrets are never echoed
             raise bad_request(f"field {key}: expected {' or '.join(types)}, got {shown}", key)
@@ -108,9 +126,8 @@ async def resolve_principal(request: web.Request) -> Principal | None:
     token = bearer(request)
     if not token:
         return None
-    kernel = request.app[KERNEL]
     try:
-        return await kernel.store.read(principal_for_token, token)  # type: ignore[attr-defined]
+        return await store_of(request).read(principal_for_token, token)
     except TokenError as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
 
@@ -136,6 +153,7 @@ def guard(route: Route) -> Handler:
                 raise forbidden("this endpoint is for users; administrators use the admin endpoints")
         request[PRINCIPAL] = principal
         check_request_text(request)
+        check_query(route, request)
         if route.body is not None:
             request[BODY_SCHEMA] = route.body
         return await route.handler(request)
@@ -153,6 +171,53 @@ def check_request_text(request: web.Request) -> None:
         _check_text(value, f"query parameter {_shown(name)}", _shown(name))
 
 
+QUERY_INT_BOUNDS = {"minimum": 0, "maximum": 10**9}
+"""The bounds of an integer query parameter that declares none (``query_int``'s defaults)."""
+
+
+def query_schema(entry: tuple[Any, ...]) -> dict[str, Any]:
+    """The JSON schema of a declared query parameter ``(name, type, description[, bounds])``, as the OpenAPI document shows it.
+
+    ``bounds`` holds schema keywords (``minimum``, ``enum``, ``pattern``, ``maxLength``...) and
+    ``"required": True`` for a parameter the route cannot do without (shown on the parameter).
+    """
+    extra = {k: v for k, v in (entry[3] if len(entry) > 3 else {}).items() if k != "required"}
+    if entry[1] == "integer":
+        extra = {**QUERY_INT_BOUNDS, **extra}
+    return {"type": entry[1], **extra}
+
+
+def check_query(route: Route, request: web.Request) -> None:
+    """400 naming the parameter when a declared query value breaks its documented schema.
+
+    As ``check_body`` for bodies: the bounds, choices and lengths in the OpenAPI document are
+    enforced here, so a handler never accepts what the document calls invalid.  An empty value
+    stays "not given", as the handlers read it.
+    """
+    for entry in route.query:
+        name, raw = entry[0], request.query.get(entry[0])
+        schema = query_schema(entry)
+        if raw is None and len(entry) > 3 and entry[3].get("required"):
+            raise bad_request(f"query parameter {name} is required: {entry[2]}", name)
+        if raw is None or (raw == "" and schema["type"] != "string"):
+            continue
+        if schema["type"] == "integer":
+            lo, hi = schema["minimum"], schema["maximum"]
+            if not _ASCII_INT.fullmatch(raw) or not lo <= int(raw) <= hi:
+                raise bad_request(f'query parameter {name}: expected an integer {lo}-{hi} in ASCII digits, got "{_shown(raw)}"', name)
+        elif schema["type"] == "boolean" and raw not in ("true", "false"):
+            raise bad_request(f'query parameter {name}: expected true or false, got "{_shown(raw)}"', name)
+        elif schema["type"] == "string":
+            if "enum" in schema and raw not in schema["enum"]:
+                raise bad_request(f'query parameter {name}: expected one of {", ".join(schema["enum"])}, got "{_shown(raw)}"', name)
+            if not schema.get("minLength", 0) <= len(raw) <= schema.get("maxLength", len(raw)):
+                raise bad_request(
+                    f"query parameter {name}: expected {schema.get('minLength', 0)}-{schema.get('maxLength', 'any')} characters, got {len(raw)}", name
+                )
+            if "pattern" in schema and not re.search(schema["pattern"], raw):
+                raise bad_request(f'query parameter {name}: {entry[2]}, got "{_shown(raw)}"', name)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -167,10 +232,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             detail = f"no API endpoint {request.method} {request.path}; see /api/v1/openapi.json"
         elif exc.status == 405:
             detail = f"method {request.method} is not allowed on {request.path}"
+            # RFC 9110: a 405 names the methods the resource has.
+            return web.json_response({"error": "method_not_allowed", "detail": detail, "field": None}, status=405,
+                                     headers={"Allow": exc.headers.get("Allow", "")})
         elif exc.status == 413:
             detail = "request body too large"
         return json_error(exc.status, exc.reason.lower().replace(" ", "_"), detail)
-    except Exception:  # noqa: BLE001
+    except Exception:
         ref = uuid.uuid4().hex[:12]
         log.exception("unhandled error in %s %s (ref %s)", request.method, request.path, ref)
         return json_error(500, "internal_error", f"the server failed on this request; the log has the details under ref {ref}")
@@ -258,12 +326,15 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     """
     if BODY in request:
         return request[BODY]
+    schema = request.get(BODY_SCHEMA)
     if not request.body_exists:
+        if schema is not None and not schema.get("required"):
+            request[BODY] = {}  # every field optional: the document marks the body optional too
+            return request[BODY]
         raise bad_request("a JSON object body is required")
     data = parse_json(await request.read())
     if not isinstance(data, dict):
         raise bad_request(f"the body must be a JSON object, got {type(data).__name__}")
-    schema = request.get(BODY_SCHEMA)
     if schema is not None:
         check_body(schema, data)
     request[BODY] = data
@@ -275,7 +346,12 @@ def _shown(raw: str, limit: int = 40) -> str:
     return (raw[:limit] + ("..." if len(raw) > limit else "")).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+@overload
+def query_int(request: web.Request, name: str, default: int, *, lo: int = 0, hi: int = 10**9) -> int: ...
+@overload
+def query_int(request: web.Request, name: str, default: None = None, *, lo: int = 0, hi: int = 10**9) -> int | None: ...
 def query_int(request: web.Request, name: str, default: int | None = None, *, lo: int = 0, hi: int = 10**9) -> int | None:
+    """The integer query parameter ``name`` (``default`` when absent or empty), or a 400 naming it."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default

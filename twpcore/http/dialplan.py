@@ -9,7 +9,7 @@ from aiohttp import web
 
 from twpcore.dialing import test_number
 from twpcore.dialplan import InvalidRule
-from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json
+from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json, store_of
 from twpcore.http.resources import audit, require_managed
 from twpcore.store import schema as t
 
@@ -24,7 +24,7 @@ async def get_plan(request: web.Request) -> web.Response:
         plan = kernel.dialing_plans.get(conn, ident)
         return {"domain_id": ident, "default": stored is None, "broken": kernel.dialing_plans.broken.get(ident), **plan.to_dict()}
 
-    return web.json_response(await kernel.store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
 async def put_plan(request: web.Request) -> web.Response:
@@ -45,7 +45,7 @@ async def put_plan(request: web.Request) -> web.Response:
         audit(conn, who, "set_dialing_plan", "domain", ident, company, request.remote or "", {"rules": len(plan.rules)})
         return {"domain_id": ident, "default": use_default, **plan.to_dict()}
 
-    return web.json_response(await kernel.store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
 async def test_plan(request: web.Request) -> web.Response:
@@ -63,20 +63,58 @@ async def test_plan(request: web.Request) -> web.Response:
         require_managed(conn, who, "domains", ident, "id")
         return test_number(kernel.dialing_plans.get(conn, ident), number, direction)
 
-    return web.json_response(await kernel.store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
-PLAN_BODY = {"type": "object", "properties": {
-    "settings": {"type": "object", "description": "international_prefix, local_country_prefix, region, external_prefix, add, remove, internal_length, internal_reverse_length"},
-    "rules": {"type": "array", "items": {"type": "object", "required": ["priority", "pattern", "value"], "properties": {
-        "priority": {"type": "integer"}, "pattern": {"type": "string"}, "value": {"type": "string"}, "syntax": {"type": "string", "enum": ["guide", "pbx"]}}}},
-    "default": {"type": "boolean", "description": "true alone: go back to the default plan"}}}
+PLAN_BODY = {
+    "type": "object",
+    "properties": {
+        "settings": {
+            "type": "object",
+            "description": "international_prefix, local_country_prefix, region, external_prefix, add, remove, "
+            "internal_length, internal_reverse_length",
+        },
+        "rules": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["priority", "pattern", "value"],
+                "properties": {
+                    "priority": {"type": "integer"},
+                    "pattern": {"type": "string"},
+                    "value": {"type": "string"},
+                    "syntax": {"type": "string", "enum": ["guide", "pbx"]},
+                },
+            },
+        },
+        "default": {"type": "boolean", "description": "true alone: go back to the default plan"},
+    },
+}
 
 
 def dialplan_routes() -> list[Route]:
     return [
         Route("GET", "/api/v1/domains/{id}/dialing-plan", get_plan, "admin", "A domain's dialing plan (guide 5)", "dialing plan"),
-        Route("PUT", "/api/v1/domains/{id}/dialing-plan", put_plan, "admin", "Replace a domain's dialing plan; invalid rules are refused", "dialing plan", body=PLAN_BODY),
-        Route("POST", "/api/v1/domains/{id}/dialing-plan/test", test_plan, "admin", "Test a number against the plan: result and the rule that fired", "dialing plan",
-              body={"type": "object", "required": ["number"], "properties": {"number": {"type": "string"}, "direction": {"type": "string", "enum": ["dial", "received"]}}}),
+        Route(
+            "PUT",
+            "/api/v1/domains/{id}/dialing-plan",
+            put_plan,
+            "admin",
+            "Replace a domain's dialing plan; invalid rules are refused",
+            "dialing plan",
+            body=PLAN_BODY,
+        ),
+        Route(
+            "POST",
+            "/api/v1/domains/{id}/dialing-plan/test",
+            test_plan,
+            "admin",
+            "Test a number against the plan: result and the rule that fired",
+            "dialing plan",
+            body={
+                "type": "object",
+                "required": ["number"],
+                "properties": {"number": {"type": "string"}, "direction": {"type": "string", "enum": ["dial", "received"]}},
+            },
+        ),
     ]

@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from twpcore import lockout
+from twpcore.app import Kernel
 from twpcore.auth import ChecksBusy
-from twpcore.http.core import KERNEL, ApiError, Route, json_error
+from twpcore.http.core import KERNEL, ApiError, Route, json_error, store_of
 from twpcore.http.routes import audit_login, busy, checked, find_user, lockout_gate, user_session
 from twpcore.kinds import AuthMethod, Kind, NegotiateRefused, NegotiateStep
 
@@ -45,11 +46,12 @@ def _challenge(status: int, error: str, detail: str, schemes: tuple[str, ...], t
     return resp
 
 
-def _method(kernel: Any) -> AuthMethod:
+def _method(kernel: Kernel) -> AuthMethod:
     ready = kernel.instances.ready(Kind.AUTH_METHOD)
     for name in sorted(ready):
-        if "negotiate" in type(ready[name]).capabilities:
-            return ready[name]  # type: ignore[no-any-return]
+        method = ready[name]
+        if isinstance(method, AuthMethod) and "negotiate" in type(method).capabilities:  # AUTH_METHOD types subclass AuthMethod
+            return method
     installed = [name for (kind, name), inst in kernel.instances.instances.items()
                  if kind == Kind.AUTH_METHOD and inst.type is not None and "negotiate" in inst.type.cls.capabilities]
     if installed:
@@ -82,14 +84,16 @@ async def negotiate(request: web.Request) -> web.Response:
                        "or Kerberos and SPNEGO tokens with Authorization: Negotiate")
     value = value.strip()
     if len(value) > MAX_TOKEN_BYTES * 4 // 3 + 4:
-        raise ApiError(400, "bad_negotiate_token", f"the Negotiate token is {len(value)} characters long; at most {MAX_TOKEN_BYTES} bytes are accepted")
+        raise ApiError(
+            400, "bad_negotiate_token", f"the Negotiate token is {len(value)} characters long; at most {MAX_TOKEN_BYTES} bytes are accepted"
+        )
     try:
         token = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, "bad_negotiate_token", "the Negotiate token is not valid base64; send Authorization: Negotiate <base64 token>") from None
     if not token:
         raise ApiError(400, "bad_negotiate_token", "the Negotiate token is empty")
-    store = kernel.store
+    store = store_of(request)
     # Refused tokens count against the source address like failed logins (twpcore.lockout): NTLM answers are
     # password guesses.  The NTLM user name of a refused answer is not known here, so only the address counts.
     attempt, refused = await lockout_gate(kernel, "login", None, source)
@@ -151,4 +155,6 @@ async def negotiate(request: web.Request) -> web.Response:
 
 def negotiate_routes() -> list[Route]:
     return [Route("POST", "/api/v1/auth/negotiate", negotiate, "public",
-                  "Log a user in with HTTP Negotiate (Kerberos or NTLM, guide 6.2)", "auth")]
+                  "Log a user in with HTTP Negotiate (Kerberos or NTLM, guide 6.2)", "auth",
+                  # 401: a challenge (WWW-Authenticate) or a refused login; 503: no Negotiate auth method ready.
+                  errors=(401, 403, 409, 429, 503))]

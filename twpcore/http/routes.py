@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from aiohttp import WSMsgType, web
 
 from twpcore import lockout, rights
+from twpcore.app import Kernel
 from twpcore.auth import (
     ChainResult,
     ChecksBusy,
+    Principal,
     TokenError,
     check_token_id,
     ends_session,
@@ -27,10 +29,23 @@ from twpcore.auth import (
     verify_password,
 )
 from twpcore.events import visible_to
-from twpcore.http.core import KERNEL, PRINCIPAL, WEBSOCKETS, ApiError, Route, bad_request, not_found, path_int, principal, read_json
+from twpcore.http.core import (
+    KERNEL,
+    PRINCIPAL,
+    WEBSOCKETS,
+    ApiError,
+    Route,
+    bad_request,
+    not_found,
+    open_store,
+    path_int,
+    principal,
+    read_json,
+    store_of,
+)
 from twpcore.http.resources import RESOURCES, _quota_check, audit, fetch_managed, iso_utc, publish_admin, require_managed, row_out
 from twpcore.instances import UNRESOLVED
-from twpcore.kinds import Kind, LoginAttempt
+from twpcore.kinds import AuthMethod, Kind, LoginAttempt
 from twpcore.parameters import Resolved
 from twpcore.store import schema as t
 
@@ -90,7 +105,7 @@ def locked_out(lock: lockout.Lock) -> web.Response:
                              status=429, headers={"Retry-After": str(wait)})
 
 
-async def lockout_gate(kernel: Any, scope: str, login: str | None, source: str) -> tuple[lockout.Attempt, web.Response | None]:
+async def lockout_gate(kernel: Kernel, scope: str, login: str | None, source: str) -> tuple[lockout.Attempt, web.Response | None]:
     """Count a login attempt (``lockout.begin``), and the 429 answer to give when its name or address is locked now.
 
     Call it before any password is checked, so that a locked name or address is no password
@@ -98,13 +113,13 @@ async def lockout_gate(kernel: Any, scope: str, login: str | None, source: str) 
     ``lockout.succeeded`` or ``lockout.forgive`` the attempt.
     """
     counters = lockout.keys(scope, login, source)
-    got = await kernel.store.run(lockout.begin, kernel.config.auth, counters)
+    got = await open_store(kernel).run(lockout.begin, kernel.config.auth, counters)
     if isinstance(got, lockout.Lock):
         return lockout.Attempt(tuple(counters)), locked_out(got)
     return got, None
 
 
-async def checked(kernel: Any, attempt: lockout.Attempt, check: Callable[[], Awaitable[T]]) -> T:
+async def checked(kernel: Kernel, attempt: lockout.Attempt, check: Callable[[], Awaitable[T]]) -> T:
     """Run a password check in a turn of ``kernel.password_checks``.
 
     When the queue is full the attempt is taken back (no password was checked) and
@@ -114,7 +129,7 @@ async def checked(kernel: Any, attempt: lockout.Attempt, check: Callable[[], Awa
         async with kernel.password_checks.turn():
             return await check()
     except ChecksBusy:
-        await kernel.store.run(lockout.forgive, attempt)
+        await open_store(kernel).run(lockout.forgive, attempt)
         raise
 
 
@@ -136,27 +151,27 @@ async def login(request: web.Request) -> web.Response:
     application = data.get("application")
     source = request.remote or ""
     auth_cfg = kernel.config.auth
-    store = kernel.store
+    store = store_of(request)
     attempt, refused = await lockout_gate(kernel, "login", login_name, source)
     if refused is not None:
         return refused
     candidates = await store.run(_users_and_chains, kernel, login_name, domain)
-    methods = kernel.instances.ready(Kind.AUTH_METHOD)
+    methods = {name: m for name, m in kernel.instances.ready(Kind.AUTH_METHOD).items() if isinstance(m, AuthMethod)}  # all are: plugins.py checks
 
     async def check() -> list[ChainResult]:
-        return [await run_chain(methods, chain, LoginAttempt(login_name, password, user, source, request.headers))  # type: ignore[arg-type]
+        return [await run_chain(methods, chain, LoginAttempt(login_name, password, user, source, request.headers))
                 for user, chain in candidates]
 
     try:
         results = await checked(kernel, attempt, check)
     except ChecksBusy as exc:
         return busy(exc)
-    accepted = [(user, r) for (user, _), r in zip(candidates, results) if r.accepted]
+    accepted = [(user, r) for (user, _), r in zip(candidates, results, strict=True) if r.accepted]
     if not accepted:
         result = next((r for r in results if r.error), results[0])
 
         def failed(c: sa.Connection) -> None:
-            for (user, _), r in zip(candidates, results):
+            for (user, _), r in zip(candidates, results, strict=True):
                 audit_login(c, login_name, user, False, source, r.method, r.audit or r.reason)
             if result.error:  # a crashed method is the server's fault, not a guess
                 lockout.forgive(c, attempt)
@@ -215,7 +230,7 @@ def user_session(conn: sa.Connection, auth_cfg: Any, user: dict[str, Any], sourc
             "applications": rights.granted_applications(conn, user["id"])}
 
 
-def _users_and_chains(conn: sa.Connection, kernel: Any, login_name: str, domain: str | None) -> list[tuple[dict[str, Any] | None, str]]:
+def _users_and_chains(conn: sa.Connection, kernel: Kernel, login_name: str, domain: str | None) -> list[tuple[dict[str, Any] | None, str]]:
     """The accounts a login may be, each with its ``AuthMethods`` chain; ``[(None, server-wide chain)]`` for an unknown login."""
     users = find_users(conn, login_name, domain)
     if not users:
@@ -223,7 +238,7 @@ def _users_and_chains(conn: sa.Connection, kernel: Any, login_name: str, domain:
     return [(user, kernel.parameters.resolve_one(conn, user["id"], "AuthMethods").value) for user in users]
 
 
-def _server_default(conn: sa.Connection, kernel: Any, name: str) -> Any:
+def _server_default(conn: sa.Connection, kernel: Kernel, name: str) -> Any:
     """A parameter's server-wide value (default scope, else built-in): what applies to an unknown login."""
     value = conn.execute(sa.select(t.parameter_values.c.value).where(
         t.parameter_values.c.name == name, t.parameter_values.c.scope == "default")).scalar_one_or_none()
@@ -249,7 +264,7 @@ async def admin_login(request: web.Request) -> web.Response:
     attempt, refused = await lockout_gate(kernel, "admin", login_name, source)
     if refused is not None:
         return refused
-    row = await kernel.store.read(lambda c: c.execute(sa.select(t.admins).where(t.admins.c.login == login_name)).one_or_none())
+    row = await store_of(request).read(lambda c: c.execute(sa.select(t.admins).where(t.admins.c.login == login_name)).one_or_none())
     try:  # an unknown admin is checked against a dummy hash: the answer takes as long
         right = await checked(kernel, attempt, lambda: asyncio.to_thread(verify_password, row.password_hash if row else None, password))
     except ChecksBusy as exc:
@@ -271,7 +286,7 @@ async def admin_login(request: web.Request) -> web.Response:
                 "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.admin_session_max_lifetime)).isoformat(),
                 "admin": {"id": row.id, "login": row.login, "super_user": row.super_user}}
 
-    out = await kernel.store.run(run)
+    out = await store_of(request).run(run)
     if out is None:
         raise ApiError(401, "login_failed", "invalid admin login or password")
     return web.json_response(out)
@@ -280,7 +295,7 @@ async def admin_login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     who = principal(request)
     kernel = request.app[KERNEL]
-    await kernel.store.run(revoke_token, who.token_id)
+    await store_of(request).run(revoke_token, who.token_id)
     kernel.events.publish(tokens_revoked_event(who.type, who.id, None if who.is_admin else min(who.companies, default=None), who.token_id))
     return web.Response(status=204)
 
@@ -299,10 +314,10 @@ async def me(request: web.Request) -> web.Response:
                 "culture": u.culture, "groups": [dict(g._mapping) for g in groups], "devices": [dict(d._mapping) for d in devices],
                 "applications": rights.granted_applications(conn, who.id)}
 
-    return web.json_response(await request.app[KERNEL].store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
-def _resolved_json(kernel: Any, resolved: dict[str, Any], expert: bool) -> list[dict[str, Any]]:
+def _resolved_json(kernel: Kernel, resolved: dict[str, Any], expert: bool) -> list[dict[str, Any]]:
     out = []
     for name, r in sorted(resolved.items()):
         d = kernel.parameters.definitions[name]
@@ -315,7 +330,7 @@ def _resolved_json(kernel: Any, resolved: dict[str, Any], expert: bool) -> list[
 async def my_parameters(request: web.Request) -> web.Response:
     who = principal(request)
     kernel = request.app[KERNEL]
-    resolved = await kernel.store.run(kernel.parameters.resolve, who.id)
+    resolved = await store_of(request).run(kernel.parameters.resolve, who.id)
     return web.json_response({"items": _resolved_json(kernel, resolved, True)})
 
 
@@ -328,7 +343,7 @@ async def user_parameters(request: web.Request) -> web.Response:
         require_managed(conn, who, "users", ident, "id")
         return kernel.parameters.resolve(conn, ident)
 
-    resolved = await kernel.store.run(run)
+    resolved = await store_of(request).run(run)
     return web.json_response({"items": _resolved_json(kernel, resolved, request.query.get("expert") == "true")})
 
 
@@ -342,7 +357,9 @@ async def parameter_definitions(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "total": len(items)})
 
 
-def _membership_routes(base: str, parent: str, child: str, table: sa.Table, parent_col: str, child_col: str, same_domain: bool, quota: bool) -> list[Route]:
+def _membership_routes(
+    base: str, parent: str, child: str, table: sa.Table, parent_col: str, child_col: str, same_domain: bool, quota: bool
+) -> list[Route]:
     """GET/POST/DELETE routes for a many-to-many relation such as group members."""
     pres, cres = RESOURCES[parent], RESOURCES[child]
 
@@ -351,10 +368,12 @@ def _membership_routes(base: str, parent: str, child: str, table: sa.Table, pare
 
         def run(conn: sa.Connection) -> dict[str, Any]:
             fetch_managed(conn, pres, who, ident)
-            rows = conn.execute(cres.base_select().join(table, table.c[child_col] == cres.table.c.id).where(table.c[parent_col] == ident).order_by(cres.table.c.id)).all()
-            return {"items": [row_out(cres, r, request.app[KERNEL]) for r in rows], "total": len(rows)}
+            rows = conn.execute(
+                cres.base_select().join(table, table.c[child_col] == cres.table.c.id).where(table.c[parent_col] == ident).order_by(cres.table.c.id)
+            ).all()
+            return {"items": [row_out(cres, r) for r in rows], "total": len(rows)}
 
-        return web.json_response(await request.app[KERNEL].store.run(run))
+        return web.json_response(await store_of(request).run(run))
 
     async def add_member(request: web.Request) -> web.Response:
         who, ident = principal(request), path_int(request)
@@ -367,7 +386,13 @@ def _membership_routes(base: str, parent: str, child: str, table: sa.Table, pare
             p = fetch_managed(conn, pres, who, ident)
             c = fetch_managed(conn, cres, who, member)
             if same_domain and p.domain_id != c.domain_id:
-                raise ApiError(422, "other_domain", f"{cres.singular} {member} is in domain {c.domain_id}, {pres.singular} {ident} in domain {p.domain_id}; members must be in the same domain", child_col)
+                raise ApiError(
+                    422,
+                    "other_domain",
+                    f"{cres.singular} {member} is in domain {c.domain_id}, {pres.singular} {ident} in domain {p.domain_id}; "
+                    "members must be in the same domain",
+                    child_col,
+                )
             exists = conn.execute(sa.select(table).where(table.c[parent_col] == ident, table.c[child_col] == member)).first()
             if exists is None:
                 conn.execute(sa.insert(table).values({parent_col: ident, child_col: member}))
@@ -376,7 +401,7 @@ def _membership_routes(base: str, parent: str, child: str, table: sa.Table, pare
             audit(conn, who, "add_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
             return p
 
-        p = await request.app[KERNEL].store.run(run)
+        p = await store_of(request).run(run)
         publish_admin(request, pres, "members_changed", {"id": ident, "company_id": p._company_id, "domain_id": p.domain_id})
         return web.Response(status=204)
 
@@ -392,7 +417,7 @@ def _membership_routes(base: str, parent: str, child: str, table: sa.Table, pare
             audit(conn, who, "remove_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
             return p
 
-        p = await request.app[KERNEL].store.run(run)
+        p = await store_of(request).run(run)
         publish_admin(request, pres, "members_changed", {"id": ident, "company_id": p._company_id, "domain_id": p.domain_id})
         return web.Response(status=204)
 
@@ -424,7 +449,7 @@ async def admin_companies(request: web.Request) -> web.Response:
         audit(conn, who, "set_companies", "admin", ident, None, request.remote or "", {"companies": sorted(set(companies))})
         return {"id": ident, "companies": sorted(set(companies))}
 
-    return web.json_response(await request.app[KERNEL].store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
 async def get_admin_companies(request: web.Request) -> web.Response:
@@ -432,9 +457,12 @@ async def get_admin_companies(request: web.Request) -> web.Response:
 
     def run(conn: sa.Connection) -> dict[str, Any]:
         fetch_managed(conn, RESOURCES["admins"], who, ident)
-        return {"id": ident, "companies": sorted(conn.execute(sa.select(t.admin_companies.c.company_id).where(t.admin_companies.c.admin_id == ident)).scalars())}
+        return {
+            "id": ident,
+            "companies": sorted(conn.execute(sa.select(t.admin_companies.c.company_id).where(t.admin_companies.c.admin_id == ident)).scalars()),
+        }
 
-    return web.json_response(await request.app[KERNEL].store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
 async def quotas(request: web.Request) -> web.Response:
@@ -444,7 +472,7 @@ async def quotas(request: web.Request) -> web.Response:
         require_managed(conn, who, "companies", ident, "id")
         return {"items": rights.usage(conn, ident)}
 
-    return web.json_response(await request.app[KERNEL].store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
 async def set_quota(request: web.Request) -> web.Response:
@@ -468,11 +496,16 @@ async def set_quota(request: web.Request) -> web.Response:
             conn.execute(sa.insert(q).values(company_id=ident, application=app, seats=seats))
             used = rights.seats_used(conn, ident, app)
             if used > seats:
-                raise ApiError(409, "quota_exceeded", f"application {app}: {used} seats are already granted, more than the quota of {seats}; revoke grants first", "seats")
+                raise ApiError(
+                    409,
+                    "quota_exceeded",
+                    f"application {app}: {used} seats are already granted, more than the quota of {seats}; revoke grants first",
+                    "seats",
+                )
         audit(conn, who, "set_quota", "company", ident, ident, request.remote or "", {"application": app, "seats": seats})
         return {"application": app, "seats": seats, "used": rights.seats_used(conn, ident, app)}
 
-    return web.json_response(await request.app[KERNEL].store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
 async def revoke_user_tokens(request: web.Request) -> web.Response:
@@ -484,7 +517,7 @@ async def revoke_user_tokens(request: web.Request) -> web.Response:
         audit(conn, who, "revoke_tokens", "user", ident, company, request.remote or "", {"revoked": n})
         return {"revoked": n, "company_id": company}
 
-    out = await request.app[KERNEL].store.run(run)
+    out = await store_of(request).run(run)
     request.app[KERNEL].events.publish(tokens_revoked_event("user", ident, out.pop("company_id")))
     return web.json_response(out)
 
@@ -505,17 +538,17 @@ async def audit_log(request: web.Request) -> web.Response:
         rows = conn.execute(sel.order_by(a.c.id.desc()).limit(limit).offset(offset)).all()
         return {"items": [{**dict(r._mapping), "at": iso_utc(r.at)} for r in rows], "total": total, "limit": limit, "offset": offset}
 
-    return web.json_response(await request.app[KERNEL].store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
-async def _limited_view(kernel: Any, who: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+async def _limited_view(kernel: Kernel, who: Principal) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Plugins and instances as an admin limited to companies sees them.
 
     Instances of its companies in full; server-wide ones (no ``company`` nor ``domain``)
     without their ``reason``; other companies' not at all.  Plugins keep their name,
     version and state, not their error texts, which may name another company's link.
     """
-    owners = await kernel.store.read(kernel.instances.owners)
+    owners = await open_store(kernel).read(kernel.instances.owners)
     items = []
     for key, inst in kernel.instances.instances.items():
         owner = owners.get(key, UNRESOLVED)
@@ -571,7 +604,7 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
                 wait = min(wait, max(0.0, (who.expires_at - now()).total_seconds()))
             try:
                 event = await asyncio.wait_for(sub.get(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 event = None
             if who.expires_at is not None and now() >= who.expires_at:
                 await ws.close(code=4001, message=b"token expired; log in again")
@@ -579,7 +612,7 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
             if (event is None and loop.time() >= next_check) or (event is not None and ends_session(who, event)):
                 next_check = loop.time() + every
                 try:
-                    await kernel.store.run(check_token_id, who.token_id)
+                    await store_of(request).run(check_token_id, who.token_id)
                 except TokenError as exc:
                     await ws.close(code=4001, message=str(exc).encode()[:120])
                     return
@@ -603,34 +636,100 @@ async def events_ws(request: web.Request) -> web.StreamResponse:
 
 
 def kernel_routes() -> list[Route]:
-    login_body = {"type": "object", "required": ["login"], "additionalProperties": False, "properties": {
-        "login": {"type": "string"}, "password": {"type": "string", "writeOnly": True}, "domain": {"type": "string", "description": "Company/Domain when the login exists in several domains"}}}
+    login_body: dict[str, Any] = {
+        "type": "object",
+        "required": ["login"],
+        "additionalProperties": False,
+        "properties": {
+            # 1-200 characters, not all blank, no control character (_login_fields)
+            "login": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\u0000-\u001f]*[^\s\u0000-\u001f][^\u0000-\u001f]*$"},
+            "password": {"type": "string", "writeOnly": True},
+            "domain": {"type": "string", "description": "Company/Domain when the login exists in several domains"},
+        },
+    }
     user_login_body = {**login_body, "properties": {**login_body["properties"], "application": {
         "type": "string", "description": "the application logging in (Caller...): refused unless the user holds it"}}}
     routes = [
-        Route("POST", "/api/v1/auth/login", login, "public", "Log a user in through the auth chain", "auth", body=user_login_body, errors=(409, 429)),
-        Route("POST", "/api/v1/auth/admin-login", admin_login, "public", "Log an administrator in", "auth", body=login_body, errors=(429,)),
+        Route("POST", "/api/v1/auth/login", login, "public", "Log a user in through the auth chain", "auth", body=user_login_body,
+              errors=(401, 409, 429)),
+        Route("POST", "/api/v1/auth/admin-login", admin_login, "public", "Log an administrator in", "auth",
+              body={**login_body, "required": ["login", "password"]}, errors=(401, 429)),
         Route("POST", "/api/v1/auth/logout", logout, "any", "Revoke the caller's token", "auth", status=204),
         Route("GET", "/api/v1/me", me, "any", "Who am I: profile, groups, devices, applications", "auth"),
         Route("GET", "/api/v1/me/parameters", my_parameters, "user", "The caller's resolved parameters", "parameters"),
-        Route("GET", "/api/v1/parameters", parameter_definitions, "admin", "Parameter definitions (expert ones with ?expert=true)", "parameters",
-              query=(("expert", "boolean", "include expert parameters"), ("application", "string", "Server, Caller, System..."), ("q", "string", "name contains"))),
-        Route("GET", "/api/v1/users/{id}/parameters", user_parameters, "admin", "A user's resolved parameters and where each value comes from", "parameters"),
+        Route(
+            "GET",
+            "/api/v1/parameters",
+            parameter_definitions,
+            "admin",
+            "Parameter definitions (expert ones with ?expert=true)",
+            "parameters",
+            query=(
+                ("expert", "boolean", "include expert parameters"),
+                ("application", "string", "Server, Caller, System..."),
+                ("q", "string", "name contains"),
+            ),
+        ),
+        Route(
+            "GET",
+            "/api/v1/users/{id}/parameters",
+            user_parameters,
+            "admin",
+            "A user's resolved parameters and where each value comes from",
+            "parameters",
+        ),
         Route("POST", "/api/v1/users/{id}/revoke-tokens", revoke_user_tokens, "admin", "Revoke every token of a user", "users"),
         Route("GET", "/api/v1/admins/{id}/companies", get_admin_companies, "admin", "Companies a limited admin manages", "admins"),
-        Route("PUT", "/api/v1/admins/{id}/companies", admin_companies, "admin", "Set the companies a limited admin manages", "admins",
-              body={"type": "object", "required": ["companies"], "additionalProperties": False, "properties": {"companies": {"type": "array", "items": {"type": "integer"}}}}),
+        Route(
+            "PUT",
+            "/api/v1/admins/{id}/companies",
+            admin_companies,
+            "admin",
+            "Set the companies a limited admin manages",
+            "admins",
+            body={
+                "type": "object",
+                "required": ["companies"],
+                "additionalProperties": False,
+                "properties": {"companies": {"type": "array", "items": {"type": "integer"}}},
+            },
+        ),
         Route("GET", "/api/v1/companies/{id}/quotas", quotas, "admin", "Application seat quotas and usage", "companies"),
-        Route("PUT", "/api/v1/companies/{id}/quotas/{application}", set_quota, "admin", "Set an application's seat quota", "companies",
-              body={"type": "object", "required": ["seats"], "additionalProperties": False, "properties": {"seats": {"type": ["integer", "null"], "minimum": 0}}}),
-        Route("GET", "/api/v1/audit", audit_log, "admin", "Audit log of logins and admin actions", "audit",
-              query=(("limit", "integer", "page size, 1-1000 (default 100)", {"minimum": 1, "maximum": 1000}),
-                     ("offset", "integer", "items to skip", {"minimum": 0, "maximum": 10**9}))),
-        Route("GET", "/api/v1/health", health, "public", "Health: status for everyone, plugin and instance details for admins", "system", errors=(503,)),
+        Route(
+            "PUT",
+            "/api/v1/companies/{id}/quotas/{application}",
+            set_quota,
+            "admin",
+            "Set an application's seat quota",
+            "companies",
+            body={
+                "type": "object",
+                "required": ["seats"],
+                "additionalProperties": False,
+                "properties": {"seats": {"type": ["integer", "null"], "minimum": 0}},
+            },
+        ),
+        Route(
+            "GET",
+            "/api/v1/audit",
+            audit_log,
+            "admin",
+            "Audit log of logins and admin actions",
+            "audit",
+            query=(
+                ("limit", "integer", "page size, 1-1000 (default 100)", {"minimum": 1, "maximum": 1000}),
+                ("offset", "integer", "items to skip", {"minimum": 0, "maximum": 10**9}),
+            ),
+        ),
+        Route(
+            "GET", "/api/v1/health", health, "public", "Health: status for everyone, plugin and instance details for admins", "system", errors=(503,)
+        ),
         Route("GET", "/api/v1/plugins", plugins, "admin", "Plugins and configured instances with their states", "system"),
         Route("GET", "/api/v1/events", events_ws, "any", "WebSocket of live events filtered by the caller's rights", "events"),
     ]
     routes += _membership_routes("/api/v1/groups/{id}/members", "groups", "users", t.group_members, "group_id", "user_id", True, True)
-    routes += _membership_routes("/api/v1/intercom-groups/{id}/devices", "intercom_groups", "devices", t.intercom_group_devices, "intercom_group_id", "device_id", True, False)
+    routes += _membership_routes(
+        "/api/v1/intercom-groups/{id}/devices", "intercom_groups", "devices", t.intercom_group_devices, "intercom_group_id", "device_id", True, False
+    )
     return routes
 

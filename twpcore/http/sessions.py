@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from twpcore import lockout, passwords
+from twpcore.app import Kernel
 from twpcore.auth import ChecksBusy, SessionEnded, TokenError, hash_password, now, refresh_token, revoke_all, tokens_revoked_event, verify_password
-from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json
+from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json, store_of
 from twpcore.http.resources import RESOURCES, audit, fetch_managed
 from twpcore.http.routes import _login_fields, busy, checked, find_users, lockout_gate
 from twpcore.mail import SMTP_PARAMETERS, MailError, SmtpSettings, build_message, language_of, send_blocking
@@ -41,7 +42,7 @@ async def refresh(request: web.Request) -> web.Response:
     cfg = kernel.config.auth
     lifetime, longest = (cfg.admin_token_lifetime, cfg.admin_session_max_lifetime) if who.is_admin else (cfg.token_lifetime, cfg.session_max_lifetime)
     try:
-        token, expires, ends, method = await kernel.store.run(refresh_token, who.token_id, lifetime, longest, request.remote or "")
+        token, expires, ends, method = await store_of(request).run(refresh_token, who.token_id, lifetime, longest, request.remote or "")
     except SessionEnded as exc:
         raise ApiError(401, "session_expired", str(exc)) from None
     except TokenError as exc:
@@ -66,7 +67,7 @@ async def user_lockout(request: web.Request) -> web.Response:
         row = fetch_managed(conn, RESOURCES["users"], who, ident)
         return {"user_id": ident, **lockout.state(conn, kernel.config.auth, "login", lockout.login_key(row.login))}
 
-    return web.json_response(await kernel.store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
 def _unlock_route(resource: str, scope: str) -> Any:
@@ -80,10 +81,19 @@ def _unlock_route(resource: str, scope: str) -> Any:
             key = lockout.login_key(row.login)
             was = lockout.state(conn, kernel.config.auth, scope, key)
             lockout.reset(conn, scope, key)
-            audit(conn, who, "unlock", res.singular, ident, row._company_id, request.remote or "", {"was_locked": was["locked"], "failures": was["failures"]})
+            audit(
+                conn,
+                who,
+                "unlock",
+                res.singular,
+                ident,
+                row._company_id,
+                request.remote or "",
+                {"was_locked": was["locked"], "failures": was["failures"]},
+            )
             return {f"{res.singular}_id": ident, "was_locked": was["locked"], **lockout.state(conn, kernel.config.auth, scope, key)}
 
-        return web.json_response(await kernel.store.run(run))
+        return web.json_response(await store_of(request).run(run))
 
     return unlock
 
@@ -93,7 +103,7 @@ async def lockouts(request: web.Request) -> web.Response:
     if not who.super_user:
         raise ApiError(403, "forbidden", "only super users list every lock-out; see GET /api/v1/users/{id}/lockout for one user")
     kernel = request.app[KERNEL]
-    items = await kernel.store.run(lockout.current, kernel.config.auth)
+    items = await store_of(request).run(lockout.current, kernel.config.auth)
     return web.json_response({"items": items, "total": len(items)})
 
 
@@ -115,12 +125,12 @@ async def unlock_any(request: web.Request) -> web.Response:
         audit(conn, who, "unlock", scope, subject[:64], None, request.remote or "", {"was_locked": was["locked"], "failures": was["failures"]})
         return {"was_locked": was["locked"], **lockout.state(conn, kernel.config.auth, scope, subject)}
 
-    return web.json_response(await kernel.store.run(run))
+    return web.json_response(await store_of(request).run(run))
 
 
 # -- passwords ---------------------------------------------------------------------------
 
-def _rules(kernel: Any, password: str, login: str, field: str) -> None:
+def _rules(kernel: Kernel, password: str, login: str, field: str) -> None:
     try:
         passwords.check(kernel.config.auth, password, login)
     except passwords.PasswordRejected as exc:
@@ -139,13 +149,13 @@ async def change_password(request: web.Request) -> web.Response:
     attempt, refused = await lockout_gate(kernel, "login", who.login, source)
     if refused is not None:
         return refused  # a stolen token must not become a way to guess the password
-    stored = await kernel.store.read(lambda c: c.execute(sa.select(t.users.c.password_hash).where(t.users.c.id == who.id)).scalar_one())
+    stored = await store_of(request).read(lambda c: c.execute(sa.select(t.users.c.password_hash).where(t.users.c.id == who.id)).scalar_one())
     try:
         right = await checked(kernel, attempt, lambda: asyncio.to_thread(verify_password, stored, current))
     except ChecksBusy as exc:
         return busy(exc)
     if right and new == current:  # ``current`` matched the hash: no second argon2 needed to see the password is unchanged
-        await kernel.store.run(lockout.succeeded, attempt)
+        await store_of(request).run(lockout.succeeded, attempt)
         raise ApiError(422, "password_unchanged", "new_password: it is the current password; choose a new one", "new_password")
     new_hash = await asyncio.to_thread(hash_password, new) if right else ""
 
@@ -156,14 +166,16 @@ async def change_password(request: web.Request) -> web.Response:
             return None
         lockout.succeeded(conn, attempt)
         # Only over the hash just checked: a password changed meanwhile elsewhere is not overwritten.
-        if not conn.execute(sa.update(t.users).where(t.users.c.id == who.id, t.users.c.password_hash == stored).values(password_hash=new_hash)).rowcount:
+        if not conn.execute(
+            sa.update(t.users).where(t.users.c.id == who.id, t.users.c.password_hash == stored).values(password_hash=new_hash)
+        ).rowcount:
             raise ApiError(409, "password_changed_meanwhile", "current_password: your password was changed meanwhile; try again with the new one",
                            "current_password")
         n = revoke_all(conn, "user", who.id, keep=who.token_id)
         audit(conn, who, "password_change", "user", who.id, company, source, {"revoked": n})
         return {"revoked": n}
 
-    out = await kernel.store.run(run)
+    out = await store_of(request).run(run)
     if out is None:
         raise ApiError(403, "wrong_password", "current_password: this is not your current TWP password", "current_password")
     kernel.events.publish(tokens_revoked_event("user", who.id, min(who.companies, default=None)))
@@ -185,7 +197,7 @@ async def create_reset(request: web.Request) -> web.Response:
         mail = _reset_mail(conn, kernel, row, code, expires) if send else None
         return {"user_id": ident, "code": code, "expires_at": expires.isoformat(), "mail": mail}
 
-    out = await kernel.store.run(run)
+    out = await store_of(request).run(run)
     mail = out.pop("mail")
     out["emailed_to"], out["email_error"] = None, None
     if mail is not None:
@@ -200,7 +212,7 @@ async def create_reset(request: web.Request) -> web.Response:
     return web.json_response(out, status=201)
 
 
-def _reset_mail(conn: sa.Connection, kernel: Any, user: Any, code: str, expires: Any) -> Any:
+def _reset_mail(conn: sa.Connection, kernel: Kernel, user: Any, code: str, expires: Any) -> Any:
     """(settings, message) when the user has an e-mail address and the SMTP parameters name a server."""
     if not user.email.strip() or any(n not in kernel.parameters.definitions for n in SMTP_PARAMETERS):
         return None
@@ -229,11 +241,13 @@ async def complete_reset(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     # A login in several domains: the code says whose it is (each user's code is its own), so no domain is asked.
-    candidates = await kernel.store.read(find_users, login_name, domain)
+    candidates = await store_of(request).read(find_users, login_name, domain)
 
     def run(conn: sa.Connection) -> dict[str, Any] | None:
-        whys = [passwords.consume_reset(conn, c["id"] if c["enabled"] else None, code) for c in candidates] or [passwords.consume_reset(conn, None, code)]
-        user = next((c for c, why in zip(candidates, whys) if not why), None)
+        whys = [passwords.consume_reset(conn, c["id"] if c["enabled"] else None, code) for c in candidates] or [
+            passwords.consume_reset(conn, None, code)
+        ]
+        user = next((c for c, why in zip(candidates, whys, strict=False) if not why), None)  # no candidates: one why, for no user
         if user is None:
             one = candidates[0] if len(candidates) == 1 else None
             why = "unknown user" if not candidates else "user disabled" if one and not one["enabled"] else whys[0]
@@ -251,7 +265,7 @@ async def complete_reset(request: web.Request) -> web.Response:
         return {"user_id": user["id"], "company_id": user["company_id"], "revoked": n}
 
     try:
-        out = await checked(kernel, attempt, lambda: kernel.store.run(run))
+        out = await checked(kernel, attempt, lambda: store_of(request).run(run))
     except ChecksBusy as exc:
         return busy(exc)
     if out is None:
@@ -260,22 +274,63 @@ async def complete_reset(request: web.Request) -> web.Response:
     return web.json_response({"revoked": out["revoked"]})
 
 
+def _object(required: tuple[str, ...], **props: Any) -> dict[str, Any]:
+    """The schema of a JSON object body with exactly ``props``, ``required`` among them."""
+    return {"type": "object", "required": list(required), "additionalProperties": False, "properties": props}
+
+
 def session_routes() -> list[Route]:
-    obj = lambda req, **props: {"type": "object", "required": list(req), "additionalProperties": False, "properties": props}  # noqa: E731
+    obj = _object
     secret = {"type": "string", "writeOnly": True}
     return [
         Route("POST", "/api/v1/auth/refresh", refresh, "any", "Exchange a live token for a new one (the old one stops working)", "auth"),
-        Route("POST", "/api/v1/auth/password-reset", complete_reset, "public", "Choose a new password with a reset code from an administrator", "auth",
-              body=obj(("login", "code", "new_password"), login={"type": "string"}, domain={"type": "string", "description": "Company/Domain when the login exists in several domains"},
-                       code={"type": "string", "writeOnly": True, "description": "the one-time code, e.g. ABCD-EFGH-JKLM-NPQR"}, new_password=secret)),
-        Route("POST", "/api/v1/me/password", change_password, "user", "Change one's own TWS password (other tokens stop working)", "auth",
-              body=obj(("current_password", "new_password"), current_password=secret, new_password=secret)),
-        Route("POST", "/api/v1/users/{id}/password-reset", create_reset, "admin", "A one-time password-reset code for a user (shown once; e-mailed when SMTP is set up)", "users",
-              body=obj((), send_email={"type": "boolean", "description": "e-mail the code to the user when possible (default true)"}), status=201),
+        Route(
+            "POST",
+            "/api/v1/auth/password-reset",
+            complete_reset,
+            "public",
+            "Choose a new password with a reset code from an administrator",
+            "auth",
+            body=obj(
+                ("login", "code", "new_password"),
+                login={"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\u0000-\u001f]*[^\s\u0000-\u001f][^\u0000-\u001f]*$"},
+                domain={"type": "string", "description": "Company/Domain when the login exists in several domains"},
+                code={"type": "string", "writeOnly": True, "description": "the one-time code, e.g. ABCD-EFGH-JKLM-NPQR"},
+                new_password=secret,
+            ),
+            errors=(422,),
+            rules=("new_password follows the server's password rules (auth.password_min_length...), else 422",),
+        ),
+        Route(
+            "POST",
+            "/api/v1/me/password",
+            change_password,
+            "user",
+            "Change one's own TWS password (other tokens stop working)",
+            "auth",
+            body=obj(("current_password", "new_password"), current_password=secret, new_password=secret),
+        ),
+        Route(
+            "POST",
+            "/api/v1/users/{id}/password-reset",
+            create_reset,
+            "admin",
+            "A one-time password-reset code for a user (shown once; e-mailed when SMTP is set up)",
+            "users",
+            body=obj((), send_email={"type": "boolean", "description": "e-mail the code to the user when possible (default true)"}),
+            status=201,
+        ),
         Route("GET", "/api/v1/users/{id}/lockout", user_lockout, "admin", "A user's failed logins and lock-out", "users"),
         Route("POST", "/api/v1/users/{id}/unlock", _unlock_route("users", "login"), "admin", "Lift a user's lock-out", "users"),
         Route("POST", "/api/v1/admins/{id}/unlock", _unlock_route("admins", "admin"), "admin", "Lift an admin account's lock-out", "admins"),
         Route("GET", "/api/v1/lockouts", lockouts, "admin", "Login names and addresses locked now (super users)", "auth"),
-        Route("POST", "/api/v1/lockouts/unlock", unlock_any, "admin", "Lift the lock-out of an address or login name (super users)", "auth",
-              body=obj(("scope", "subject"), scope={"type": "string", "description": "login, admin or address"}, subject={"type": "string"})),
+        Route(
+            "POST",
+            "/api/v1/lockouts/unlock",
+            unlock_any,
+            "admin",
+            "Lift the lock-out of an address or login name (super users)",
+            "auth",
+            body=obj(("scope", "subject"), scope={"type": "string", "description": "login, admin or address"}, subject={"type": "string"}),
+        ),
     ]

@@ -13,11 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, query_int, read_json
-from twpcore.sms import STATUSES, SmsError
+from twpcore.sms import STATUSES, SmsError, SmsService
 
 
-def _service(request: web.Request) -> Any:
-    return request.app[KERNEL].sms  # type: ignore[attr-defined]
+def _service(request: web.Request) -> SmsService:
+    return request.app[KERNEL].sms
 
 
 async def _call(coro: Any) -> Any:
@@ -76,24 +76,53 @@ async def outbox(request: web.Request) -> web.Response:
 
 
 SEND_BODY = {
-    "type": "object", "required": ["text"], "additionalProperties": False,
+    "type": "object",
+    "required": ["text"],
+    "additionalProperties": False,
+    "oneOf": [{"required": ["number"]}, {"required": ["user_id"]}, {"required": ["contact"]}],  # exactly one recipient
     "properties": {
-        "text": {"type": "string", "description": "the message; split in parts or refused as the domain's providers allow"},
-        "number": {"type": "string", "description": "a mobile number, national (read with the region of your dialing plan) or with + and the country code"},
+        "text": {"type": "string", "pattern": r"\S", "description": "the message; split in parts or refused as the domain's providers allow"},
+        "number": {
+            "type": "string",
+            "description": "a mobile number, national (read with the region of your dialing plan) or with + and the country code",
+        },
         "user_id": {"type": "integer", "description": "a TWP user of your company: the SMS goes to that user's mobile"},
         "contact": {"type": "integer", "description": "a directory contact id (from a directory search): its mobile number"},
     },
 }
-PAGING = (("limit", "integer", "page size (1-500)"), ("offset", "integer", "items to skip"), ("status", "string", "queued, sending, sent, delivered or failed"))
+PAGING = (("limit", "integer", "page size (1-500)", {"minimum": 1, "maximum": 500}), ("offset", "integer", "items to skip"),
+          ("status", "string", "queued, sending, sent, delivered or failed", {"enum": list(STATUSES)}))
 
 
 def sms_routes() -> list[Route]:
     # /api/v1/sms/outbox before /api/v1/sms/{id}: aiohttp matches in this order.
     return [
-        Route("POST", "/api/v1/sms", send_sms, "user", "Send an SMS (queued; header Idempotency-Key makes a retry safe)", "sms", body=SEND_BODY, status=202),
+        Route(
+            "POST",
+            "/api/v1/sms",
+            send_sms,
+            "user",
+            "Send an SMS (queued; header Idempotency-Key makes a retry safe)",
+            "sms",
+            body=SEND_BODY,
+            status=202,
+            errors=(404, 503),  # 404: no such recipient user or contact; 503: SMS sending is off
+        ),
         Route("GET", "/api/v1/sms", my_sms, "user", "The caller's SMS, newest first", "sms", query=PAGING),
-        Route("GET", "/api/v1/sms/outbox", outbox, "admin", "The SMS outbox of the companies the admin manages", "sms",
-              query=(*PAGING, ("company_id", "integer", "only this company"), ("domain_id", "integer", "only this domain"), ("user_id", "integer", "only this sender"))),
+        Route(
+            "GET",
+            "/api/v1/sms/outbox",
+            outbox,
+            "admin",
+            "The SMS outbox of the companies the admin manages",
+            "sms",
+            query=(
+                *PAGING,
+                ("company_id", "integer", "only this company"),
+                ("domain_id", "integer", "only this domain"),
+                ("user_id", "integer", "only this sender"),
+            ),
+        ),
         Route("GET", "/api/v1/sms/{id}", one_sms, "any", "One SMS: its sender, or an admin of its company", "sms"),
         Route("POST", "/api/v1/sms/{id}/cancel", cancel_sms, "any", "Cancel a queued SMS (its sender, or an admin of its company)", "sms"),
         Route("POST", "/api/v1/sms/{id}/retry", retry_sms, "admin", "Queue a failed SMS again", "sms"),

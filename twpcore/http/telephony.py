@@ -15,7 +15,7 @@ import attrs
 import sqlalchemy as sa
 from aiohttp import web
 
-from twpcore.http.core import KERNEL, MAX_ID, ApiError, Route, bad_request, parse_id, principal, read_json
+from twpcore.http.core import KERNEL, MAX_ID, ApiError, Route, bad_request, parse_id, principal, read_json, store_of
 from twpcore.store import schema as t
 from twpcore.telephony.events import FORWARD_TYPES
 from twpcore.telephony.service import Device, TelephonyError
@@ -38,7 +38,7 @@ async def _device(request: web.Request, body: dict[str, Any]) -> Device:
         domain_id = parse_id(domain_id, "domain_id", "parameter")
     mine: list[tuple[int, str]] = []
     if not who.is_admin:
-        mine = await request.app[KERNEL].store.run(lambda c: [(r.domain_id, r.number) for r in c.execute(
+        mine = await store_of(request).run(lambda c: [(r.domain_id, r.number) for r in c.execute(
             sa.select(t.devices.c.domain_id, t.devices.c.number).where(t.devices.c.user_id == who.id).order_by(t.devices.c.id))])
     try:
         return _tel(request).device_for(who, number, domain_id, mine)
@@ -71,7 +71,7 @@ def _call_id(request: web.Request) -> str:
 
 async def _dialable(request: web.Request, dev: Device, number: str) -> str:
     kernel = request.app[KERNEL]
-    plan = await kernel.store.run(kernel.dialing_plans.get, dev.domain_id)
+    plan = await store_of(request).run(kernel.dialing_plans.get, dev.domain_id)
     result = plan.to_dialable(number)
     if not result.output:
         raise bad_request(f"number {number!r} cannot be dialed: {'; '.join(result.steps)}", "number")
@@ -181,34 +181,153 @@ PBX_ERRORS = (409, 501, 503)
 
 
 def telephony_routes() -> list[Route]:
-    number_body = {"type": "object", "required": ["number"], "properties": {"number": {"type": "string"}, "device": {"type": "string"}, "domain_id": {"type": "integer"}}}
-    other_body = {"type": "object", "required": ["other_call_id"], "properties": {"other_call_id": {"type": "string"}, "device": {"type": "string"}, "domain_id": {"type": "integer"}}}
+    number_body = {
+        "type": "object",
+        "required": ["number"],
+        "properties": {"number": {"type": "string"}, "device": {"type": "string"}, "domain_id": {"type": "integer"}},
+    }
+    other_body = {
+        "type": "object",
+        "required": ["other_call_id"],
+        "properties": {"other_call_id": {"type": "string"}, "device": {"type": "string"}, "domain_id": {"type": "integer"}},
+    }
     empty = {"type": "object", "properties": {"device": {"type": "string"}, "domain_id": {"type": "integer"}}}
     base = "/api/v1/calls/{call_id}"
     routes = [
-        Route("GET", "/api/v1/links", links, "admin", "PBX link states: host, connected, current, site, domain, port, count (guide 10.4)", "telephony"),
-        Route("GET", "/api/v1/devices/states", device_states, "admin", "Device supervision states between two numbers (guide 10.5)", "telephony",
-              query=(("from", "string", "first device number"), ("to", "string", "last device number"))),
-        Route("GET", "/api/v1/calls", list_calls, "any", "Calls in progress at a device, its presence, forwarding and do-not-disturb", "calls",
-              query=DEVICE_PARAMS, errors=(409,)),
+        Route(
+            "GET", "/api/v1/links", links, "admin", "PBX link states: host, connected, current, site, domain, port, count (guide 10.4)", "telephony"
+        ),
+        Route(
+            "GET",
+            "/api/v1/devices/states",
+            device_states,
+            "admin",
+            "Device supervision states between two numbers (guide 10.5)",
+            "telephony",
+            query=(
+                ("from", "string", "first device number", {"pattern": DIGITS.pattern}),
+                ("to", "string", "last device number", {"pattern": DIGITS.pattern}),
+            ),
+        ),
+        Route(
+            "GET",
+            "/api/v1/calls",
+            list_calls,
+            "any",
+            "Calls in progress at a device, its presence, forwarding and do-not-disturb",
+            "calls",
+            query=DEVICE_PARAMS,
+            errors=(409,),
+        ),
         Route("POST", "/api/v1/calls", make_call, "any", "Make a call (the domain's dialing plan is applied)", "calls", body=number_body, status=201),
         Route("POST", base + "/answer", _simple("answer", "answer"), "any", "Answer a ringing call", "calls", body=empty),
         Route("POST", base + "/hangup", _simple("hang_up", "hang_up"), "any", "Hang up a call", "calls", body=empty),
         Route("POST", base + "/hold", _simple("hold", "hold"), "any", "Put a call on hold", "calls", body=empty),
         Route("POST", base + "/retrieve", _simple("retrieve", "retrieve"), "any", "Take a held call back", "calls", body=empty),
-        Route("POST", base + "/consult", _with_number("consultation_call", "consultation_call", True), "any", "Hold the call and call another number", "calls",
-              body=number_body, status=201),
-        Route("POST", base + "/alternate", _with_other_call("alternate", "alternate"), "any", "Swap between the held call (path) and the active call", "calls", body=other_body),
-        Route("POST", base + "/reconnect", _with_other_call("reconnect", "reconnect"), "any", "End the active call and take back the held call (path)", "calls", body=other_body),
-        Route("POST", base + "/transfer", _with_other_call("transfer", "transfer"), "any", "Transfer after consultation: join the held call (path) and the active call", "calls", body=other_body),
-        Route("POST", base + "/blind-transfer", _with_number("single_step_transfer", "single_step_transfer"), "any", "Transfer the call to a number without consultation", "calls", body=number_body),
-        Route("POST", base + "/conference", _with_other_call("conference", "conference"), "any", "Join the held call (path) and the active call in a conference", "calls", body=other_body),
-        Route("POST", base + "/deflect", _with_number("deflect", "deflect"), "any", "Send a ringing call to another number", "calls", body=number_body),
-        Route("POST", base + "/dtmf", dtmf, "any", "Send DTMF digits on a call", "calls",
-              body={"type": "object", "required": ["digits"], "properties": {"digits": {"type": "string"}, "device": {"type": "string"}, "domain_id": {"type": "integer"}}}),
-        Route("PUT", "/api/v1/devices/forwarding", forwarding, "any", "Set or cancel forwarding (immediate, busy, no_answer) of a device", "calls",
-              body={"type": "object", "properties": {"type": {"type": "string", "enum": list(FORWARD_TYPES)}, "number": {"type": ["string", "null"]}, "device": {"type": "string"}, "domain_id": {"type": "integer"}}}),
-        Route("PUT", "/api/v1/devices/do-not-disturb", dnd, "any", "Switch do-not-disturb of a device on or off", "calls",
-              body={"type": "object", "required": ["on"], "properties": {"on": {"type": "boolean"}, "device": {"type": "string"}, "domain_id": {"type": "integer"}}}),
+        Route(
+            "POST",
+            base + "/consult",
+            _with_number("consultation_call", "consultation_call", True),
+            "any",
+            "Hold the call and call another number",
+            "calls",
+            body=number_body,
+            status=201,
+        ),
+        Route(
+            "POST",
+            base + "/alternate",
+            _with_other_call("alternate", "alternate"),
+            "any",
+            "Swap between the held call (path) and the active call",
+            "calls",
+            body=other_body,
+        ),
+        Route(
+            "POST",
+            base + "/reconnect",
+            _with_other_call("reconnect", "reconnect"),
+            "any",
+            "End the active call and take back the held call (path)",
+            "calls",
+            body=other_body,
+        ),
+        Route(
+            "POST",
+            base + "/transfer",
+            _with_other_call("transfer", "transfer"),
+            "any",
+            "Transfer after consultation: join the held call (path) and the active call",
+            "calls",
+            body=other_body,
+        ),
+        Route(
+            "POST",
+            base + "/blind-transfer",
+            _with_number("single_step_transfer", "single_step_transfer"),
+            "any",
+            "Transfer the call to a number without consultation",
+            "calls",
+            body=number_body,
+        ),
+        Route(
+            "POST",
+            base + "/conference",
+            _with_other_call("conference", "conference"),
+            "any",
+            "Join the held call (path) and the active call in a conference",
+            "calls",
+            body=other_body,
+        ),
+        Route(
+            "POST", base + "/deflect", _with_number("deflect", "deflect"), "any", "Send a ringing call to another number", "calls", body=number_body
+        ),
+        Route(
+            "POST",
+            base + "/dtmf",
+            dtmf,
+            "any",
+            "Send DTMF digits on a call",
+            "calls",
+            body={
+                "type": "object",
+                "required": ["digits"],
+                "properties": {"digits": {"type": "string"}, "device": {"type": "string"}, "domain_id": {"type": "integer"}},
+            },
+        ),
+        Route(
+            "PUT",
+            "/api/v1/devices/forwarding",
+            forwarding,
+            "any",
+            "Set or cancel forwarding (immediate, busy, no_answer) of a device",
+            "calls",
+            body={
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "enum": list(FORWARD_TYPES)},
+                    "number": {"type": ["string", "null"]},
+                    "device": {"type": "string"},
+                    "domain_id": {"type": "integer"},
+                },
+            },
+        ),
+        Route(
+            "PUT",
+            "/api/v1/devices/do-not-disturb",
+            dnd,
+            "any",
+            "Switch do-not-disturb of a device on or off",
+            "calls",
+            body={
+                "type": "object",
+                "required": ["on"],
+                "properties": {"on": {"type": "boolean"}, "device": {"type": "string"}, "domain_id": {"type": "integer"}},
+            },
+        ),
     ]
+    routes = [attrs.evolve(r, rules=(ADMIN_NAMES_DEVICE,)) if r.tag == "calls" else r for r in routes]
     return [attrs.evolve(r, errors=PBX_ERRORS) if r.tag == "calls" and r.method != "GET" else r for r in routes]
+
+
+ADMIN_NAMES_DEVICE = "an administrator gives device and domain_id (a user may leave them out: their first device)"

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from twpcore.http.core import KERNEL, ApiError, Route, bad_request, principal, read_json
+from twpcore.http.core import KERNEL, ApiError, Route, bad_request, principal, read_json, store_of
 from twpcore.http.resources import audit
 
 DEVICE = re.compile(r"^(\*|[0-9A-Za-z*#+]{1,64})$")
@@ -50,8 +50,10 @@ async def start_trace(request: web.Request) -> web.Response:
     try:
         link.driver.trace_start(device.strip())
     except OSError as exc:
-        raise ApiError(500, "trace_failed", f"cannot write the trace file of link {link.name}: {exc}; check trace_dir in pbx.links.{link.name}") from None
-    await request.app[KERNEL].store.run(audit, principal(request), "trace.start", "pbx_link", link.name, link.company_id,
+        raise ApiError(
+            500, "trace_failed", f"cannot write the trace file of link {link.name}: {exc}; check trace_dir in pbx.links.{link.name}"
+        ) from None
+    await store_of(request).run(audit, principal(request), "trace.start", "pbx_link", link.name, link.company_id,
                                         request.remote or "", {"device": device.strip()})
     return web.json_response(_state(link), status=201)
 
@@ -62,7 +64,7 @@ async def stop_trace(request: web.Request) -> web.Response:
     path = link.driver.trace_stop()
     if path is None:
         raise ApiError(409, "no_trace", f"no PDU trace runs on link {link.name}; start one with POST /api/v1/links/{link.name}/trace")
-    await request.app[KERNEL].store.run(audit, principal(request), "trace.stop", "pbx_link", link.name, link.company_id,
+    await store_of(request).run(audit, principal(request), "trace.stop", "pbx_link", link.name, link.company_id,
                                         request.remote or "", {"file": str(path)})
     return web.json_response({"link": link.name, "running": False, **trace.as_json()})
 
@@ -73,6 +75,8 @@ def trace_routes() -> list[Route]:
     path = "/api/v1/links/{name}/trace"
     return [
         Route("GET", path, trace_state, "admin", "Whether a PDU trace runs on the link, and its file (guide 10.6)", "telephony"),
-        Route("POST", path, start_trace, "admin", "Start a PDU trace of one device or * on the link (guide 10.6)", "telephony", body=body, status=201),
+        Route(
+            "POST", path, start_trace, "admin", "Start a PDU trace of one device or * on the link (guide 10.6)", "telephony", body=body, status=201
+        ),
         Route("DELETE", path, stop_trace, "admin", "Stop the PDU trace of the link", "telephony"),
     ]

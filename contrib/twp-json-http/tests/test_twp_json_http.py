@@ -79,7 +79,7 @@ async def test_a_sync_reads_every_page_and_the_user_finds_the_contacts(twp_app, 
 
 
 async def test_a_source_that_fails_keeps_the_previous_contacts_and_the_directory_says_why(twp_app, source):
-    server, admin, domain, user = await directory_world(twp_app)
+    _server, admin, domain, user = await directory_world(twp_app)
     directory = await granted_directory(admin, domain, user, name="CRM", connector="json-http", options=options(source))
     assert (await admin.post(f"/api/v1/directories/{directory['id']}/sync"))["created"] == 3
     source.status = 503
@@ -98,7 +98,7 @@ async def test_a_source_that_fails_keeps_the_previous_contacts_and_the_directory
 
 async def test_a_wrong_token_answers_auth_failed_and_the_token_never_shows(twp_app, source, monkeypatch):
     monkeypatch.setenv("CRM_TOKEN", "wrong-token-0815")
-    server, admin, domain, user = await directory_world(twp_app)
+    _server, admin, domain, user = await directory_world(twp_app)
     directory = await granted_directory(admin, domain, user, name="CRM", connector="json-http",
                                         options={**options(source), "token": "typed-token-9999"})
     assert directory["options"]["token"] == "***"
@@ -111,7 +111,7 @@ async def test_a_wrong_token_answers_auth_failed_and_the_token_never_shows(twp_a
 
 async def test_pages_that_loop_are_cut_off(twp_app, source):
     source.pages["2"] = {"contacts": [], "next": "/contacts?page=2"}
-    server, admin, domain, user = await directory_world(twp_app)
+    _server, admin, domain, user = await directory_world(twp_app)
     directory = await granted_directory(admin, domain, user, name="CRM", connector="json-http", options=options(source, max_pages=5))
     report = await admin.post(f"/api/v1/directories/{directory['id']}/sync")
     assert report["status"] == "failed" and "links more than 5 pages; raise max_pages" in report["error"], report
@@ -125,7 +125,7 @@ async def test_pages_that_loop_are_cut_off(twp_app, source):
     ({"timeout": "soon"}, "options.timeout: expected"),
 ])
 async def test_bad_options_are_refused_naming_the_key(twp_app, source, bad, message):
-    server, admin, domain, user = await directory_world(twp_app)
+    _server, admin, domain, _user = await directory_world(twp_app)
     answer = await admin.call("POST", "/api/v1/directories", {"domain_id": domain["id"], "name": "CRM", "connector": "json-http",
                                                               "options": {**options(source), **bad}}, status=422)
     assert answer["field"] == "options" and message in answer["detail"], answer

@@ -38,6 +38,12 @@ A test scripts the far ends with ``await sim.incoming_call("0612345678", "201")`
 answered), ``sim.answer_system_status = False``, ``sim.send_heartbeats = False``,
 ``sim.mute = True`` (a hung switch).
 
+**Vendor quirks** a driver must handle are ``SimConfig`` options: ``framing="nul"``,
+``edition``, ``require_session``, a log-in in the application session (``username`` /
+``password``), events on another invoke id than 9999 (``event_invoke_id``: a fixed id
+such as 0, or ``"counter"``, the switch's running counter), unsupported services
+(``unsupported``).  ``tests/test_vendor_quirks.py`` runs the conformance suite against them.
+
 Standalone::
 
     python -m twp_csta.sim --port 8882 --framing j2 --devices 201-210
@@ -441,7 +447,7 @@ class PbxSimulator:
     def _forget_link(self, link: SimLink) -> None:
         if link in self.links:
             self.links.remove(link)
-        for xref, device in link.monitors.items():
+        for device in link.monitors.values():
             entries = self._monitors.get(device, [])
             entries[:] = [(ln, x) for ln, x in entries if ln is not link]
             if not entries:
@@ -635,9 +641,9 @@ class PbxSimulator:
             try:
                 if name in self.config.unsupported:
                     raise SimFault("operation", "serviceNotSupported")
-                if name not in ("StartApplicationSession", "StopApplicationSession", "ResetApplicationSessionTimer"):
-                    if self.config.require_session and link.session_id is None:
-                        raise SimFault("security", "securityViolation", "no application session")
+                sessionless = name in ("StartApplicationSession", "StopApplicationSession", "ResetApplicationSessionTimer")
+                if not sessionless and self.config.require_session and link.session_id is None:
+                    raise SimFault("security", "securityViolation", "no application session")
                 handler = getattr(self, f"_req_{name}", None)
                 if handler is None:
                     raise SimFault("operation", "serviceNotSupported")
@@ -645,7 +651,7 @@ class PbxSimulator:
             except SimFault as fault:
                 link.deferred = []
                 response = csta_error(fault.category, fault.value)
-            except Exception:  # noqa: BLE001 - a simulator bug must not kill the link
+            except Exception:  # a simulator bug must not kill the link
                 log.exception("pbxsim: %s failed", name)
                 link.deferred = []
                 response = csta_error("operation", "generic")
@@ -691,7 +697,9 @@ class PbxSimulator:
             if user != cfg.username or password != cfg.password:
                 return build("StartApplicationSessionNegResponse", {"errorCode": {"definedError": "invalidApplicationInfo"}})
         requested_versions = m.fields.get("requestedProtocolVersions")
-        versions = [v for v in (_text(x) for x in as_list(requested_versions.get("protocolVersion"))) if v] if isinstance(requested_versions, dict) else []
+        versions = (
+            [v for v in (_text(x) for x in as_list(requested_versions.get("protocolVersion"))) if v] if isinstance(requested_versions, dict) else []
+        )
         ours = CSTA_NAMESPACES[cfg.edition]
         granted = ours if (not versions or ours in versions) else next((v for v in versions if edition_of(v) in CSTA_NAMESPACES), None)
         if granted is None:
@@ -974,7 +982,7 @@ class PbxSimulator:
                 action()
             except LookupError as exc:
                 log.debug("pbxsim timer %s for %s: %s", kind, device, exc)
-            except Exception:  # noqa: BLE001
+            except Exception:  # one timer's failure must not stop the others
                 log.exception("pbxsim timer %s for %s failed", kind, device)
 
         call.timers[key] = self._loop.call_later(max(0.0, delay), fire)
@@ -1187,7 +1195,9 @@ class PbxSimulator:
         recipients = [device, *held_others, *active_others]
         new = self._merged_call(parties, held_others[0] if held_others else device, active_others[0] if active_others else device, (held, active))
         items = [{"newConnection": Connection(new.id, d), "oldConnection": Connection(held.id, d), "endpoint": {"deviceID": d}} for d in held_others]
-        items += [{"newConnection": Connection(new.id, d), "oldConnection": Connection(active.id, d), "endpoint": {"deviceID": d}} for d in active_others]
+        items += [
+            {"newConnection": Connection(new.id, d), "oldConnection": Connection(active.id, d), "endpoint": {"deviceID": d}} for d in active_others
+        ]
         self._notify("TransferedEvent", new, recipients, {
             "primaryOldCall": Connection(held.id, device),
             "secondaryOldCall": Connection(active.id, device),
@@ -1225,7 +1235,9 @@ class PbxSimulator:
         new.conference = True
         items = [{"newConnection": Connection(new.id, device), "oldConnection": Connection(active.id, device), "endpoint": {"deviceID": device}}]
         items += [{"newConnection": Connection(new.id, d), "oldConnection": Connection(held.id, d), "endpoint": {"deviceID": d}} for d in held_others]
-        items += [{"newConnection": Connection(new.id, d), "oldConnection": Connection(active.id, d), "endpoint": {"deviceID": d}} for d in active_others]
+        items += [
+            {"newConnection": Connection(new.id, d), "oldConnection": Connection(active.id, d), "endpoint": {"deviceID": d}} for d in active_others
+        ]
         self._notify("ConferencedEvent", new, new.connections, {
             "primaryOldCall": Connection(held.id, device),
             "secondaryOldCall": Connection(active.id, device),
