@@ -15,7 +15,7 @@ import asyncio
 import attrs
 
 from twpcore.hookspecs import hookimpl
-from twpcore.kinds import DirectoryConnector, SourceRecord
+from twpcore.kinds import AuthFailed, DirectoryConnector, SourceRecord
 from twpcore.schema import setting
 
 CSV = "id;last_name;phone\n1;Durand;+33140000001\n2;Martin;+33140000002\n"
@@ -159,3 +159,44 @@ async def test_twp_plugins_list_shows_a_directory_whose_last_sync_failed(tmp_pat
                                   capture_output=True, text=True, timeout=120, check=True)
     people = next(i for i in json.loads(out.stdout)["instances"] if i["name"] == "people")
     assert people["state"] == "retrying" and f"file {missing} not found" in people["reason"], people
+
+
+class GuardedConnector(DirectoryConnector):
+    """A source that refuses our credentials while ``GuardedConnector.refuse`` is set."""
+
+    type_name = "guarded"
+    Config = CountingConfig
+    capabilities = frozenset({"sync"})
+    refuse = True
+
+    async def setup(self):
+        if GuardedConnector.refuse:
+            raise AuthFailed("invalid credentials for bind user cn=twp (LDAP result 49)")
+
+    async def records(self, user=None):
+        for i in range(self.config.size):
+            yield SourceRecord(str(i), {"id": str(i), "last_name": f"Person {i}", "phone": f"+3314000020{i}"})
+
+
+class Guarded:
+    @hookimpl
+    def twp_register_directory_connectors(self, register):
+        register(GuardedConnector)
+
+
+async def test_refused_credentials_make_the_directory_auth_failed_until_a_good_sync(twp_app):
+    GuardedConnector.refuse = True
+    config = {"demo": {"seed": True}, "directories": {"guarded": {"connector": "guarded", "company": "Demo", "domain": "Paris"}}}
+    server = await twp_app(config=config, plugins=[("guarded", Guarded())])
+    admin = await server.admin()
+    d = await find(admin, "guarded")
+    await admin.post(f"/api/v1/directories/{d['id']}/sync")
+    shown = await admin.get(f"/api/v1/directories/{d['id']}")
+    assert shown["state"] == "auth_failed", shown
+    assert "invalid credentials for bind user" in shown["reason"]
+    assert health_item(await admin.get("/api/v1/health"), "guarded")["state"] == "auth_failed"
+
+    GuardedConnector.refuse = False  # the admin fixed the bind password
+    assert (await admin.post(f"/api/v1/directories/{d['id']}/sync"))["created"] == 2
+    shown = await admin.get(f"/api/v1/directories/{d['id']}")
+    assert (shown["state"], shown["reason"]) == ("ready", None)
