@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from twpcore.events import Event
 from twpcore.kinds import AuthMethod, AuthOutcome, LoginAttempt
+from twpcore.logs import RepeatLimiter
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class PasswordChecks:
     refused: int = 0
     """Checks refused because the queue was full."""
     _turns: asyncio.Semaphore | None = None
+    _repeats: RepeatLimiter = attrs.field(factory=lambda: RepeatLimiter(log))
+    """A flood of refused logins leaves a few log lines and a summary, not one line each."""
 
     @classmethod
     def from_config(cls, auth: Any) -> PasswordChecks:
@@ -106,7 +109,8 @@ class PasswordChecks:
             self._turns = asyncio.Semaphore(self.concurrency)
         if self._turns.locked() and self.waiting >= self.queue:
             self.refused += 1
-            log.warning("password checks: %d running and %d waiting; a login was refused (auth.password_check_queue)", self.running, self.waiting)
+            self._repeats.log(logging.WARNING, "password checks", "password checks: %d running and %d waiting; a login was refused "
+                              "(auth.password_check_queue)", self.running, self.waiting)
             raise ChecksBusy(f"too many logins are being checked right now ({self.running} running, {self.waiting} waiting); "
                              "try again in a second (an administrator can raise auth.password_check_queue)")
         self.waiting += 1
