@@ -40,6 +40,8 @@ async def world(twp_app: Any) -> dict[str, Any]:
         domain = await root.create("domains", company_id=company["id"], name="Paris")
         w[name] = {"company": company["id"], "domain": domain["id"]}
     w["limited"] = await server.admin(super_user=False, companies=(w["Alpha"]["company"],))
+    for name, port in ports.items():  # each link leaves config_error/starting once its company exists
+        await server.instance_until(name, lambda i, port=port: i["state"] == "retrying" and str(port) in (i["reason"] or ""))
     return w
 
 

@@ -17,10 +17,12 @@ Simulators that serve one plugin live with it: ``twp_exchange.testing`` (EWS),
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -134,6 +136,23 @@ class TwpTestServer:
         info = {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
                 "admin": {"id": admin_id, "login": login, "super_user": super_user}, "password": password}
         return TwpClient(self.client, token, info)
+
+    async def instance_until(self, name: str, done: Any, timeout: float = 10.0) -> dict[str, Any]:
+        """Poll ``GET /api/v1/plugins`` until the instance ``name`` satisfies ``done(instance)``.
+
+        Instances move through transient states (``config_error`` while the store lacks a
+        company, ``starting``, ``retrying``); a test that looks once may catch any of them.
+        Fails with the last instance seen once ``timeout`` seconds have passed.
+        """
+        root = self.admin_client()
+        deadline = time.monotonic() + timeout
+        while True:
+            instances = (await root.get("/api/v1/plugins"))["instances"]
+            instance = next((i for i in instances if i["name"] == name), None)
+            if instance is not None and done(instance):
+                return instance
+            assert time.monotonic() < deadline, f"instance {name!r} never reached the expected state: {instance}"
+            await asyncio.sleep(0.05)
 
     def user_client(self, user_id: int, lifetime: int = 3600) -> TwpClient:
         """A ``TwpClient`` of user ``user_id`` with a token issued in the store (no login, no password hashing)."""
