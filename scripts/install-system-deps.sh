@@ -27,7 +27,10 @@ set -euo pipefail
 # "run" packages are what `make run` needs (every kernel and plugin dependency it installs
 # has a prebuilt wheel); "test" packages are added for `make test`.
 # Add servers here as the test kit learns them, for example
-#   redis-server redis-server test | sip-tester sipp test | chromium chromium test
+#   redis-server redis-server test
+# tshark (with text2pcap) checks the CSTA BER frames (issue 14); sip-tester is SIPp, the SIP
+# phone of the Snom/Yealink tests (issue 16); chromium and chromium-driver run the console's
+# browser tests (issue 17), driven by Playwright on the system browser, never a download.
 # slapd, ldap-utils and openssl serve the LDAP tests (SlapdServer, its TLS certificates);
 # unixodbc and its drivers the ODBC tests (unixodbc-dev builds pyodbc where no wheel fits);
 # the krb5 packages the KDC of the WindowsSecurity tests, and libkrb5-dev with gcc and the
@@ -51,6 +54,10 @@ krb5-kdc          /usr/sbin/krb5kdc                   test
 krb5-admin-server /usr/sbin/kadmind                   test
 krb5-user         kinit                               test
 libkrb5-dev       krb5-config                         test
+tshark            tshark                              test
+sip-tester        sipp                                test
+chromium          /usr/bin/chromium                   test
+chromium-driver   /usr/bin/chromedriver               test
 '
 
 PYTHON=${PYTHON:-python3}
