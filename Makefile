@@ -26,7 +26,7 @@ CONTRIB_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard contrib/twp-*/pyproject
 PROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS) $(CONTRIB_DIRS))
 BENCHMARKS := $(sort $(wildcard benchmarks/bench_*.py))
 
-.PHONY: venv run test services bench clean distclean FORCE
+.PHONY: venv run test test-scale services bench clean distclean FORCE
 
 venv: $(TEST_STAMP)
 
@@ -57,6 +57,10 @@ run: $(RUN_STAMP)
 # again, in case one was removed since the venv was built (quick when they are present).
 test: $(TEST_STAMP) services
 	$(VENV_PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The directory engine's 200,000-record memory test (minutes on 2 cores; not in every make test).
+test-scale: $(TEST_STAMP) services
+	TWP_SCALE=1 $(VENV_PY) -m pytest -q -p no:cacheprovider tests/test_directory_scale.py
 
 # The script's --check is quick and needs no root; install only when it fails.
 services:

@@ -1,7 +1,10 @@
 """Telephony at scale: supervise many devices, sustain call events, measure latency and memory.
 
 One command: ``.venv/bin/python benchmarks/bench_telephony.py`` (``--devices 50000 --rate 200
---seconds 30`` are the defaults; ``--write`` updates docs/benchmarks.md).
+--seconds 30`` are the defaults; ``--write`` updates docs/benchmarks.md).  ``--driver`` picks the
+link: ``mxone`` (CSTA XML, J.2, the default) or a CSTA BER driver (``openscape-business``:
+HiPath framing and ACSE; ``alcatel-oxo``: ``B``/``P``, ACSE, bare TLV; ``mxone-al``: 2-byte
+length), the simulator speaking the same encoding, framing and association.
 
 Set-up, all on loopback: the PBX simulator (``twp_csta.sim``) runs in this
 process; a real ``twp serve`` runs in its own process with one MX-One link to it, one
@@ -26,6 +29,7 @@ import asyncio
 import collections
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -41,13 +45,20 @@ sys.path.insert(0, str(ROOT))
 
 from common import machine, write_section
 
-from twp_csta.sim import PbxSimulator
+from twp_csta.sim import PbxSimulator, SimConfig
 from twpcore.auth import create_admin, hash_password
 from twpcore.store import Store
 from twpcore.store import schema as t
 from twpcore.testing.servers import find_free_port
 
 FIRST = 100000
+#: Simulator wire of each driver the benchmark can run (encoding, framing, association).
+WIRES: dict[str, dict[str, str]] = {
+    "mxone": {"encoding": "xml", "framing": "j2"},
+    "openscape-business": {"encoding": "ber", "framing": "hipath", "association": "acse"},
+    "alcatel-oxo": {"encoding": "ber", "framing": "tlv", "association": "oxo"},
+    "mxone-al": {"encoding": "ber", "framing": "len2", "association": "acse"},
+}
 
 
 def rss_kib(pid: int) -> int:
@@ -106,7 +117,7 @@ async def wait_http(base: str, timeout: float = 60) -> None:
 
 async def run(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="twp-bench-tel-"))
-    sim = PbxSimulator(system_status_interval=None, external_default="ring")
+    sim = PbxSimulator(SimConfig(system_status_interval=None, external_default="ring", **WIRES[args.driver]))  # type: ignore[arg-type]
     await sim.start()
     make_call_seen: dict[str, float] = {}
     original = sim._req_MakeCall
@@ -131,7 +142,7 @@ websocket_queue = 100000
 [logging]
 level = "WARNING"
 [pbx.links.bench]
-driver = "mxone"
+driver = "{args.driver}"
 host = "127.0.0.1"
 port = {sim.port}
 company = "Bench"
@@ -294,8 +305,11 @@ def markdown(r: dict, empty: float) -> str:
     mc = r["make_call_to_wire"]
     rows.append(f"| make-call request to MakeCall frame read by the switch (n={mc['n']}), p50 / p99 | {mc['p50_ms']} ms / {mc['p99_ms']} ms |")
     rows.append(f"| events expected but never received | {r['events_missing']} |")
-    return "\n".join([f"Measured {today} on {machine()}; command: `python benchmarks/bench_telephony.py "
-                      f"--devices {r['devices']} --rate {r['rate']} --seconds {r['seconds']}`.", "", *rows])
+    rows.append(f"| load average (1 min) at start | {r['load']} |")
+    driver = "" if r["driver"] == "mxone" else f" --driver {r['driver']}"
+    wire = ", ".join(f"{k} {v}" for k, v in WIRES[r["driver"]].items())
+    return "\n".join([f"Measured {today} on {machine()}; link `{r['driver']}` ({wire}); command: `python benchmarks/bench_telephony.py "
+                      f"--devices {r['devices']} --rate {r['rate']} --seconds {r['seconds']}{driver}`.", "", *rows])
 
 
 def main() -> None:
@@ -304,16 +318,21 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=200, help="call events per second the switch sends")
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--make-calls", type=int, default=200)
+    p.add_argument("--driver", choices=sorted(WIRES), default="mxone", help="PBX link driver: mxone (CSTA XML) or a CSTA BER driver")
     p.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = p.parse_args()
+    load = round(os.getloadavg()[0], 2)
     empty = asyncio.run(empty_server_rss())
     result = asyncio.run(run(args))
-    result.update(rate=args.rate, seconds=args.seconds)
+    result.update(rate=args.rate, seconds=args.seconds, driver=args.driver, load=load)
     print(json.dumps(result, indent=2))
     text = markdown(result, empty)
     print(text)
     if args.write:
-        write_section("bench_telephony", text, "Telephony (bench_telephony.py)")
+        if args.driver == "mxone":
+            write_section("bench_telephony", text, "Telephony (bench_telephony.py)")
+        else:
+            write_section("bench_telephony_ber", text, "Telephony over a CSTA BER link (bench_telephony.py --driver ...)")
 
 
 if __name__ == "__main__":

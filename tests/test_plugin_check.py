@@ -15,6 +15,7 @@ import pytest
 from twpcore import config as cfgmod
 from twpcore.app import Kernel
 from twpcore.cli import main
+from twpcore.plugin_api import API_VERSION
 from twpcore.plugin_check import check, report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +73,7 @@ def test_a_sloppy_plugin_fails_with_every_reason_and_the_fix(tmp_path):
     assert "  ok    loads        twp-fixture-sloppy 1.0.0 loaded" in text
     assert "  ok    registers    directory_connector:sloppy" in text
     assert ('FAIL  api-version  twp_fixture_sloppy.plugin does not declare the plugin API it needs; '
-            'add TWP_PLUGIN_API = "1.0" to it') in text
+            f'add TWP_PLUGIN_API = "{API_VERSION}" to it') in text
     assert f"FAIL  imports      {site / 'twp_fixture_sloppy' / 'plugin.py'}:5 imports twpcore.kinds; a plugin imports nothing of TWP" in text
     assert ('FAIL  help         directory_connector:sloppy: SloppyConfig.url has no help text; '
             'declare it with setting(..., help="what it is, its unit or format")') in text

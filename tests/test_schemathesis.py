@@ -8,13 +8,13 @@ company and its simulated PBX, so the call routes have devices and a link to act
 
 Two passes, each with every check (``--checks all``), a fixed seed and a few examples per
 operation: a super user's token on the admin and shared operations, then a demo user's token
-on the user operations (an admin's token only ever gets 403 there).
+on the user operations (an admin's token only ever gets 403 there).  schemathesis is in the
+``test`` extra, so the test always runs (measured 2026-12-07: 165 s of CPU in all, server included).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,15 +26,6 @@ import pytest
 import requests
 
 from twpcore.testing.servers import find_free_port
-
-pytest.importorskip("schemathesis")
-pytestmark = pytest.mark.skipif(
-    os.environ.get("TWP_SCHEMATHESIS") != "1",
-    reason="TWP_SCHEMATHESIS=1 runs it (~2 min); still failing: item arrays of ids (PUT /me/lists/order, /me/lists/{id}/contacts, "
-    "/admins/{id}/companies: floats and negatives refused, 404 undeclared), GET /events (WebSocket), enums not in the document "
-    "(authorizations subject_type/object_type, lockouts/unlock scope, parameter-values name), POST /devices needs user_id or domain_id, "
-    "user-imports blank name, dialing-plan body (extra keys answer 422), nested free-form objects with integers past 2^63",
-)
 
 ST = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
 EXAMPLES = 8
@@ -131,12 +122,19 @@ def rules_config(document: dict, tmp_path: Path) -> Path:
 
     "to must be after from" or "an administrator gives device and domain_id" bind two values; no JSON
     schema says so, so the fuzzer will send such requests as valid.  The document lists each rule
-    on its operation; everywhere else a 400 to schema-valid data still fails the run.
+    on its operation; everywhere else a 400 to schema-valid data still fails the run.  The WebSocket's
+    rule (a handshake, else 426) is a header the fuzzer does not send: its operation may answer 426.
     """
-    ruled = sorted(op["operationId"] for ops in document["paths"].values() for op in ops.values() if op.get("x-twp-rules"))
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for ops in document["paths"].values():
+        for op in ops.values():
+            if op.get("x-twp-rules"):
+                statuses = (*POSITIVE_STATUSES, "400", "422", *(["426"] if "426" in op["responses"] else []))
+                groups.setdefault(statuses, []).append(op["operationId"])
     path = tmp_path / "schemathesis.toml"
-    path.write_text(f"[[operations]]\ninclude-operation-id = {json.dumps(ruled)}\n"
-                    f"checks.positive_data_acceptance.expected-statuses = {json.dumps([*POSITIVE_STATUSES, '400', '422'])}\n")
+    path.write_text("".join(f"[[operations]]\ninclude-operation-id = {json.dumps(sorted(ids))}\n"
+                            f"checks.positive_data_acceptance.expected-statuses = {json.dumps(list(statuses))}\n\n"
+                            for statuses, ids in groups.items()))
     return path
 
 
@@ -177,7 +175,7 @@ def schemathesis(base: str, token: str, selection: list[str], excluded: list[tup
     ]
     for method, path in excluded:
         args += ["--exclude-operation-id", operation_id(method, path)]
-    run = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    run = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=tmp_path)  # generous: a loaded CI machine
     (tmp_path / f"schemathesis-{name}.txt").write_text(run.stdout + run.stderr)
     if run.returncode == 0:
         return None

@@ -24,7 +24,7 @@ from twpcore.dialing import DialingPlans
 from twpcore.directory.service import DirectoryService
 from twpcore.events import EventBus, run_observers, subscribe_observers
 from twpcore.instances import InstanceManager
-from twpcore.kinds import Kind
+from twpcore.kinds import InstanceContext, Kind
 from twpcore.mail import MailNotifier
 from twpcore.parameters import ParameterDefinition, ParameterRegistry
 from twpcore.plugin_context import PLUGIN_CONTEXT, PluginContext
@@ -50,12 +50,14 @@ class Kernel:
         self.parameters = ParameterRegistry()
         self.events = EventBus()
         self.dialing_plans = DialingPlans()
-        self.telephony = TelephonyService(self)
-        self.directories = DirectoryService(self)
-        self.user_imports = UserImportService(self)
-        self.sms = SmsService(self)
-        self.mail = MailNotifier(self)
-        self.instances = InstanceManager(self)
+        # The services, each given what it uses (tests/test_architecture.py: no service takes the kernel).
+        # The store is opened by ``start``, which hands it to each of them.
+        self.instances = InstanceManager(plugins, self.events, self.instance_context, config.source)
+        self.directories = DirectoryService(self)  # issue 13 rewrites the directory service with its own dependencies
+        self.telephony = TelephonyService(config.limits, self.instances, self.events, self.parameters, self.dialing_plans, self.directories)
+        self.user_imports = UserImportService(config.limits, plugins, self.instance_context, self.dialing_plans, self.events, self.telephony)
+        self.sms = SmsService(config, self.instances, self.parameters, self.dialing_plans, self.events, self.directories)
+        self.mail = MailNotifier(config, self.parameters, self.events)
         self.contexts: dict[str, PluginContext] = {}
         self.hooks = Hooks(plugins, self.plugin_context)
         self.password_checks = PasswordChecks.from_config(config.auth)
@@ -111,6 +113,10 @@ class Kernel:
         if context is None:
             context = self.contexts[plugin] = PluginContext(plugin, logging.getLogger(f"twp.plugin.{plugin}"), kernel=self)
         return context
+
+    def instance_context(self, name: str, kind: Kind, logger: logging.Logger) -> InstanceContext:
+        """The context an instance (or a users-import's connector) receives: the plugin API's view of this kernel."""
+        return InstanceContext(name, kind, self, logger)
 
     def instance_specs(self) -> list[InstanceSpec]:
         specs = list(self.config.instances)
@@ -194,9 +200,19 @@ class Kernel:
         return [i.reason or "" for i in self.instances.instances.values() if i.state in ("config_error", "not_installed")] + self.option_problems
 
     # -- running -----------------------------------------------------------------
+    def attach_store(self, store: Store) -> None:
+        """Hand ``store`` to the kernel and its services: ``start`` does, and so do CLI commands that start no server."""
+        self.store = store
+        self.instances.store = store
+        self.telephony.store = self.telephony.call_logs.store = store
+        self.user_imports.store = store
+        self.sms.store = store
+        self.mail.store = store
+
     async def start(self, *, store: Store | None = None) -> None:
         t0 = time.perf_counter()
-        self.store = store or Store(self.config.storage.url)
+        self.attach_store(store or Store(self.config.storage.url))
+        assert self.store is not None
         await asyncio.get_running_loop().run_in_executor(self.store.executor, self.store.upgrade)
         if self.config.demo.seed:
             from twpcore.demo import seed_if_empty

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from twpcore.events import Event
 from twpcore.kinds import AuthMethod, AuthOutcome, LoginAttempt
 from twpcore.logs import RepeatLimiter
+from twpcore.principals import Principal as Principal  # defined below the event bus, which names it too
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
@@ -150,42 +151,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@attrs.frozen
-class Principal:
-    """Who is calling: an admin (super user or limited to companies) or a user."""
-
-    type: str
-    """``admin`` or ``user``."""
-    id: int
-    login: str
-    token_id: int | None = None
-    super_user: bool = False
-    companies: frozenset[int] = frozenset()
-    """Companies a limited admin manages; a user's own company."""
-    domain_id: int | None = None
-    """A user's domain."""
-    expires_at: dt.datetime | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.type == "admin"
-
-    def manages(self, company_id: int | None) -> bool:
-        """May this admin manage the company?  ``None`` means server-wide objects (super users only)."""
-        if not self.is_admin:
-            return False
-        if self.super_user:
-            return True
-        return company_id is not None and company_id in self.companies
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type, "id": self.id, "login": self.login, "super_user": self.super_user,
-            "companies": sorted(self.companies), "domain_id": self.domain_id,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-        }
 
 
 def issue_token(conn: sa.Connection, principal_type: str, principal_id: int, lifetime: float, source: str = "", method: str = "",

@@ -425,7 +425,8 @@ def _directory_run(args: argparse.Namespace, work: Any) -> Any:
 
     config = load_config(args.config)
     kernel = build_kernel(config)
-    kernel.store = open_store(config, upgrade=False)
+    store = open_store(config, upgrade=False)
+    kernel.attach_store(store)
 
     async def main() -> Any:
         await kernel.directories.reload()
@@ -435,7 +436,7 @@ def _directory_run(args: argparse.Namespace, work: Any) -> Any:
     try:
         return asyncio.run(main())
     finally:
-        kernel.store.close()
+        store.close()
 
 
 def cmd_directory_sync(args: argparse.Namespace) -> int:
@@ -525,11 +526,12 @@ def _imports_run(args: argparse.Namespace, work: Any) -> Any:
 
     config = load_config(args.config)
     kernel = build_kernel(config)
-    kernel.store = open_store(config, upgrade=False)
+    store = open_store(config, upgrade=False)
+    kernel.attach_store(store)
     try:
         return asyncio.run(work(kernel))
     finally:
-        kernel.store.close()
+        store.close()
 
 
 def cmd_users_import_list(args: argparse.Namespace) -> int:

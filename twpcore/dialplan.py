@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import attrs
 import phonenumbers
+
+from twpcore.numberkeys import E164Reader, reference_e164
 
 __all__ = [
     "MAX_INPUT_LENGTH",
@@ -581,6 +583,20 @@ def _clean(number: str) -> tuple[str, str]:
     return bracketed, bracketed
 
 
+# Every ASCII character that cleaning removes, and the parentheses it removes from a
+# number's clean form: what is left of a written number is its digits and signs.
+_KEY_JUNK = bytes(c for c in range(128) if chr(c) not in "0123456789+#*")
+
+
+def _clean_for_keys(number: str) -> str:
+    """``_clean(number)[0]``, quicker for the common written forms (digits and separators, one leading ``+``)."""
+    if number.isascii():
+        text = number.encode().translate(None, _KEY_JUNK)
+        if text.isdigit() or (text[:1] == b"+" and text[1:].isdigit()):
+            return text.decode()
+    return _clean(number)[0]
+
+
 def _clean_output(text: str) -> str:
     if text.isdigit() and text.isascii():
         return text
@@ -654,6 +670,7 @@ class DialingPlan:
     _compiled: tuple[_Compiled, ...] = attrs.field(init=False, repr=False, eq=False, hash=False)
     _dispatch: Any = attrs.field(init=False, repr=False, eq=False, hash=False)
     _by_group: dict[int, _Compiled] = attrs.field(init=False, repr=False, eq=False, hash=False)
+    _reader: E164Reader = attrs.field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.settings, DialingPlanSettings):
@@ -674,6 +691,7 @@ class DialingPlan:
                 by_group = {dispatch.groupindex[f"r{i}"]: c for i, c in enumerate(compiled)}
         object.__setattr__(self, "_dispatch", dispatch)
         object.__setattr__(self, "_by_group", by_group)
+        object.__setattr__(self, "_reader", E164Reader(self.settings.region, self.settings.international_prefix))
 
     # ---------------------------------------------------------------- construction
 
@@ -848,55 +866,57 @@ class DialingPlan:
 
         - ``()`` for nothing dialable and for ``#`` / ``*`` facility codes;
         - ``("internal:1234",)`` for a number of at most ``internal_length`` digits;
-        - otherwise E.164 keys (``"+33155171889"``) from ``phonenumbers`` in the domain's
-          region.  A number that starts with the external prefix is read as *behind the
-          external prefix* when what follows it is a valid number: that reading comes first;
-          the number read as written follows when it is valid too (``00298123456``: Brest
-          behind "0", or the Faroe Islands).  When no reading is valid, the number as
-          written gives the key (``"+3312345678"``), or ``"raw:<digits>"`` when
-          ``phonenumbers`` cannot read it at all.
+        - otherwise E.164 keys (``"+33155171889"``) as ``phonenumbers`` reads the number in
+          the domain's region.  A number that starts with the external prefix is read as
+          *behind the external prefix* when what follows it is a valid number: that reading
+          comes first; the number read as written follows when it is valid too
+          (``00298123456``: Brest behind "0", or the Faroe Islands).  When no reading is
+          valid, the number as written gives the key (``"+3312345678"``), or
+          ``"raw:<digits>"`` when ``phonenumbers`` cannot read it at all.
 
         Index a contact under all its keys and look a received number up by each of its
-        keys in order.
+        keys in order.  The common written forms are read by :mod:`twpcore.numberkeys`
+        without a full ``phonenumbers`` parse, with the same result.
         """
+        return self._keys(number, self._reader.e164)
+
+    def _reference_canonical_keys(self, number: str) -> tuple[str, ...]:
+        """:meth:`canonical_keys` computed with a full ``phonenumbers`` parse of every reading (tests, benchmarks)."""
+        return self._keys(number, self._e164_reference, quick=False)
+
+    def _keys(self, number: str, e164: Callable[[str], tuple[str | None, bool]], quick: bool = True) -> tuple[str, ...]:
         if not isinstance(number, str):
             raise TypeError(f"number: expected str, got {type(number).__name__}")
         if len(number) > MAX_INPUT_LENGTH:
             return ()
-        clean = _clean(number)[0]
+        clean = _clean_for_keys(number)
         if not clean or clean[0] == "#" or clean[0] == "*" or clean == "+":
             return ()
         if clean[0] == "+":
-            key, _ = self._e164(clean)
+            key, _ = e164(clean)
             return (key or f"raw:{clean}",)
         settings = self.settings
         if len(clean) <= settings.internal_length:
             return (f"internal:{clean}",)
-        keys: list[str] = []
         external = settings.external_prefix
+        behind: str | None = None
         if external and clean.startswith(external) and len(clean) - len(external) > settings.internal_length:
-            behind, valid = self._e164(clean[len(external) :])
-            if valid and behind:
-                keys.append(behind)
-        direct, valid = self._e164(clean)
-        if valid and direct and direct not in keys:
-            keys.append(direct)
-        if not keys:
-            keys.append(direct or f"raw:{clean}")
-        return tuple(keys)
+            found, valid = e164(clean[len(external) :])
+            if valid and found:
+                if quick and self._reader.written_reads_as(clean, external, found):
+                    return (found,)  # the number as written reads the same: no second reading
+                behind = found
+        direct, valid = e164(clean)
+        if behind is not None:
+            return (behind, direct) if valid and direct and direct != behind else (behind,)
+        if valid and direct:
+            return (direct,)
+        return (direct or f"raw:{clean}",)
 
     def _e164(self, digits: str) -> tuple[str | None, bool]:
         """``(E.164, valid)`` for a cleaned number read in the domain's region, ``(None, False)`` if unreadable."""
-        international = self.settings.international_prefix
-        if digits.startswith(international) and len(digits) > len(international):
-            digits, region = "+" + digits[len(international) :], None
-        else:
-            region = self.settings.region
-        try:
-            parsed = phonenumbers.parse(digits, region)
-        except phonenumbers.NumberParseException:
-            return None, False
-        return (
-            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
-            phonenumbers.is_valid_number(parsed),
-        )
+        return self._reader.e164(digits)
+
+    def _e164_reference(self, digits: str) -> tuple[str | None, bool]:
+        """:meth:`_e164` by a full ``phonenumbers`` parse, format and validation."""
+        return reference_e164(digits, self.settings.region, self.settings.international_prefix)

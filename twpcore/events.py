@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 if TYPE_CHECKING:
-    from twpcore.auth import Principal
+    from twpcore.principals import Principal
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)

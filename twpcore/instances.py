@@ -20,38 +20,29 @@ created through the API and keeps every directory's state (``DirectoryService.in
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
 from twpcore.config import InstanceSpec
+from twpcore.events import EventBus
 from twpcore.kinds import AuthFailed, InstanceContext, Kind, NotReady, PluginType
-from twpcore.plugins import TypeRecord, describe_exception
+from twpcore.kinds import InstanceState as InstanceState  # defined with the kinds: the plugin API names it
+from twpcore.plugins import PluginManager, TypeRecord, describe_exception
 from twpcore.schema import ConfigErrors, structure
+from twpcore.store import Store
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
 UNRESOLVED = -1
 """``InstanceManager.owners``: the instance names a company or domain that matches no single company."""
-
-
-class InstanceState(enum.StrEnum):
-    """The state of a configured instance, as ``twp plugins list`` and ``GET /api/v1/plugins`` show it."""
-
-    DISABLED = "disabled"
-    NOT_INSTALLED = "not_installed"
-    CONFIG_ERROR = "config_error"
-    CONFIGURED = "configured"
-    STARTING = "starting"
-    READY = "ready"
-    RETRYING = "retrying"
-    AUTH_FAILED = "auth_failed"
-    SETUP_ERROR = "setup_error"
+ContextFactory = Callable[[str, Kind, logging.Logger], InstanceContext]
+"""Builds the ``InstanceContext`` an instance receives: (instance name, kind, logger) -> context (``Kernel.instance_context``)."""
 
 
 TYPE_KEY = {Kind.PBX_DRIVER: "driver", Kind.DIRECTORY_CONNECTOR: "connector", Kind.SMS_PROVIDER: "provider", Kind.AUTH_METHOD: "method"}
@@ -115,8 +106,16 @@ def check_spec(spec: InstanceSpec, types: dict[Kind, dict[str, TypeRecord]], sou
 class InstanceManager:
     """Starts every configured instance and keeps retrying the ones that are not ready."""
 
-    def __init__(self, kernel: Any):
-        self.kernel = kernel
+    def __init__(self, plugins: PluginManager, events: EventBus, contexts: ContextFactory, source: str):
+        self.plugins = plugins
+        """Registered types (``types``), and ``fail`` for a plugin whose instance crashes in its constructor or setup."""
+        self.events = events
+        """Admin events about companies and domains release held-back PBX links."""
+        self.contexts = contexts
+        self.source = source
+        """The config file the instances come from, for error texts."""
+        self.store: Store | None = None
+        """Set by the kernel when it opens the store (``Kernel.attach_store``): companies and domains that PBX links name are checked in it."""
         self.instances: dict[tuple[Kind, str], Instance] = {}
         self.max_backoff = 300.0
         self.held: set[tuple[Kind, str]] = set()
@@ -126,23 +125,24 @@ class InstanceManager:
     def load(self, specs: list[InstanceSpec]) -> None:
         for spec in specs:
             inst = Instance(spec)
-            inst.type, config, state, reason = check_spec(spec, self.kernel.plugins.types, self.kernel.config.source)
+            inst.type, config, state, reason = check_spec(spec, self.plugins.types, self.source)
             inst.set(state, reason)
             # A directory's one owner is the directory service (``twpcore.directory``): it builds the
             # connector for each sync and sets this instance's state from the outcome.
             if state == InstanceState.CONFIGURED and spec.kind != Kind.DIRECTORY_CONNECTOR:
                 assert inst.type is not None
-                ctx = InstanceContext(spec.name, spec.kind, self.kernel, logging.getLogger(f"twp.{spec.kind.value}.{spec.name}"))
+                ctx = self.contexts(spec.name, spec.kind, logging.getLogger(f"twp.{spec.kind.value}.{spec.name}"))
                 try:
                     inst.obj = inst.type.cls(config, ctx)
                 except Exception as exc:  # noqa: BLE001 - a plugin's constructor may raise anything; the instance shows it
                     inst.set(InstanceState.SETUP_ERROR, describe_exception(exc))
-                    self.kernel.plugins.fail(inst.type.plugin, f"setup of {spec.path}", exc)
+                    self.plugins.fail(inst.type.plugin, f"setup of {spec.path}", exc)
             self.instances[(spec.kind, spec.name)] = inst
 
     async def start_all(self) -> None:
-        if self.kernel.store is not None:
-            await self.kernel.store.read(self.check_owners)
+        """Start every configured instance; with a store, PBX links whose company or domain is missing are held back first."""
+        if self.store is not None:
+            await self.store.read(self.check_owners)
             if self._watcher is None:
                 self._watcher = asyncio.get_running_loop().create_task(self._watch_owners(), name="instances-owners")
         await self._start_configured()
@@ -155,7 +155,7 @@ class InstanceManager:
 
     def check_owners(self, conn: sa.Connection) -> None:
         """Hold back the PBX links whose company or domain is not in the store (``config_error``); release the others."""
-        source = self.kernel.config.source
+        source = self.source
         for key, inst in self.instances.items():
             if key[0] != Kind.PBX_DRIVER or (inst.state != InstanceState.CONFIGURED and key not in self.held):
                 continue
@@ -169,21 +169,23 @@ class InstanceManager:
 
     async def _watch_owners(self) -> None:
         """Start a held-back PBX link once an administrator creates (or renames) its company or domain."""
-        sub = self.kernel.events.subscribe(lambda e: e.type.startswith(("admin.company.", "admin.domain.")), name="instances")
+        assert self.store is not None  # started by start_all once the store is there
+        store = self.store
+        sub = self.events.subscribe(lambda e: e.type.startswith(("admin.company.", "admin.domain.")), name="instances")
         try:
             while True:
                 await sub.get()
                 if not self.held:
                     continue
                 try:
-                    await self.kernel.store.read(self.check_owners)
+                    await store.read(self.check_owners)
                     await self._start_configured()
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # keep watching whatever one check did
                     log.exception("checking the companies and domains of held-back PBX links failed")
         finally:
-            self.kernel.events.unsubscribe(sub)
+            self.events.unsubscribe(sub)
 
     async def _setup(self, inst: Instance) -> None:
         assert inst.obj is not None
@@ -204,7 +206,7 @@ class InstanceManager:
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin's setup may raise anything; the instance shows it
             inst.set(InstanceState.SETUP_ERROR, describe_exception(exc))
-            self.kernel.plugins.fail(inst.type.plugin if inst.type else "?", f"setup of {inst.spec.path}", exc)
+            self.plugins.fail(inst.type.plugin if inst.type else "?", f"setup of {inst.spec.path}", exc)
             return
         inst.next_attempt = None
         inst.set(InstanceState.READY)

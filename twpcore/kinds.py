@@ -29,7 +29,21 @@ from twpcore.plugin_context import KernelCalls
 from twpcore.schema import setting
 
 if TYPE_CHECKING:  # pragma: no cover
-    from twpcore.app import Kernel
+    from twpcore.plugin_context import RunningKernel
+
+
+class InstanceState(enum.StrEnum):
+    """The state of a configured instance, as ``twp plugins list`` and ``GET /api/v1/plugins`` show it."""
+
+    DISABLED = "disabled"
+    NOT_INSTALLED = "not_installed"
+    CONFIG_ERROR = "config_error"
+    CONFIGURED = "configured"
+    STARTING = "starting"
+    READY = "ready"
+    RETRYING = "retrying"
+    AUTH_FAILED = "auth_failed"
+    SETUP_ERROR = "setup_error"
 
 
 class Kind(str, enum.Enum):
@@ -77,7 +91,7 @@ class InstanceContext(KernelCalls):
     """The instance name from config (``paris`` for ``[pbx.links.paris]``)."""
     kind: Kind
     """Which kind of instance this is."""
-    _kernel: Kernel | None = attrs.field(default=None, alias="kernel")
+    _kernel: RunningKernel | None = attrs.field(default=None, alias="kernel")
     logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("twp.instance"))
     """A logger named after the instance."""
 
@@ -151,6 +165,9 @@ class PbxDriver(PluginType):
     capacity: int = 0
     #: Sites ("1.*", "2.1") whose devices this link monitors first (guide 4.1); empty: any.
     sites: tuple[str, ...] = ()
+    #: Device protocols (guide 3.3.4: "VTIXML", "CSTA"...) this link supervises; empty: any
+    #: (plugin API 1.1). Supervision allocation gives the link only devices of these protocols.
+    protocols: tuple[str, ...] = ()
     _sink: Any = None
 
     def bind(self, sink: Any) -> None:

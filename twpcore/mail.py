@@ -37,7 +37,10 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-from twpcore.events import Event
+from twpcore.config import Config
+from twpcore.events import Event, EventBus
+from twpcore.parameters import ParameterRegistry
+from twpcore.store import Store
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
@@ -241,11 +244,16 @@ class Alert:
 class MailNotifier:
     """Turns missed calls and voicemail events into e-mails."""
 
-    def __init__(self, kernel: Any):
+    def __init__(self, config: Config, parameters: ParameterRegistry, events: EventBus):
         from twpcore.default_plugins.notifications import load_options
 
-        self.kernel = kernel
-        self.options, self.problems = load_options(kernel.config)
+        self.parameters = parameters
+        """The SMTP and alert parameters (defined by the notifications plugin) are resolved per user."""
+        self.events = events
+        """Missed calls and voicemail events are read from here."""
+        self.store: Store | None = None
+        """Set by the kernel when it opens the store (``Kernel.attach_store``): users, devices and parameter values are read from it."""
+        self.options, self.problems = load_options(config)
         self.enabled = False
         self.sent = 0
         """E-mails the SMTP server accepted since start."""
@@ -258,21 +266,21 @@ class MailNotifier:
         self._preparing = 0
 
     async def start(self) -> None:
-        missing = [n for n in PARAMETERS if n not in self.kernel.parameters.definitions]
+        missing = [n for n in PARAMETERS if n not in self.parameters.definitions]
         if missing:
             log.info("e-mail alerts off: parameters %s are not defined (is the notifications plugin disabled?)", ", ".join(missing))
             return
         if self.problems:
             log.error("e-mail alerts off: %s", "; ".join(self.problems))
             return
-        self._sub = self.kernel.events.subscribe(lambda e: e.type == VOICEMAIL_EVENT or is_missed_call(e), name="e-mail alerts")
+        self._sub = self.events.subscribe(lambda e: e.type == VOICEMAIL_EVENT or is_missed_call(e), name="e-mail alerts")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="e-mail alerts")
         self.enabled = True
 
     async def stop(self) -> None:
         self.enabled = False
         if self._sub is not None:
-            self.kernel.events.unsubscribe(self._sub)
+            self.events.unsubscribe(self._sub)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -284,6 +292,8 @@ class MailNotifier:
             await asyncio.gather(*self._sends, return_exceptions=True)
 
     async def _run(self) -> None:
+        assert self.store is not None  # given by start
+        store = self.store
         while True:
             event = await self._sub.get()
             if event.type == "system.resync":
@@ -292,7 +302,7 @@ class MailNotifier:
             kind = "voicemail" if event.type == VOICEMAIL_EVENT else "missed_call"
             self._preparing += 1
             try:
-                alerts = await self.kernel.store.run(self._prepare, kind, event)
+                alerts = await store.run(self._prepare, kind, event)
             except Exception:  # one bad event must not stop alerts
                 log.exception("e-mail alert for %s event %s could not be prepared", event.type, event.id)
                 continue
@@ -329,7 +339,7 @@ class MailNotifier:
             if user is None or not user.enabled or not user.email.strip():
                 log.debug("no %s e-mail for user %s: unknown, disabled or without e-mail address", kind, user_id)
                 continue
-            params = self.kernel.parameters.resolve(conn, user_id, PARAMETERS)
+            params = self.parameters.resolve(conn, user_id, PARAMETERS)
             if not params["AuthorizedEmailNotification"].as_bool() or not params[ALERT_PARAMETER[kind]].as_bool():
                 log.debug("no %s e-mail for user %s: AuthorizedEmailNotification or %s is No", kind, user.login, ALERT_PARAMETER[kind])
                 continue

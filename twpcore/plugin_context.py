@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 from aiohttp import web
@@ -27,13 +27,14 @@ from twpcore.clock import next_daily
 from twpcore.events import Event
 
 if TYPE_CHECKING:  # pragma: no cover
-    from twpcore.app import Kernel
-    from twpcore.instances import InstanceState
-    from twpcore.kinds import Kind, PluginType
+    from twpcore.events import EventBus
+    from twpcore.kinds import InstanceState, Kind, PluginType
+    from twpcore.parameters import ParameterRegistry
+    from twpcore.store import Store
 
 T = TypeVar("T")
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 """The version of the plugin API this kernel provides, ``MAJOR.MINOR`` (see the plugin author guide)."""
 
 PLUGIN_CONTEXT = web.RequestKey("twp_plugin_context", object)
@@ -82,6 +83,53 @@ class Clock:
 CLOCK = Clock()
 
 
+class _Instance(Protocol):
+    @property
+    def obj(self) -> PluginType | None: ...
+    @property
+    def state(self) -> InstanceState: ...
+
+
+class _Instances(Protocol):
+    @property
+    def instances(self) -> Mapping[tuple[Kind, str], _Instance]: ...
+    def ready(self, kind: Kind) -> dict[str, PluginType]: ...
+
+
+class _Config(Protocol):
+    @property
+    def source(self) -> str: ...
+
+
+class _Plugins(Protocol):
+    def fail(self, plugin: str, hook: str, exc: BaseException) -> None: ...
+
+
+class RunningKernel(Protocol):
+    """What the contexts read of the kernel (``twpcore.app.Kernel`` is one).
+
+    Written as a protocol so that this module, which the kernel imports, never names the
+    kernel's class: the plugin API stays below the kernel, even for the type checker.
+    """
+
+    @property
+    def store(self) -> Store | None: ...
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def config(self) -> _Config: ...
+    @property
+    def parameters(self) -> ParameterRegistry: ...
+    @property
+    def instances(self) -> _Instances: ...
+    @property
+    def events(self) -> EventBus: ...
+    @property
+    def plugin_options(self) -> Mapping[str, Any]: ...
+    @property
+    def plugins(self) -> _Plugins: ...
+
+
 class KernelCalls:
     """The calls into the running server shared by ``PluginContext`` and ``InstanceContext``.
 
@@ -89,11 +137,11 @@ class KernelCalls:
     instances without one; unit tests may too).
     """
 
-    _kernel: Kernel | None
+    _kernel: RunningKernel | None
     clock: Clock = CLOCK
     """The server's clock."""
 
-    def _running(self, what: str) -> Kernel:
+    def _running(self, what: str) -> RunningKernel:
         if self._kernel is None or self._kernel.store is None:
             raise NotRunning(f"{what} needs a running TWP server; {self!r} has none (twp config check, or a unit test)")
         return self._kernel
@@ -168,7 +216,7 @@ class PluginContext(KernelCalls):
     """The plugin's name (its entry-point name)."""
     logger: logging.Logger
     """A logger named ``twp.plugin.<name>``."""
-    _kernel: Kernel | None = attrs.field(alias="kernel")
+    _kernel: RunningKernel | None = attrs.field(alias="kernel")
     state: Any = None
     """The plugin's own slot: set it in ``twp_startup``, read it in the other hooks and routes."""
 
@@ -194,6 +242,6 @@ def context_of(request: web.Request) -> PluginContext:
     return context
 
 
-def kernel_of(context: KernelCalls) -> Kernel:
+def kernel_of(context: KernelCalls) -> RunningKernel:
     """The kernel behind a context: for the kernel's own default plugins only, never for other plugins."""
     return context._running("kernel_of()")

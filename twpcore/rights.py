@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from twpcore.store import schema as t
 
 if TYPE_CHECKING:
-    from twpcore.auth import Principal
+    from twpcore.principals import Principal
 
 APPLICATIONS = ("Caller", "Alerter", "Stats", "StatsAdmin", "Rules", "SoftPhone", "Toolkit", "Internet", "Mail", "VideoShare", "SmartAttendant")
 

@@ -60,7 +60,7 @@ class Route:
     plugin: str | None = None
     """The plugin that registered it; ``None`` for kernel routes."""
     status: int = 200
-    """The status of a successful answer (201 for creations, 204 for empty answers)."""
+    """The status of a successful answer (201 for creations, 204 for empty answers, 101 for a WebSocket handshake)."""
     errors: tuple[int, ...] = ()
     """Error statuses it may answer besides 400, 401, 403 and 404 (409 conflict, 503 unavailable...), for the OpenAPI document."""
     response: dict[str, Any] | None = None

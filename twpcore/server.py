@@ -1,10 +1,13 @@
 """The composition root: the one place that builds the kernel and the HTTP application over it.
 
-Layers, from the top (checked by the import-linter contracts in ``pyproject.toml`` and
+Layers, from the top (checked by the import-linter contracts in ``.importlinter`` and
 ``tests/test_architecture.py``): the CLI, this module and the test kit; the HTTP layer
 (``twpcore.http``); the kernel and its services; the store and low-level modules.  The
 kernel never imports the HTTP layer, so what the two must agree on is handed over here:
-the routes the HTTP layer serves itself, which no plugin may take.
+the routes the HTTP layer serves itself, which no plugin may take.  The kernel's services
+are wired, each with the dependencies it uses, in ``Kernel.__init__`` (``twpcore.app``):
+``Kernel.build`` is the one way every entry point and test obtains a kernel, and this
+module calls it.
 """
 
 from __future__ import annotations

@@ -29,15 +29,20 @@ import string
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import phonenumbers
 import sqlalchemy as sa
 
-from twpcore.events import Event
+from twpcore.config import Config
+from twpcore.dialing import DialingPlans
+from twpcore.events import Event, EventBus
+from twpcore.instances import InstanceManager
 from twpcore.kinds import Kind, NotReady, SmsMessage, SmsProvider, SmsRejected, SmsSent, SmsUnavailable
+from twpcore.parameters import ParameterRegistry
 from twpcore.plugins import describe_exception
+from twpcore.store import Store
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
@@ -334,14 +339,32 @@ def message_json(row: Any) -> dict[str, Any]:
     }
 
 
+class Contacts(Protocol):
+    """Where a directory contact's card is read: the directory service (``DirectoryService.contact``)."""
+
+    async def contact(self, user_id: int, contact_id: int) -> dict[str, Any]: ...
+
+
 class SmsService:
     """Owns the SMS outbox of one kernel: submission checks, the dispatcher and delivery receipts."""
 
-    def __init__(self, kernel: Any):
+    def __init__(self, config: Config, instances: InstanceManager, parameters: ParameterRegistry, dialing_plans: DialingPlans,
+                 events: EventBus, contacts: Contacts | None = None):
         from twpcore.default_plugins.notifications import load_options
 
-        self.kernel = kernel
-        self.options, self.problems = load_options(kernel.config)
+        self.instances = instances
+        """The configured SMS provider instances (``[sms.providers.*]``)."""
+        self.parameters = parameters
+        """The SMS parameters (defined by the notifications plugin), resolved per user."""
+        self.dialing_plans = dialing_plans
+        """A domain's region makes a national number international."""
+        self.events = events
+        """``sms.*`` events are published here."""
+        self.contacts = contacts
+        """Where the mobile of a ``contact`` recipient is read (None: contacts are not recipients)."""
+        self.store: Store | None = None
+        """Set by the kernel when it opens the store (``Kernel.attach_store``): the outbox."""
+        self.options, self.problems = load_options(config)
         self.node = uuid.uuid4().hex[:16]
         """This kernel's name in ``claimed_by``."""
         self.resolvers: dict[str, RecipientResolver] = {"user_id": self._resolve_user}
@@ -363,12 +386,12 @@ class SmsService:
         """Become the receipt sink of every SMS provider instance (before their ``setup``)."""
         self._loop = asyncio.get_running_loop()
         self._receipts = asyncio.Queue()
-        for (kind, _name), inst in self.kernel.instances.instances.items():
+        for (kind, _name), inst in self.instances.instances.items():
             if kind == Kind.SMS_PROVIDER and isinstance(inst.obj, SmsProvider):
                 inst.obj.bind(self)
 
     async def start(self) -> None:
-        missing = [n for n in PARAMETERS if n not in self.kernel.parameters.definitions]
+        missing = [n for n in PARAMETERS if n not in self.parameters.definitions]
         if missing:
             self.off_reason = "the notifications plugin is disabled"
             log.info("SMS service off: parameters %s are not defined (is the notifications plugin disabled?)", ", ".join(missing))
@@ -398,10 +421,15 @@ class SmsService:
         self.enabled = False
         self.off_reason = "the server is stopping"
 
+    def _db(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the SMS service has no store: the kernel has not started it")
+        return self.store
+
     # -- providers ---------------------------------------------------------------
     def provider_instances(self) -> list[Any]:
         """Configured SMS provider instances that have an object (not disabled, not misconfigured)."""
-        out = [inst for (kind, _n), inst in self.kernel.instances.instances.items()
+        out = [inst for (kind, _n), inst in self.instances.instances.items()
                if kind == Kind.SMS_PROVIDER and isinstance(inst.obj, SmsProvider)]
         return sorted(out, key=lambda i: (i.obj.priority, i.spec.name))
 
@@ -449,7 +477,9 @@ class SmsService:
         if who.is_admin:
             raise SmsError(403, "forbidden", "SMS are sent by users; administrators have no contacts", "contact")
         try:
-            card = await self.kernel.directories.contact(who.id, value)
+            if self.contacts is None:
+                raise DirectoryError(503, "unavailable", "no directory service runs on this server; contacts cannot receive SMS here")
+            card = await self.contacts.contact(who.id, value)
         except DirectoryError as exc:
             raise SmsError(exc.status, exc.error, exc.detail, "contact") from None
         mobiles = [n["number"] for n in card.get("numbers", []) if n.get("type") == "mobile"]
@@ -507,7 +537,7 @@ class SmsService:
                             "Idempotency-Key",
                         )
                     return message_json(prior), False
-            params = self.kernel.parameters.resolve(conn, who.id, PARAMETERS)
+            params = self.parameters.resolve(conn, who.id, PARAMETERS)
             allowed = params["AuthorizeSms"]
             if not allowed.as_bool():
                 where = "its built-in default" if allowed.source == "built-in" else allowed.source.replace("group:", "group ")
@@ -519,7 +549,7 @@ class SmsService:
                 recipient = contact
             else:
                 recipient = self.resolvers[target](conn, who, data[target])
-            region = self.kernel.dialing_plans.get(conn, user.domain_id).settings.region
+            region = self.dialing_plans.get(conn, user.domain_id).settings.region
             try:
                 e164 = normalize_mobile(recipient.number, region)
             except InvalidNumber as exc:
@@ -557,7 +587,7 @@ class SmsService:
             ).returning(o.c.id)).scalar_one()
             return message_json(conn.execute(sa.select(o).where(o.c.id == ident)).one()), True
 
-        message, created = await self.kernel.store.run(run)
+        message, created = await self._db().run(run)
         if created:
             log.info("sms %s queued by user %s to %s (%s parts)", message["id"], who.login, message["to"], message["parts"])
             self._publish(message)
@@ -583,7 +613,7 @@ class SmsService:
 
     async def dispatch_once(self) -> int:
         """One pass over due messages; returns how many were tried."""
-        store = self.kernel.store
+        store = self._db()
         now = utcnow()
         for message in await store.run(self._sweep_interrupted, now):
             self._publish(message)
@@ -632,7 +662,7 @@ class SmsService:
         return min(self.options.sms_retry_max_delay, base) * random.uniform(0.8, 1.2)
 
     async def _attempt(self, row: Any) -> None:
-        store = self.kernel.store
+        store = self._db()
         now = utcnow()
         insts = self.candidates(row.company_name, row.domain_name)
         fitting = [(inst, plan_for(inst.obj, row.text, inst.spec.name)) for inst in insts]
@@ -759,7 +789,7 @@ class SmsService:
                                                               updated_at=utcnow())).rowcount
             return message_json(conn.execute(sa.select(o).where(o.c.id == ident)).one()) if n else None
 
-        row = await self.kernel.store.run(run)
+        row = await self._db().run(run)
         if row is not None:
             log.warning("sms %s %s: %s", ident, status, reason)
             self._publish(row)
@@ -809,7 +839,7 @@ class SmsService:
             return True, message_json(conn.execute(sa.select(o).where(o.c.id == ident)).one())
 
         async with self._receipt_lock:
-            found, message = await self.kernel.store.run(run)
+            found, message = await self._db().run(run)
             if not found:
                 # The receipt beat the write of the "sent" row (or names nothing): keep it a while.
                 cutoff = time.monotonic() - 300
@@ -827,7 +857,7 @@ class SmsService:
     def _publish(self, message: dict[str, Any]) -> None:
         users = frozenset({message["user_id"]}) if message.get("user_id") else frozenset()
         data = {k: message[k] for k in ("id", "to", "status", "reason", "parts", "provider")}
-        self.kernel.events.publish(Event(f"sms.{message['status']}", data, message["company_id"], message["domain_id"], users))
+        self.events.publish(Event(f"sms.{message['status']}", data, message["company_id"], message["domain_id"], users))
 
     async def messages(self, who: Any, *, status: str | None = None, user_id: int | None = None, company_id: int | None = None,
                    domain_id: int | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
@@ -849,7 +879,7 @@ class SmsService:
             rows = conn.execute(sel.order_by(o.c.id.desc()).limit(limit).offset(offset)).all()
             return {"items": [message_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
-        return await self.kernel.store.run(run)
+        return await self._db().run(run)
 
     def _visible(self, conn: sa.Connection, who: Any, ident: int) -> Any:
         row = conn.execute(sa.select(t.sms_outbox).where(t.sms_outbox.c.id == ident)).one_or_none()
@@ -858,7 +888,7 @@ class SmsService:
         return row
 
     async def get(self, who: Any, ident: int) -> dict[str, Any]:
-        return await self.kernel.store.run(lambda c: message_json(self._visible(c, who, ident)))
+        return await self._db().run(lambda c: message_json(self._visible(c, who, ident)))
 
     async def cancel(self, who: Any, ident: int) -> dict[str, Any]:
         """Stop a queued message (its sender or an admin of its company)."""
@@ -871,7 +901,7 @@ class SmsService:
                 raise SmsError(409, "not_queued", f"SMS {ident} is {row.status}; only a queued message can be cancelled")
             return message_json(conn.execute(sa.select(o).where(o.c.id == ident)).one())
 
-        message = await self.kernel.store.run(run)
+        message = await self._db().run(run)
         self._publish(message)
         return message
 
@@ -889,7 +919,7 @@ class SmsService:
             conn.execute(sa.delete(t.sms_outbox_parts).where(t.sms_outbox_parts.c.message_id == ident))
             return message_json(conn.execute(sa.select(o).where(o.c.id == ident)).one())
 
-        message = await self.kernel.store.run(run)
+        message = await self._db().run(run)
         self._publish(message)
         self._wake.set()
         return message

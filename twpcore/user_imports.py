@@ -52,12 +52,16 @@ import sqlalchemy as sa
 
 from twpcore import rights
 from twpcore.clock import next_daily
-from twpcore.config import Config
-from twpcore.events import Event
-from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady, NotSupported, SourceRecord
-from twpcore.plugins import describe_exception
+from twpcore.config import Config, LimitsConfig
+from twpcore.dialing import DialingPlans
+from twpcore.events import Event, EventBus
+from twpcore.instances import ContextFactory
+from twpcore.kinds import AuthFailed, ConnectorError, Kind, NotReady, NotSupported, SourceRecord
+from twpcore.plugins import PluginManager, describe_exception
 from twpcore.schema import ConfigErrors, structure
+from twpcore.store import Store
 from twpcore.store import schema as t
+from twpcore.telephony.service import TelephonyService
 
 log = logging.getLogger(__name__)
 
@@ -488,8 +492,20 @@ def split_name(name: str) -> tuple[str, str]:
 class UserImportService:
     """The kernel's users-import service (``kernel.user_imports``): runs imports on demand and on schedule."""
 
-    def __init__(self, kernel: Any):
-        self.kernel = kernel
+    def __init__(self, limits: LimitsConfig, plugins: PluginManager, contexts: ContextFactory, dialing_plans: DialingPlans,
+                 events: EventBus, telephony: TelephonyService):
+        self.limits = limits
+        """``users_per_domain`` bounds what an import may create."""
+        self.plugins = plugins
+        """The directory connector types an import reads through."""
+        self.contexts = contexts
+        self.dialing_plans = dialing_plans
+        self.events = events
+        """``admin.<kind>.imported`` events are published here."""
+        self.telephony = telephony
+        """PBX links, for imports whose source is a PBX's subscriber list."""
+        self.store: Store | None = None
+        """Set by the kernel when it opens the store (``Kernel.attach_store``): definitions, runs, the users and devices they write."""
         self.locks: dict[int, asyncio.Lock] = {}
         self.tick = 30.0
         """Longest sleep of the scheduler between two looks at the schedules (seconds)."""
@@ -498,9 +514,10 @@ class UserImportService:
         self._task: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
 
-    @property
-    def store(self) -> Any:
-        return self.kernel.store
+    def _db(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the users-import service has no store: the kernel has not started it")
+        return self.store
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -523,7 +540,7 @@ class UserImportService:
 
     # -- a run -------------------------------------------------------------------------
     async def run(self, import_id: int, trigger: str = "manual", *, dry_run: bool = False) -> RunReport:
-        row = await self.store.run(load_definition, import_id)
+        row = await self._db().run(load_definition, import_id)
         if row is None:
             raise UserImportError(404, "not_found", f"user import {import_id} not found")
         lock = self.locks.setdefault(import_id, asyncio.Lock())
@@ -531,15 +548,15 @@ class UserImportService:
             raise UserImportError(409, "run_in_progress", f"user import {row['name']} is already running; wait for it to finish")
         async with lock:
             report = RunReport(import_id, row["name"], trigger, dry_run)
-            report.id = await self.store.run(self._insert_run, report)
+            report.id = await self._db().run(self._insert_run, report)
             changed = False
             try:
                 async with asyncio.timeout(self.read_timeout):
                     records = await self._read(row)
-                plan = await self.store.run(self.kernel.dialing_plans.get, row["domain_id"])
+                plan = await self._db().run(self.dialing_plans.get, row["domain_id"])
                 mapping = {**PRESETS[row["source"]], **(row.get("fields") or {})}
                 candidates, kept = map_entries(records, mapping, row["source"], row["number_form"], plan.settings.internal_length, report)
-                changed = await self.store.run(self._apply, row, candidates, kept, report)
+                changed = await self._db().run(self._apply, row, candidates, kept, report)
                 report.status = "ok"
             except asyncio.CancelledError:
                 report.status, report.error = "failed", "cancelled (server stopping); nothing changed"
@@ -564,7 +581,7 @@ class UserImportService:
                     report.created = report.updated = report.unchanged = report.disabled = report.deleted = 0
                     report.entries = [e for e in report.entries if e["action"] == "ignored"]
                 try:
-                    await asyncio.shield(self.store.run(self._finish_run, report))
+                    await asyncio.shield(self._db().run(self._finish_run, report))
                 except Exception:
                     log.exception("could not record the report of user import %s", row["name"])
             level = logging.INFO if report.status == "ok" else logging.WARNING
@@ -574,7 +591,7 @@ class UserImportService:
             if changed and not dry_run:
                 # Telephony supervises the new devices; the users directory follows the new users.
                 for kind in ("user", "device"):
-                    self.kernel.events.publish(Event(f"admin.{kind}.imported", {"import_id": import_id, "resource": f"{kind}s"},
+                    self.events.publish(Event(f"admin.{kind}.imported", {"import_id": import_id, "resource": f"{kind}s"},
                                                      row["company_id"], row["domain_id"]))
             return report
 
@@ -594,7 +611,7 @@ class UserImportService:
     def connector(self, row: dict[str, Any]) -> Any:
         """The ``ldap`` / ``active_directory`` directory connector configured from the import's settings."""
         source = row["source"]
-        rec = self.kernel.plugins.types[Kind.DIRECTORY_CONNECTOR].get(source)
+        rec = self.plugins.types[Kind.DIRECTORY_CONNECTOR].get(source)
         if rec is None:
             raise SourceFailed(f"the {source} connector is not installed: install the twp-ldap plugin to import users from "
                                f"{'Active Directory' if source == 'active_directory' else 'LDAP'}")
@@ -619,11 +636,11 @@ class UserImportService:
             config = structure(rec.cls.Config, options, source=f"user import {row['name']}", path="settings")
         except ConfigErrors as exc:
             raise SourceFailed("; ".join(str(p) for p in exc.problems)) from None
-        ctx = InstanceContext(f"user-import:{row['name']}", Kind.DIRECTORY_CONNECTOR, self.kernel, logging.getLogger(f"twp.user_import.{source}"))
+        ctx = self.contexts(f"user-import:{row['name']}", Kind.DIRECTORY_CONNECTOR, logging.getLogger(f"twp.user_import.{source}"))
         return rec.cls(config, ctx)
 
     async def _read_pbx(self, row: dict[str, Any]) -> list[SourceRecord]:
-        link = self.kernel.telephony.links.get(row["link"])
+        link = self.telephony.links.get(row["link"])
         if link is None or link.domain_id != row["domain_id"]:
             raise SourceFailed(f'no PBX link named "{row["link"]}" serves this domain; set link to the name of a [pbx.links.<name>] '
                                "table whose company and domain are the import's")
@@ -679,7 +696,7 @@ class UserImportService:
             r.number: _Dev(r.id, r.number, r.user_id)
             for r in conn.execute(sa.select(d.c.id, d.c.number, d.c.user_id).where(d.c.domain_id == domain_id))
         }
-        limit = self.kernel.config.limits.users_per_domain
+        limit = self.limits.users_per_domain
         count = len(users)
         seen: set[int] = {users[login].id for login in kept if login in users}
         members: list[int] = []
@@ -865,7 +882,7 @@ class UserImportService:
             rows = conn.execute(sa.select(r).where(r.c.import_id == import_id).order_by(r.c.id.desc()).limit(limit).offset(offset)).all()
             return {"items": [run_json(x) for x in rows], "total": total, "limit": limit, "offset": offset}
 
-        return await self.store.run(run)
+        return await self._db().run(run)
 
     # -- the schedule ------------------------------------------------------------------
     async def due(self, now: float | None = None) -> list[tuple[int, str]]:
@@ -888,7 +905,7 @@ class UserImportService:
                     out.append((row.id, "daily"))
             return out
 
-        return await self.store.run(run)
+        return await self._db().run(run)
 
     async def _scheduler(self) -> None:
         while True:

@@ -2,8 +2,11 @@
 
 - :mod:`twpcore.directory.fields`: standard fields, field options (guide 8.1), mapping of a
   source record to a contact, ``SkippedRecord`` for connectors;
-- :mod:`twpcore.directory.index`: the in-memory search and reverse-lookup index;
-- :mod:`twpcore.directory.db`: store access (contacts replacement, rights);
+- :mod:`twpcore.directory.index`: reverse lookup and contact counts, served from the store;
+- :mod:`twpcore.directory.search`: search, served from the store;
+- :mod:`twpcore.directory.writer`: the streaming sync writer;
+- :mod:`twpcore.directory.db`: store access (contacts written in batches, rights);
+- :mod:`twpcore.directory.scheduler`, :mod:`twpcore.directory.private`: parts of the service;
 - :mod:`twpcore.directory.service`: ``DirectoryService`` (``kernel.directories``).
 
 Connector authors need only ``twpcore.kinds`` (``DirectoryConnector``, ``SourceRecord``,

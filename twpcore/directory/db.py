@@ -3,7 +3,8 @@
 Every function takes a connection inside a transaction (``Store.run``).  The heart of a
 sync is ``diff_contacts``, which compares a directory's (or one owner's) new contacts with
 the stored ones by source id, and ``insert_contacts`` / ``update_contacts`` /
-``delete_contacts``, which the service calls batch by batch to write the difference, so
+``delete_contacts`` (contacts with their numbers and search words, ``contact_words``),
+which the service calls batch by batch to write the difference, so
 contact ids stay stable across syncs (contact lists and other data keep pointing at them,
 guide 8.4.2).  The store holds one contact per (directory, owner, source id) (a unique
 index): ``insert_contacts`` turns the rows another process's sync stored meanwhile into
@@ -13,7 +14,6 @@ updates instead of failing.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,7 +23,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from twpcore import rights
 from twpcore.directory.fields import MappedContact, search_tokens, sort_key
-from twpcore.directory.index import Segment, SegmentInfo
 from twpcore.store import schema as t
 
 CHUNK = 500
@@ -47,10 +46,6 @@ def all_directories(conn: sa.Connection) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(directory_select().order_by(t.directories.c.id))]
 
 
-def info_of(row: dict[str, Any], owner_id: int | None = None) -> SegmentInfo:
-    return SegmentInfo(row["id"], owner_id, row["name"], row["priority"], bool(row["merge"]), row["domain_id"], row["company_id"], row["type"])
-
-
 # -- contacts ------------------------------------------------------------------------
 
 def contact_values(directory_id: int, owner_id: int | None, c: MappedContact) -> dict[str, Any]:
@@ -71,6 +66,31 @@ def number_rows(contact_id: int, directory_id: int, c: MappedContact, keys: dict
             rows.append({"contact_id": contact_id, "directory_id": directory_id, "type": n.type, "position": position,
                          "number": n.number, "key": key, "key_rank": rank, "redlisted": n.redlisted})
     return rows
+
+
+def word_rows(contact_id: int, directory_id: int, search_text: str) -> list[dict[str, Any]]:
+    """The ``contact_words`` rows of a contact: its distinct search words."""
+    return [{"directory_id": directory_id, "word": w, "contact_id": contact_id} for w in sorted({w[:100] for w in search_text.split()})]
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows through the driver's ``executemany`` directly.
+
+    SQLAlchemy's per-row parameter processing costs more than SQLite's own insert for
+    the millions of small rows a large sync writes (numbers and search words); these
+    tables hold only integers, strings and booleans, which every driver takes as they are.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    for chunk in _chunks(rows, 10000):
+        conn.exec_driver_sql(sql, [tuple(r[k] for k in columns) for r in chunk])
+
+
+def write_words(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    bulk_insert(conn, t.contact_words, rows)
 
 
 def existing_digests(conn: sa.Connection, directory_id: int, owners: Iterable[int | None]) -> dict[tuple[int | None, str], tuple[int, str]]:
@@ -150,7 +170,7 @@ def _insert_new(conn: sa.Connection, rows: list[dict[str, Any]]) -> dict[str, in
 
 
 def insert_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None, contacts: Sequence[MappedContact],
-                    keys: dict[str, tuple[str, ...]], stamp: dt.datetime) -> Inserted:
+                    keys: dict[str, tuple[str, ...]], stamp: dt.datetime, pending: int | None = None) -> Inserted:
     """Insert new contacts and their numbers, safe against another writer inserting the same contacts.
 
     A sync decides which contacts are new from a read made before it writes; a sync of the
@@ -160,26 +180,30 @@ def insert_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None
     rewritten with this sync's values when they differ (``Inserted.taken``) or left alone
     (``Inserted.same``), so the store keeps one contact per source record and the caller's
     report says what this sync did.  A row that vanished between the refusal and the read
-    (deleted by the other writer) is inserted again.
+    (deleted by the other writer) is inserted again.  ``pending``: the sync id the new rows
+    are marked with until ``publish`` (readers do not see them before).
     """
     c = t.contacts
     out = Inserted()
-    pending = list(contacts)
     numbers: list[dict[str, Any]] = []
+    words: list[dict[str, Any]] = []
+    todo = list(contacts)
     for _ in range(CONFLICT_ATTEMPTS):
-        if not pending:
+        if not todo:
             break
         refused: list[MappedContact] = []
-        for chunk in _chunks(pending, 2000):
-            got = _insert_new(conn, [{**contact_values(directory_id, owner_id, m), "updated_at": stamp} for m in chunk])
-            for m in chunk:
+        for chunk in _chunks(todo, 2000):
+            values = [{**contact_values(directory_id, owner_id, m), "updated_at": stamp, "pending": pending} for m in chunk]
+            got = _insert_new(conn, values)
+            for m, v in zip(chunk, values, strict=True):
                 cid = got.get(m.source_id)
                 if cid is None:
                     refused.append(m)
                 else:
                     out.ids.append(cid)
                     numbers += number_rows(cid, directory_id, m, keys)
-        pending = []
+                    words += word_rows(cid, directory_id, v["search_text"])
+        todo = []
         if refused:
             cond = c.c.owner_id.is_(None) if owner_id is None else c.c.owner_id == owner_id
             stored: dict[str, tuple[int, str]] = {}
@@ -190,17 +214,17 @@ def insert_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None
             for m in refused:
                 old = stored.get(m.source_id)
                 if old is None:
-                    pending.append(m)
+                    todo.append(m)
                 elif old[1] == m.digest:
                     out.same.append((old[0], m))
                 else:
                     out.taken.append((old[0], m))
-    if pending:
-        raise RuntimeError(f"directory {directory_id}: {len(pending)} contacts (source id {pending[0].source_id!r}...) were refused "
+    if todo:
+        raise RuntimeError(f"directory {directory_id}: {len(todo)} contacts (source id {todo[0].source_id!r}...) were refused "
                            f"as already stored but could not be read back after {CONFLICT_ATTEMPTS} attempts: another process "
                            "keeps writing this directory; run the sync again once it is done")
-    for chunk in _chunks(numbers, 5000):
-        conn.execute(sa.insert(t.contact_numbers), list(chunk))
+    bulk_insert(conn, t.contact_numbers, numbers)
+    write_words(conn, words)
     update_contacts(conn, directory_id, owner_id, out.taken, keys, stamp)
     return out
 
@@ -221,9 +245,10 @@ def update_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None
     """Rewrite changed contacts in place (same ids) with their numbers."""
     if not updates:
         return
-    c, cn = t.contacts, t.contact_numbers
+    c, cn, w = t.contacts, t.contact_numbers, t.contact_words
     for chunk in _chunks([cid for cid, _ in updates]):
         conn.execute(sa.delete(cn).where(cn.c.contact_id.in_(chunk)))
+        conn.execute(sa.delete(w).where(w.c.contact_id.in_(chunk)))
     stmt = (
         sa.update(c)
         .where(c.c.id == sa.bindparam("_id"))
@@ -246,22 +271,22 @@ def update_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None
             }
         )
     )
-    conn.execute(
-        stmt,
-        [
-            {
-                "_id": cid,
-                **{k: v for k, v in contact_values(directory_id, owner_id, m).items() if k not in ("directory_id", "owner_id")},
-                "updated_at": stamp,
-            }
-            for cid, m in updates
-        ],
-    )
+    values = [
+        {
+            "_id": cid,
+            **{k: v for k, v in contact_values(directory_id, owner_id, m).items() if k not in ("directory_id", "owner_id")},
+            "updated_at": stamp,
+        }
+        for cid, m in updates
+    ]
+    conn.execute(stmt, values)
     numbers: list[dict[str, Any]] = []
-    for cid, m in updates:
+    words: list[dict[str, Any]] = []
+    for (cid, m), v in zip(updates, values, strict=True):
         numbers += number_rows(cid, directory_id, m, keys)
-    for chunk in _chunks(numbers, 5000):
-        conn.execute(sa.insert(cn), list(chunk))
+        words += word_rows(cid, directory_id, v["search_text"])
+    bulk_insert(conn, cn, numbers)
+    write_words(conn, words)
 
 
 def write_changes(conn: sa.Connection, directory_id: int, changes: Sequence[ChangeSet], stamp: dt.datetime) -> list[ChangeSet]:
@@ -286,7 +311,32 @@ def delete_contacts(conn: sa.Connection, ids: Sequence[int]) -> None:
     """Delete contacts (and their numbers) by id."""
     for chunk in _chunks(list(ids)):
         conn.execute(sa.delete(t.contact_numbers).where(t.contact_numbers.c.contact_id.in_(chunk)))
+        conn.execute(sa.delete(t.contact_words).where(t.contact_words.c.contact_id.in_(chunk)))
         conn.execute(sa.delete(t.contacts).where(t.contacts.c.id.in_(chunk)))
+
+
+def publish(conn: sa.Connection, directory_id: int, sync_id: int) -> int:
+    """Make the new contacts a sync wrote visible to readers, all at once; return how many."""
+    c = t.contacts
+    return conn.execute(sa.update(c).where(c.c.pending == sync_id, c.c.directory_id == directory_id).values(pending=None)).rowcount
+
+
+def discard_pending(conn: sa.Connection, directory_id: int | None = None, sync_id: int | None = None, owner_id: Any = ...) -> int:
+    """Delete unpublished contacts: those of one sync (and owner), or (start-up) those of every sync no longer running."""
+    c, s = t.contacts, t.directory_syncs
+    sel = sa.select(c.c.id).where(c.c.pending.is_not(None))
+    if owner_id is not ...:
+        sel = sel.where(sa.func.coalesce(c.c.owner_id, sa.literal_column("0")) == (owner_id or 0))
+    if sync_id is not None:
+        sel = sel.where(c.c.pending == sync_id)
+    else:
+        running = sa.select(s.c.id).where(s.c.status == "running")
+        sel = sel.where(c.c.pending.not_in(running))
+    if directory_id is not None:
+        sel = sel.where(c.c.directory_id == directory_id)
+    ids = conn.execute(sel).scalars().all()
+    delete_contacts(conn, ids)
+    return len(ids)
 
 
 def delete_owner_contacts(conn: sa.Connection, directory_id: int, owner_id: int | None) -> int:
@@ -297,72 +347,11 @@ def delete_owner_contacts(conn: sa.Connection, directory_id: int, owner_id: int 
     return len(ids)
 
 
-def _segment_rows(
-    conn: sa.Connection, directory_id: int, owner_id: Any
-) -> tuple[dict[int | None, list[tuple[Any, ...]]], dict[int | None, list[Any]], dict[int | None, str]]:
-    """What a directory's segments are built from, per owner: contacts in rank order, numbers, and a digest of both.
-
-    The digest (``fingerprint``) covers every value read, in the order read: two reads
-    with equal fingerprints build equal segments, which is what lets a snapshot of the
-    index stand for a load at start-up (``DirectoryService``).
-    """
-    c, cn = t.contacts, t.contact_numbers
-    sel = sa.select(c.c.id, c.c.owner_id, c.c.last_name, c.c.first_name, c.c.company, c.c.email_key, c.c.vip, c.c.search_text).where(
-        c.c.directory_id == directory_id
-    )
-    nsel = sa.select(cn.c.contact_id, cn.c.type, cn.c.key, cn.c.redlisted).where(cn.c.directory_id == directory_id)
-    if owner_id is not ...:
-        cond = c.c.owner_id.is_(None) if owner_id is None else c.c.owner_id == owner_id
-        sel = sel.where(cond)
-        nsel = nsel.where(cn.c.contact_id.in_(sa.select(c.c.id).where(c.c.directory_id == directory_id, cond)))
-    groups: dict[int | None, list[tuple[Any, ...]]] = {}
-    prints: dict[int | None, Any] = {}
-    for r in conn.execute(sel.order_by(c.c.owner_id, c.c.sort_key, c.c.id)):
-        contact = (r.id, r.last_name, r.first_name, r.company, r.email_key, r.vip, r.search_text)
-        group = groups.get(r.owner_id)
-        if group is None:
-            group = groups[r.owner_id] = []
-            prints[r.owner_id] = hashlib.blake2b(digest_size=20)
-        group.append(contact)
-        prints[r.owner_id].update(repr(contact).encode())
-    per_owner: dict[int | None, list[Any]] = {owner: [] for owner in groups}
-    numbers = conn.execute(nsel.order_by(cn.c.id)).all()
-    if len(groups) == 1:
-        owner = next(iter(groups))
-        per_owner[owner] = list(numbers)
-        digest = prints[owner]
-        for n in numbers:
-            digest.update(repr(tuple(n)).encode())
-    elif groups:
-        owner_of = {contact[0]: owner for owner, contacts in groups.items() for contact in contacts}
-        for n in numbers:
-            owner = owner_of.get(n[0], ...)
-            if owner is not ...:
-                per_owner[owner].append(n)
-                prints[owner].update(repr(tuple(n)).encode())
-    return groups, per_owner, {owner: digest.hexdigest() for owner, digest in prints.items()}
-
-
-def load_segments(conn: sa.Connection, row: dict[str, Any], owner_id: Any = ...) -> list[Segment]:
-    """Build the index segments of a directory (every owner, or one) from the store; each carries its ``fingerprint``."""
-    groups, numbers, prints = _segment_rows(conn, row["id"], owner_id)
-    out = []
-    for owner, contacts in groups.items():
-        segment = Segment(info_of(row, owner), contacts, numbers[owner])
-        segment.fingerprint = prints[owner]
-        out.append(segment)
-    return out
-
-
-def fingerprints(conn: sa.Connection, directory_id: int) -> dict[int | None, str]:
-    """The fingerprint of each owner's segment as ``load_segments`` would build it now, without building it."""
-    return _segment_rows(conn, directory_id, ...)[2]
-
-
 def contact_rows(conn: sa.Connection, ids: Sequence[int]) -> dict[int, Any]:
+    """Published contacts by id (a contact a running sync has not published yet is left out)."""
     out = {}
     for chunk in _chunks(list(ids)):
-        for r in conn.execute(sa.select(t.contacts).where(t.contacts.c.id.in_(chunk))):
+        for r in conn.execute(sa.select(t.contacts).where(t.contacts.c.id.in_(chunk), t.contacts.c.pending.is_(None))):
             out[r.id] = r
     return out
 

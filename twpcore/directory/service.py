@@ -1,25 +1,25 @@
-"""The directory service: directories as stored objects, synchronization, scheduling, search, reverse lookup.
+"""The directory service: directories as stored objects, synchronization, search, reverse lookup.
 
 The store is the source of truth: directories are rows (admins create them through the
 API, or declare them in ``[directories.<name>]`` config tables, upserted at start-up and
-marked config-managed), contacts and their numbers are rows, and every sync is kept in
-``directory_syncs``.  The in-memory :class:`~twpcore.directory.index.DirectoryIndex` is
-rebuilt from the store at start-up and after each change of a directory's contacts.
+marked config-managed), contacts, their numbers and search words are rows, and every sync
+is kept in ``directory_syncs``.  Searches and reverse lookups read indexed tables of the
+store (``index.py``, ``search.py``): nothing is loaded per contact at start-up.
 
-A sync (guide 8.2.1) builds a fresh connector object from the directory's options, pulls
-every record, maps it (guide 8.1), computes the canonical keys of its numbers with the
-directory's domain dialing plan, then writes the difference with the stored contacts in
-batches of ``batch_size`` contacts, one transaction each, so that on SQLite other writers
-(logins, admin changes) get the write lock between two batches: new contacts first, then
-changed ones, deletions last.  Anything raised while reading the source (``NotReady``,
-``AuthFailed``, ``ConnectorError``, a time-out, any exception) writes nothing, so the
-previous contacts stay; the sync is recorded as failed with its error.
+``DirectoryService`` is made of parts, each in its module: settings, states and contact
+cards here; the streaming sync writer (``writer.OwnerSync``); the scheduler
+(``scheduler.Scheduling``); private and pushed contacts (``private.PrivateContacts``).
 
-Readers: search and reverse lookup match against the index segment, swapped in one
-assignment once the last batch is written; contact cards are read from the store.  A
-reader whose card shows what a running sync already wrote waits (at most ``swap_wait``
-seconds) for that swap before answering, so what it was shown is matched by the searches
-and lookups that follow.  ``docs/directories.md`` ("What readers observe") says more.
+A sync (guide 8.2.1) builds a fresh connector object from the directory's options and
+streams its records in batches of ``batch_size``: each batch is mapped (guide 8.1),
+compared with the stored contacts by content hash, given canonical keys for its new and
+changed numbers, and its new contacts are written hidden (``contacts.pending``); changes
+and deletions follow once the source has been read to the end, then the new contacts are
+published.  On SQLite the sync pauses between two write batches so other writers (logins,
+admin changes) get the lock.  Anything raised while reading the source (``NotReady``,
+``AuthFailed``, ``ConnectorError``, a time-out, any exception) leaves the previous
+contacts as they were; the sync is recorded as failed with its error.
+``docs/directories.md`` ("What readers observe") says more.
 """
 
 from __future__ import annotations
@@ -27,45 +27,41 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import hashlib
-import itertools
 import logging
-import os
-import pickle
 import random
-import sys
 import time
 import typing
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
-from twpcore.clock import next_daily
 from twpcore.config import InstanceSpec
 from twpcore.dialplan import DialingPlan
 from twpcore.directory import db
+from twpcore.directory import search as searching
+from twpcore.directory.errors import DirectoryError
 from twpcore.directory.fields import (
     ALL_FIELDS,
     NUMBER_FIELDS,
     PRIVATE_FIELDS,
     TEXT_FIELDS,
-    Ignored,
-    MappedContact,
     Mapping,
     MappingError,
-    SkippedRecord,
-    contact_from_fields,
     display_name,
     identity_fields,
     words,
 )
-from twpcore.directory.index import DirectoryIndex, Segment
+from twpcore.directory.index import DirectoryIndex, ReverseCache, View, contact_counts
+from twpcore.directory.index import reverse as index_reverse
+from twpcore.directory.private import PrivateContacts
+from twpcore.directory.report import SyncReport
+from twpcore.directory.scheduler import Scheduling
+from twpcore.directory.writer import OwnerSync
 from twpcore.events import Event
 from twpcore.instances import Instance, InstanceState
-from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady, SourceRecord
+from twpcore.kinds import AuthFailed, ConnectorError, InstanceContext, Kind, NotReady
 from twpcore.plugins import describe_exception
 from twpcore.schema import ConfigErrors, Secret, hide_values, looks_secret, structure
 from twpcore.server_side import hidden_values
@@ -75,9 +71,6 @@ from twpcore.store import schema as t
 log = logging.getLogger(__name__)
 
 TYPES = ("public", "private", "draft")
-SCHEDULED = ("daily", "interval")
-MAX_PROBLEMS = 1000
-"""Problems kept in a sync report; the count of ignored records is always exact."""
 NUMBERISH = frozenset("0123456789+()-./ ")
 BATCH = 5000
 """Contacts written per transaction by a sync (about half a second on SQLite on the benchmark machine)."""
@@ -90,14 +83,6 @@ TEST_STATES = ("ready", "retrying", "auth_failed", "error")
 """The ``state`` values of a connection test's answer."""
 
 
-class DirectoryError(Exception):
-    """A directory request cannot be carried out; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, error: str, detail: str, field: str | None = None):
-        super().__init__(detail)
-        self.status, self.error, self.detail, self.field = status, error, detail, field
-
-
 @attrs.frozen
 class DirectoryRef:
     """What a connector object is told of the directory it serves (``connector.directory``)."""
@@ -107,42 +92,6 @@ class DirectoryRef:
     type: str
     domain_id: int
     company_id: int
-
-
-@attrs.define(eq=False)
-class SyncReport:
-    """The outcome of one sync, as kept in ``directory_syncs`` and answered by the API."""
-
-    directory_id: int
-    directory: str
-    trigger: str
-    started_at: float = attrs.field(factory=time.time)
-    id: int | None = None
-    status: str = "running"
-    records: int = 0
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    ignored: int = 0
-    problems: list[dict[str, str]] = attrs.field(factory=list)
-    error: str | None = None
-    duration: float | None = None
-    user_id: int | None = None
-
-    def problem(self, record_id: str, reason: str) -> None:
-        self.ignored += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append({"record": str(record_id), "reason": reason})
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "directory_id": self.directory_id, "directory": self.directory, "trigger": self.trigger,
-            "status": self.status, "started_at": dt.datetime.fromtimestamp(self.started_at, dt.UTC).isoformat(),
-            "duration": self.duration, "records": self.records, "created": self.created, "updated": self.updated,
-            "deleted": self.deleted, "unchanged": self.unchanged, "ignored": self.ignored, "problems": self.problems,
-            "problems_truncated": max(0, self.ignored - len(self.problems)), "error": self.error, "user_id": self.user_id,
-        }
 
 
 def parse_every(value: Any) -> int | None:
@@ -180,28 +129,7 @@ def _secret_keys(cls: type | None) -> set[str]:
     return out
 
 
-@attrs.define(eq=False)
-class _Writing:
-    """A sync writing a directory: the contacts it changes, until its new segment is swapped in."""
-
-    changed: dict[int, str | None]
-    """Contact id → digest of its new version (None: being deleted)."""
-    swapped: asyncio.Event = attrs.field(factory=asyncio.Event)
-
-    def seen_by(self, contact_id: int, row: Any) -> bool:
-        """Whether a row read from the store shows this sync's change of the contact."""
-        if contact_id not in self.changed:
-            return False
-        digest = self.changed[contact_id]
-        return row is None if digest is None else row is not None and row.digest == digest
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-class DirectoryService:
+class DirectoryService(Scheduling, PrivateContacts):
     """The kernel's directory service (``kernel.directories``)."""
 
     def __init__(self, kernel: Any):
@@ -220,8 +148,8 @@ class DirectoryService:
         """Contacts written per transaction by a sync."""
         self.batch_pause = BATCH_PAUSE
         """Pause between two write batches of a sync on SQLite (seconds)."""
-        self.swap_wait = 5.0
-        """Longest wait of a reader who was shown a running sync's change for the index to match it (seconds)."""
+        self.reverse_cache = ReverseCache()
+        """Recent answers of ``reverse_now`` (call enrichment), emptied whenever contacts or rights change."""
         self._users_vis: dict[int, tuple[tuple[int, ...], frozenset[int]]] = {}
         self._domains_vis: dict[int, tuple[int, ...]] = {}
         self._plans: dict[int, DialingPlan] = {}
@@ -235,10 +163,6 @@ class DirectoryService:
         self._active: dict[str, asyncio.Task] = {}
         self._again: dict[str, tuple[float, Any]] = {}
         self._stopping = False
-        self._generations = itertools.count(1)
-        self._writing: dict[int, _Writing] = {}
-        self._stale: set[int] = set()
-        """Directories whose segments could not be reloaded after a sync wrote them."""
         self._running: set[asyncio.Task] = set()
         self._seen_sync = 0
         self._own_syncs: set[int] = set()
@@ -313,39 +237,25 @@ class DirectoryService:
         await asyncio.gather(*self._tasks, *self._pending.values(), *self._running, return_exceptions=True)
         self._tasks.clear()
         self._pending.clear()
-        if self.ready.is_set() and self.snapshot_path is not None:
-            await asyncio.to_thread(self._write_snapshot, self.snapshot_path, dict(self.index.segments))
 
     async def reload(self) -> None:
-        """Reload every directory row, dialing plan and visibility, and rebuild the whole index.
+        """Reload every directory row, contact count, dialing plan and visibility.
 
-        A directory whose segments are in the snapshot written at the last stop, with the
-        fingerprints the store gives now, takes them from there instead of rebuilding them
-        (the store is still read, to compute the fingerprints; building is the slow part).
+        The contacts stay in the store (``index.py``): nothing is rebuilt, so this takes
+        the same time with a million contacts as with ten.  Contacts left unpublished by a
+        sync that did not finish (a crash) are deleted.
         """
         # Read first: a sync another process finishes while we load is then noticed by the scheduler.
         self._seen_sync = await self.read(lambda c: c.execute(sa.select(sa.func.max(t.directory_syncs.c.id))).scalar_one() or 0)
+        dropped = await self.store.run(db.discard_pending)
+        if dropped:
+            log.warning("directory contacts: %d contacts written by syncs that never finished were removed", dropped)
         rows = await self.read(db.all_directories)
         self.rows = {r["id"]: r for r in rows}
         self._company_names, self.outcomes = await self.read(_names_and_outcomes, None)
         self.mappings = {}
-        saved = await asyncio.to_thread(self._read_snapshot, self.snapshot_path) if self.snapshot_path is not None else {}
-        reused = 0
-        segments: dict[int, tuple[int, list[Segment]]] = {}
-        for row in rows:
-            generation = next(self._generations)
-            mine = {owner: seg for (did, owner), seg in saved.items() if did == row["id"]}
-            if mine and await self.read(db.fingerprints, row["id"]) == {owner: seg.fingerprint for owner, seg in mine.items()}:
-                segments[row["id"]] = (generation, [seg.rebind(db.info_of(row, owner)) for owner, seg in mine.items()])
-                reused += 1
-                continue
-            segments[row["id"]] = (generation, await self.read(db.load_segments, row))
-        if saved:
-            log.info("directory index: %d of %d directories taken from the snapshot, the others rebuilt from the store", reused, len(rows))
-        fresh = DirectoryIndex()
-        for did, (generation, segs) in segments.items():
-            fresh.replace(did, segs, ..., generation)
-        self.index = fresh
+        self.index.set_counts(await self.read(contact_counts, None), whole=True)
+        self.reverse_cache.clear()
         await self.refresh_plans()
         await self.refresh_visibility()
         await self._load_schedule()
@@ -354,61 +264,6 @@ class DirectoryService:
                 del self.kernel.instances.instances[key]
         for row in rows:
             self._show(row)
-
-    # ------------------------------------------------------------------ index snapshot
-    @functools.cached_property
-    def snapshot_path(self) -> Path | None:
-        """Where the index is saved at stop: next to a SQLite store's file, else next to the backups folder (``var/``)."""
-        storage = self.kernel.config.storage
-        url = sa.engine.make_url(storage.url)
-        if url.get_backend_name() == "sqlite":
-            if not url.database or url.database == ":memory:":
-                return None
-            database = Path(url.database)
-            return database.with_name(f"{database.name}.directory-index")
-        tag = hashlib.sha256(redact_url(storage.url).encode()).hexdigest()[:12]
-        return Path(storage.backup_dir).parent / f"directory-index-{tag}.snapshot"
-
-    @staticmethod
-    def _snapshot_format() -> str:
-        """Changes whenever the code that builds segments (or the interpreter) does: an older snapshot is then ignored."""
-        from twpcore.directory import fields as fields_module
-        from twpcore.directory import index as index_module
-
-        code = hashlib.sha256()
-        for module in (index_module, db, fields_module):
-            code.update(Path(module.__file__ or "").read_bytes())
-        return f"1:{sys.version_info[:2]}:{code.hexdigest()}"
-
-    def _write_snapshot(self, path: Path, segments: dict[tuple[int, int | None], Segment]) -> None:
-        kept = {key: seg for key, seg in segments.items() if seg.fingerprint}
-        t0 = time.perf_counter()
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as handle:
-                os.chmod(tmp, 0o600)  # contact names and numbers, like the store
-                pickle.dump({"format": self._snapshot_format(), "segments": kept}, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except Exception as exc:  # noqa: BLE001 - a missing snapshot only slows the next start
-            log.warning("could not save the directory index to %s (%s); the next start rebuilds it from the store", path, exc)
-            tmp.unlink(missing_ok=True)
-            return
-        log.info("directory index saved to %s in %.1f s (%d segments)", path, time.perf_counter() - t0, len(kept))
-
-    def _read_snapshot(self, path: Path) -> dict[tuple[int, int | None], Segment]:
-        try:
-            with open(path, "rb") as handle:
-                data = pickle.load(handle)  # written by this server, in its own data folder
-        except FileNotFoundError:
-            return {}
-        except Exception as exc:  # noqa: BLE001 - any unreadable snapshot is rebuilt from the store
-            log.warning("the directory index snapshot %s cannot be read (%s); rebuilding the index from the store", path, exc)
-            return {}
-        if not isinstance(data, dict) or data.get("format") != self._snapshot_format():
-            log.info("the directory index snapshot %s was written by another version; rebuilding the index from the store", path)
-            return {}
-        return data["segments"]
 
     async def refresh_plans(self) -> None:
         def run(conn: sa.Connection) -> dict[int, DialingPlan]:
@@ -419,46 +274,7 @@ class DirectoryService:
 
     async def refresh_visibility(self) -> None:
         self._users_vis, self._domains_vis = await self.read(db.all_visibility)
-
-    def _soon(self, key: str, delay: float, make: Any) -> None:
-        """Run ``make()`` (a coroutine) after ``delay`` seconds, once per key.
-
-        A newer request under the same key replaces one still waiting; a request made while
-        ``make()`` of that key runs is kept and runs once it finished: a running sync is
-        never cancelled (that would release its lock while its last write still ran in a
-        thread, and leave its report saying the server was stopping).  The coroutine is
-        only created when it is about to run, so a replaced request leaves no coroutine
-        that was never awaited.
-        """
-        if self._stopping:
-            return
-        old = self._pending.get(key)
-        if old is not None and not old.done():
-            if self._active.get(key) is old:
-                self._again[key] = (delay, make)
-                return
-            old.cancel()
-
-        async def later() -> None:
-            try:
-                await asyncio.sleep(delay)
-                self._active[key] = task
-                await make()
-            except DirectoryError as exc:
-                log.info("%s: %s", key, exc.detail)
-            except Exception:
-                log.exception("directory task %s failed", key)
-            finally:
-                if self._pending.get(key) is task:
-                    self._pending.pop(key, None)
-                if self._active.get(key) is task:
-                    self._active.pop(key, None)
-                    again = self._again.pop(key, None)
-                    if again is not None:
-                        self._soon(key, *again)
-
-        task = asyncio.get_running_loop().create_task(later())
-        self._pending[key] = task
+        self.reverse_cache.clear()
 
     async def _watch(self) -> None:
         """Follow admin changes: rights and users change visibility; users and devices feed the users directory."""
@@ -619,7 +435,7 @@ class DirectoryService:
                        else redact_url(v) if isinstance(v, str) and "://" in v and "@" in v else v)
                    for k, v in (row.get("options") or {}).items()}
         state, reason = self.state(row)
-        contacts = sum(s.size for k, s in self.index.segments.items() if k[0] == row["id"])
+        contacts = self.index.counts.get(row["id"], 0)
         created = row.get("created_at")
         return {
             "id": row["id"], "domain_id": row["domain_id"], "company_id": row.get("company_id"), "name": row["name"],
@@ -739,7 +555,8 @@ class DirectoryService:
         self.mappings.pop(directory_id, None)
         if row is None:
             self.rows.pop(directory_id, None)
-            self.index.drop(directory_id, next(self._generations))
+            self.index.drop(directory_id)
+            self.reverse_cache.clear()
             self._next.pop(directory_id, None)
             self._forget(directory_id)
         else:
@@ -758,15 +575,13 @@ class DirectoryService:
         self._wake.set()
 
     async def _load(self, row: dict[str, Any], owner_id: Any = ...) -> None:
-        """Reload a directory's segments (every owner, or one) from the store and swap them in.
+        """A directory's contacts changed (every owner, or one): refresh its count and forget cached lookups.
 
-        The generation is drawn before the read: if loads finish out of order, the index
-        keeps the one that read the store last (``DirectoryIndex.replace``).
+        Searches and lookups read the store, so they see the change already; only what is
+        kept in memory follows here.
         """
-        generation = next(self._generations)
-        segments = await self.read(db.load_segments, row, owner_id)
-        if not self.index.replace(row["id"], segments, owner_id, generation):
-            log.debug("directory %s: a newer load was applied already; this one (generation %d) is dropped", row["name"], generation)
+        self.reverse_cache.clear()
+        self.index.set_counts(await self.read(contact_counts, row["id"]))
 
     # ------------------------------------------------------------------ connectors
     def connector(self, row: dict[str, Any]) -> Any:
@@ -855,27 +670,36 @@ class DirectoryService:
             self._last_start[directory_id] = report.started_at
             report.id = await self.store.run(self._insert_sync, report)
             self._own_syncs.add(report.id)
-            written: list[int | None] = []
+            written = False
             try:
                 if row["type"] == "draft":
                     raise DirectoryError(
                         409, "draft", f"directory {row['name']} is a draft: drafts never synchronize (guide 8.1); set its type to public or private"
                     )
-                async with asyncio.timeout(self.sync_timeout):
-                    batches = await self._pull(row, report) if records is None else {owner_id: records}
                 plan = await self.store.run(self.kernel.dialing_plans.get, row["domain_id"])
-                existing = await self.read(db.existing_digests, directory_id, list(batches))
-                loop = asyncio.get_running_loop()
-                changes = await loop.run_in_executor(None, self._map, row, batches, report, plan, existing)
-                # Owners whose contacts change; their segments are reloaded afterwards (an unchanged re-sync reloads
-                # nothing, unless a reload after an earlier sync failed).
-                stale = directory_id in self._stale
-                written = [c.owner_id for c in changes if c.creates or c.updates or c.gone or stale]
-                changes = await self._write(row, changes)
-                report.created = sum(len(c.creates) for c in changes)
-                report.updated = sum(len(c.updates) for c in changes)
-                report.deleted = sum(len(c.gone) for c in changes)
-                report.unchanged = sum(c.unchanged for c in changes)
+                owners: list[OwnerSync] = []
+                try:
+                    async with asyncio.timeout(self.sync_timeout):
+                        if records is None:
+                            await self._pull(row, report, plan, owners)
+                        else:
+                            owners.append(OwnerSync(self, row, owner_id, report.id, report, plan.canonical_keys))
+                            await owners[-1].run(records)
+                except BaseException:
+                    # The source failed (or the write of new contacts): nothing it gave is published.
+                    written = any(o.changed for o in owners)
+                    await asyncio.shield(self.store.run(db.discard_pending, directory_id, report.id))
+                    raise
+                try:
+                    for o in owners:
+                        await o.finish()
+                finally:
+                    written = any(o.changed for o in owners)  # an unchanged re-sync writes nothing
+                    await asyncio.shield(self.store.run(db.publish, directory_id, report.id))
+                    report.created = sum(o.created for o in owners)
+                    report.updated = sum(o.updated for o in owners)
+                    report.deleted = sum(o.deleted for o in owners)
+                    report.unchanged = sum(o.unchanged for o in owners)
                 if report.status == "running":
                     report.status = "ok"
             except asyncio.CancelledError:
@@ -902,22 +726,9 @@ class DirectoryService:
                     await asyncio.shield(self.store.run(self._finish_sync, report))
                 except Exception:
                     log.exception("could not record the sync report of directory %s", row["name"])
-            try:
-                # Also after a write that failed half-way: the index must match what the store holds.
-                if records is None and row["type"] != "private" and written:
-                    await self._load(row)
-                else:
-                    for owner in written:
-                        await self._load(row, owner)
-                self._stale.discard(directory_id)
-            except BaseException:
-                if written:
-                    self._stale.add(directory_id)
-                raise
-            finally:
-                writing = self._writing.pop(directory_id, None)
-                if writing is not None:
-                    writing.swapped.set()
+            if written:
+                # Also after a write that failed half-way: what is kept in memory must match the store.
+                await self._load(row)
             if report.status != "failed" or (report.error or "").endswith(KEPT):
                 self._note_outcome(row, report.status, report.error)
             level = logging.INFO if report.status == "ok" else logging.WARNING
@@ -928,126 +739,35 @@ class DirectoryService:
                                              row["company_id"], row["domain_id"]))
             return report
 
-    async def _write(self, row: dict[str, Any], changes: list[db.ChangeSet]) -> list[db.ChangeSet]:
-        """Write a sync's changes, ``batch_size`` contacts per transaction: new contacts, changed ones, then deletions.
-
-        Changes that fit in one batch are written in one transaction.  Otherwise new contacts
-        go first: nothing refers to them until the new segment is swapped in, so readers do
-        not see them early.  On SQLite the sync pauses between two batches so that a waiting
-        writer takes the lock.  A failure while new contacts are written
-        deletes them again (the store is as before the sync); a later failure leaves the
-        changes written so far, never deleting a contact the source still has.  Returns the
-        changes written: a new contact that a sync of the same directory in another process
-        stored meanwhile is not created twice (``db.insert_contacts``) and counts as updated
-        (rewritten with this sync's values) or unchanged.
-        """
-        directory_id = row["id"]
-        if not any(c.creates or c.updates or c.gone for c in changes):
-            return changes
-        self._writing[directory_id] = _Writing({**{cid: m.digest for c in changes for cid, m in c.updates},
-                                                **{cid: None for c in changes for cid in c.gone}})
-        stamp = db.now()
-        size = max(1, self.batch_size)
-        if sum(len(c.creates) + len(c.updates) + len(c.gone) for c in changes) <= size:
-            done = await self.store.run(db.write_changes, directory_id, changes, stamp)  # small: one transaction
-            self._writing[directory_id].changed.update({cid: m.digest for c in done for cid, m in c.updates})
-            return done
-        steps: list[tuple[Any, ...]] = []
-        for n, c in enumerate(changes):
-            steps += [(n, db.insert_contacts, directory_id, c.owner_id, chunk, c.keys, stamp) for chunk in _chunks(c.creates, size)]
-        creating = len(steps)
-        for n, c in enumerate(changes):
-            steps += [(n, db.update_contacts, directory_id, c.owner_id, chunk, c.keys, stamp) for chunk in _chunks(c.updates, size)]
-        for n, c in enumerate(changes):
-            steps += [(n, db.delete_contacts, chunk) for chunk in _chunks(c.gone, size)]
-        pause = self.batch_pause if self.store.dialect == "sqlite" else 0.0
-        created: list[int] = []
-        inserted: dict[int, list[db.Inserted]] = {}
-        for i, (n, fn, *args) in enumerate(steps):
-            if i and pause:
-                await asyncio.sleep(pause)
-            try:
-                result = await self.store.run(fn, *args)
-            except Exception:
-                if i < creating and created:
-                    log.warning("directory %s: writing new contacts failed after %d of them; removing them again", row["name"], len(created))
-                    for chunk in _chunks(created, size):
-                        await self.store.run(db.delete_contacts, chunk)
-                raise
-            if i < creating:
-                # Contacts another process's sync of this directory inserted since this sync read the store are
-                # not created twice (unique index): they count as updated or unchanged by this sync.
-                created += result.ids
-                inserted.setdefault(n, []).append(result)
-                if result.taken or result.same:
-                    log.info("directory %s: %d new contacts were already stored by another sync (%d rewritten with this sync's values)",
-                             row["name"], len(result.taken) + len(result.same), len(result.taken))
-                    self._writing[directory_id].changed.update({cid: m.digest for cid, m in result.taken})
-        return [db.apply_inserted(c, inserted.get(n, ())) for n, c in enumerate(changes)]
-
-    async def _pull(self, row: dict[str, Any], report: SyncReport) -> dict[int | None, list[Any]]:
+    async def _pull(self, row: dict[str, Any], report: SyncReport, plan: DialingPlan, owners: list[OwnerSync]) -> None:
+        """Stream the connector's records into the store (``writer.OwnerSync``): the directory's, or each granted user's."""
         obj = self.connector(row)
         if "sync" not in obj.capabilities:
             raise DirectoryError(409, "not_syncable", f"directory {row['name']}: the {row['connector']} connector is not pulled "
                                  "(its contacts are edited by users or pushed by their clients)")
-        batches: dict[int | None, list[Any]] = {}
+        assert report.id is not None
         try:
             await obj.setup()
             if row["type"] == "private":
                 users = await self.read(db.granted_users, row["id"])
                 for user in users:
+                    owner = OwnerSync(self, row, user["id"], report.id, report, plan.canonical_keys)
                     try:
-                        batches[user["id"]] = await _collect(obj.records(user))
+                        await owner.run(obj.records(user))
                     except (NotReady, AuthFailed, ConnectorError) as exc:
+                        await self.store.run(db.discard_pending, row["id"], report.id, user["id"])
                         report.status = "partial"
                         report.problem(f"user:{user['login']}", f"{type(exc).__name__}: {exc}; this user's previous contacts kept")
+                        continue
+                    owners.append(owner)
             else:
-                batches[None] = await _collect(obj.records())
+                owners.append(OwnerSync(self, row, None, report.id, report, plan.canonical_keys))
+                await owners[-1].run(obj.records())
         finally:
             try:
                 await obj.close()
             except Exception:
                 log.debug("close after sync of %s failed", row["name"], exc_info=True)
-        return batches
-
-    def _map(self, row: dict[str, Any], batches: dict[int | None, list[Any]], report: SyncReport, plan: DialingPlan,
-             existing: dict[tuple[int | None, str], tuple[int, str]]) -> list[db.ChangeSet]:
-        """Map the records of each owner and diff them with the stored contacts (in a worker thread)."""
-        out = []
-        sample = next((r.fields for b in batches.values() for r in b if isinstance(r, SourceRecord)), {})
-        mapping = self.mapping(row, sample.keys())
-        for owner, records in batches.items():
-            contacts: list[MappedContact] = []
-            first: dict[str, str] = {}
-            keys: dict[str, tuple[str, ...]] = {}
-            for rec in records:
-                report.records += 1
-                if isinstance(rec, SkippedRecord):
-                    report.problem(rec.id, rec.reason)
-                    continue
-                if not isinstance(rec, SourceRecord):
-                    report.problem("?", f"the connector yielded a {type(rec).__name__}, not a SourceRecord; it is ignored")
-                    continue
-                try:
-                    result = mapping.apply(str(rec.id), rec.fields)
-                except Exception as exc:  # noqa: BLE001 - one bad record never fails the sync
-                    report.problem(rec.id, f"cannot be mapped: {describe_exception(exc)}")
-                    continue
-                if isinstance(result, Ignored):
-                    report.problem(result.source_id, result.reason)
-                    continue
-                if result.source_id in first:
-                    report.problem(rec.id, f"duplicate id {result.source_id!r} (already given by record {first[result.source_id]})")
-                    continue
-                first[result.source_id] = str(rec.id)
-                contacts.append(result)
-                old = existing.get((owner, result.source_id))
-                if old is None or old[1] != result.digest:
-                    for n in result.numbers:
-                        if n.number not in keys:
-                            keys[n.number] = plan.canonical_keys(n.number)
-            out.append(db.diff_contacts(existing, owner, contacts, keys))
-        return out
 
     @staticmethod
     def _insert_sync(conn: sa.Connection, report: SyncReport) -> int:
@@ -1070,97 +790,6 @@ class DirectoryService:
             return {"items": [_sync_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
         return await self.read(run)
-
-    # ------------------------------------------------------------------ scheduler (guide 8.2.1)
-    async def _load_schedule(self) -> None:
-        def run(conn: sa.Connection) -> tuple[dict[int, str], dict[int, float]]:
-            times = (
-                {
-                    d: self.kernel.parameters.domain_value(conn, d, "timeSynchronizationDirectories").value
-                    for d in {r["domain_id"] for r in self.rows.values()}
-                }
-                if "timeSynchronizationDirectories" in self.kernel.parameters.definitions
-                else {}
-            )
-            s = t.directory_syncs
-            last = {
-                r.directory_id: r.started
-                for r in conn.execute(
-                    sa.select(s.c.directory_id, sa.func.max(s.c.started_at).label("started"))
-                    .where(s.c.trigger.in_(SCHEDULED))
-                    .group_by(s.c.directory_id)
-                )
-            }
-            return times, {k: _ts(v) for k, v in last.items() if v is not None}
-
-        times, last = await self.read(run)
-        now = time.time()
-        nxt = {}
-        for did, row in self.rows.items():
-            cls = self.connector_type(row["connector"])
-            if row["type"] == "draft" or cls is None or "sync" not in cls.capabilities:
-                continue
-            daily = None
-            if row["sync_daily"]:
-                hhmm = row.get("sync_time") or times.get(row["domain_id"], "02:00")
-                daily = next_daily(hhmm, now)
-            every = None
-            if row.get("sync_every"):
-                base = max(self._last_start.get(did, 0.0), last.get(did, 0.0)) or _ts(row.get("created_at")) or now
-                every = base + row["sync_every"]
-            nxt[did] = (daily, every)
-        self._next = nxt
-
-    async def _external_syncs(self) -> None:
-        """Pick up syncs another process finished (``twp directory sync``, another node): reload those directories."""
-        def run(conn: sa.Connection) -> list[tuple[int, int]]:
-            s = t.directory_syncs
-            return [(r.id, r.directory_id) for r in conn.execute(
-                sa.select(s.c.id, s.c.directory_id).where(s.c.id > self._seen_sync, s.c.status != "running").order_by(s.c.id))]
-
-        for sync_id, directory_id in await self.read(run):
-            self._seen_sync = max(self._seen_sync, sync_id)
-            if sync_id in self._own_syncs:
-                self._own_syncs.discard(sync_id)
-            elif directory_id in self.rows:
-                log.info("directory %s was synchronized by another process: reloading it", self.rows[directory_id]["name"])
-                await self.changed(directory_id)
-
-    async def _scheduler(self) -> None:
-        while True:
-            try:
-                await self._external_syncs()
-            except Exception:
-                log.exception("looking for syncs of other processes failed")
-            now = time.time()
-            soonest = now + self.tick
-            for did, (daily, every) in list(self._next.items()):
-                due = None
-                if daily is not None and daily <= now:
-                    due = "daily"
-                    daily = next_daily(self.rows[did].get("sync_time") or dt.datetime.fromtimestamp(daily).strftime("%H:%M"), now + 1)
-                if every is not None and every <= now:
-                    due = due or "interval"
-                    every = now + (self.rows[did].get("sync_every") or 60)
-                self._next[did] = (daily, every)
-                if due and not self.is_running(did):
-                    task = asyncio.get_running_loop().create_task(self._scheduled(did, due))
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
-                for when in (daily, every):
-                    if when is not None:
-                        soonest = min(soonest, when)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), max(0.05, soonest - time.time()))
-            except TimeoutError:
-                pass
-
-    async def _scheduled(self, directory_id: int, trigger: str) -> None:
-        try:
-            await self.sync(directory_id, trigger)
-        except DirectoryError as exc:
-            log.info("scheduled sync of directory %s skipped: %s", directory_id, exc.detail)
 
     # ------------------------------------------------------------------ rights and keys
     async def visible_for_user(self, user_id: int) -> tuple[Any, list[int], set[int]]:
@@ -1192,36 +821,44 @@ class DirectoryService:
         return found
 
     # ------------------------------------------------------------------ search and reverse lookup
+    def views(self, directories: Iterable[int], owner_id: int | None, private: set[int] | frozenset[int]) -> list[View]:
+        """The views (``index.View``) a reader has of these directories, by rank."""
+        return self.index.visible(self.rows, directories, owner_id, private)
+
     async def search(self, user_id: int, q: str, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         """Search the directories a user may see (guide 7.4.2), ranked by directory priority then name."""
         self._require_ready()
         user, ids, private = await self.visible_for_user(user_id)
         if user is None:
             raise DirectoryError(404, "not_found", f"user {user_id} not found")
-        segments = self.index.visible(ids, user_id, private)
-        return await self._search(segments, q, offset, limit, user.domain_id)
+        return await self._search(self.views(ids, user_id, private), q, offset, limit, user.domain_id)
 
-    async def _search(self, segments: list[Segment], q: str, offset: int, limit: int, domain_id: int) -> dict[str, Any]:
+    async def _search(self, views: list[View], q: str, offset: int, limit: int, domain_id: int) -> dict[str, Any]:
         q = q.strip()
         number = _numberish(q)
         if number:
             plan = await self.plan(domain_id)
-            keys = list(self.keys(domain_id, q, plan))
-            from twpcore.directory.index import encode_key
-            encoded = [encode_key(k) for k in keys]
-            hits, more = self.index.search(segments, lambda s: s.numbers_all(encoded), offset, limit)
+            stream = searching.number_stream(list(self.keys(domain_id, q, plan)))
         else:
             terms = sorted(set(words(q)), key=len, reverse=True)
             if not terms:
                 return {"items": [], "offset": offset, "limit": limit, "more": False, "query": q}
-            hits, more = self.index.search(segments, lambda s: s.match(terms), offset, limit)
-        items = await self.cards([(s, o) for s, o in hits], segments)
+            stream = searching.text_stream(terms)
+
+        def run(conn: sa.Connection) -> tuple[list[searching.Hit], bool, dict[int, list[tuple[View, int]]], dict[int, Any]]:
+            hits, more = searching.page(conn, views, stream, offset, limit)
+            groups = searching.groups(conn, hits, views)
+            rows = db.contact_rows(conn, sorted({cid for group in groups.values() for _, cid in group}))
+            return hits, more, groups, rows
+
+        hits, more, groups, rows = await self.read(run)
+        items = self._cards([cid for _, cid, _ in hits], groups, rows)
         return {"items": items, "offset": offset, "limit": limit, "more": more, "query": q, "match": "number" if number else "text"}
 
     async def search_domain(self, domain_id: int, q: str, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         self._require_ready()
         ids = await self.read(db.domain_directories, domain_id)
-        return await self._search(self.index.visible(ids, None, set()), q, offset, limit, domain_id)
+        return await self._search(self.views(ids, None, set()), q, offset, limit, domain_id)
 
     async def reverse(
         self, number: str, *, user_id: int | None = None, domain_id: int | None = None, redlisted: bool = False
@@ -1237,44 +874,60 @@ class DirectoryService:
             if user is None:
                 raise DirectoryError(404, "not_found", f"user {user_id} not found")
             domain_id = user.domain_id
-            segments = self.index.visible(ids, user_id, private)
+            views = self.views(ids, user_id, private)
         else:
             assert domain_id is not None
-            segments = self.index.visible(await self.read(db.domain_directories, domain_id), None, set())
+            views = self.views(await self.read(db.domain_directories, domain_id), None, set())
         plan = await self.plan(domain_id)
         keys = self.keys(domain_id, number, plan)
-        hit = self.index.reverse(segments, keys, redlisted)
+
+        def run(conn: sa.Connection) -> tuple[Any, dict[int, list[tuple[View, int]]], dict[int, Any]]:
+            hit = index_reverse(conn, views, keys, redlisted)
+            if hit is None:
+                return None, {}, {}
+            groups = searching.groups(conn, [(hit.view, hit.contact_id, hit.email_key)], views)
+            rows = db.contact_rows(conn, sorted({cid for group in groups.values() for _, cid in group}))
+            return hit, groups, rows
+
+        hit, groups, rows = await self.read(run)
         if hit is None:
             return None
-        seg, ordinal, number_type, _red = hit
-        cards = await self.cards([(seg, ordinal)], segments)
-        return {"number": number, "keys": list(keys), "number_type": number_type, "contact": cards[0] if cards else None}
+        cards = self._cards([hit.contact_id], groups, rows)
+        return {"number": number, "keys": list(keys), "number_type": hit.number_type, "contact": cards[0] if cards else None}
 
     def reverse_now(self, number: str, domain_id: int, user_id: int | None) -> dict[str, Any] | None:
-        """Reverse lookup without I/O, for the telephony service: the identity of a caller or callee.
+        """Reverse lookup for the telephony service: the identity of a caller or callee.
 
         Uses the visibility computed in the background (refreshed on admin changes), matches
         red-listed numbers (guide 8.2.4: the name is shown, never the number) and answers
-        from the index alone: contact id, directory, name, company, VIP, number type.
+        contact id, directory, name, company, VIP, number type.  Recent answers come from
+        ``reverse_cache`` (no I/O); a miss is one indexed query on the store, run in the
+        caller's thread (a read transaction never waits for writers).
         """
         if not self.ready.is_set() or not number:
             return None
+        cache_key = (domain_id, user_id, number)
+        cached, found = self.reverse_cache.get(cache_key)
+        if cached:
+            return typing.cast("dict[str, Any] | None", found)
         if user_id is not None:
             ids, private = self._users_vis.get(user_id, ((), frozenset()))
         else:
             ids, private = self._domains_vis.get(domain_id, ()), frozenset()
-        segments = self.index.visible(ids, user_id, set(private))
-        if not segments:
-            return None
-        hit = self.index.reverse(segments, self.keys(domain_id, number), True)
-        if hit is None:
-            return None
-        seg, ordinal, number_type, _ = hit
-        label = seg.label(ordinal)
-        return {
-            "contact_id": seg.ids[ordinal], "directory_id": seg.info.directory_id, "directory": seg.info.name,
-            "name": display_name(label), "company": label["company"], "vip": label["vip"] or None, "number_type": number_type,
-        }
+        views = self.views(ids, user_id, private)
+        result = None
+        if views:
+            keys = self.keys(domain_id, number)
+            with self.store.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn, conn.begin():
+                hit = index_reverse(conn, views, keys, True)
+            if hit is not None:
+                label = {"last_name": hit.last_name, "first_name": hit.first_name, "company": hit.company}
+                result = {
+                    "contact_id": hit.contact_id, "directory_id": hit.view.directory_id, "directory": hit.view.name,
+                    "name": display_name(label), "company": hit.company, "vip": hit.vip or None, "number_type": hit.number_type,
+                }
+        self.reverse_cache.put(cache_key, result)
+        return result
 
     def enrich_call(self, domain_id: int, user_id: int | None, device: str, data: dict[str, Any], change_type: str) -> None:
         """Add ``remote_name`` and ``contact`` to a call event's data; the lookup runs once per call and device."""
@@ -1299,41 +952,14 @@ class DirectoryService:
         data["call"] = {**call, "remote_name": found["name"] if found else None, "contact": found}
 
     # ------------------------------------------------------------------ contact cards
-    async def cards(self, hits: list[tuple[Segment, int]], visible: list[Segment]) -> list[dict[str, Any]]:
-        """Contact cards of index hits, merged by e-mail across visible merge directories (guide 8.2.2)."""
-        wanted: dict[int, list[tuple[Segment, int]]] = {}
-        for seg, o in hits:
-            group = [(seg, o)]
-            if seg.info.merge:
-                email = seg.email(o)
-                if email:
-                    group = [(seg, o)] + [(s2, o2) for s2, o2 in self.index.members(visible, email) if s2 is not seg]
-            wanted[seg.ids[o]] = group
-        ids = {s.ids[o] for group in wanted.values() for s, o in group}
-        rows = await self.read(db.contact_rows, sorted(ids))
-        await self._settle([(s.info.directory_id, s.ids[o], rows.get(s.ids[o])) for group in wanted.values() for s, o in group])
+    def _cards(self, hits: list[int], groups: dict[int, list[tuple[View, int]]], rows: dict[int, Any]) -> list[dict[str, Any]]:
+        """Contact cards of hits (contact ids), each merged with its e-mail group across merge directories (guide 8.2.2)."""
         out = []
-        for seg, o in hits:
-            group = [rows[s.ids[oo]] for s, oo in wanted[seg.ids[o]] if s.ids[oo] in rows]
+        for cid in hits:
+            group = [rows[other] for _, other in groups.get(cid, [(None, cid)]) if other in rows]
             if group:
                 out.append(self.card(group[0], group[1:]))
         return out
-
-    async def _settle(self, seen: list[tuple[int, int, Any]]) -> None:
-        """Wait until the index matches what a reader read from the store: (directory id, contact id, row or None).
-
-        A running sync writes in batches and swaps its segment in after the last one.  A
-        card read meanwhile may already show the contact's new values (or its deletion);
-        answering at once would let the caller see a number that a reverse lookup just
-        after does not find.  So such a reader waits for the swap, at most ``swap_wait``.
-        """
-        waits = {id(w): w for did, cid, row in seen if (w := self._writing.get(did)) is not None and w.seen_by(cid, row)}
-        if waits:
-            _done, pending = await asyncio.wait([asyncio.ensure_future(w.swapped.wait()) for w in waits.values()], timeout=self.swap_wait)
-            for task in pending:
-                task.cancel()
-            if pending:
-                log.warning("a sync is still writing after %.0f s: answering with contacts the index does not match yet", self.swap_wait)
 
     def card(self, row: Any, merged: Sequence[Any] = ()) -> dict[str, Any]:
         """One contact card: fields, custom fields with their labels, numbers without red-listed ones (guide 8.2.4)."""
@@ -1373,126 +999,24 @@ class DirectoryService:
         """A contact card, when the user may see the contact's directory (404 otherwise)."""
         self._require_ready()
         user, ids, private = await self.visible_for_user(user_id)
-        row = (await self.read(db.contact_rows, [contact_id])).get(contact_id)
+        views = self.views(ids, user_id, private)
+
+        def run(conn: sa.Connection) -> tuple[Any, dict[int, list[tuple[View, int]]], dict[int, Any]]:
+            row = db.contact_rows(conn, [contact_id]).get(contact_id)
+            if row is None:
+                return None, {}, {}
+            view = next((v for v in views if v.directory_id == row.directory_id), None)
+            if view is None or not view.merge or not row.email_key:
+                return row, {}, {contact_id: row}
+            groups = searching.groups(conn, [(view, contact_id, row.email_key)], views)
+            return row, groups, db.contact_rows(conn, sorted({cid for group in groups.values() for _, cid in group}))
+
+        row, groups, rows = await self.read(run)
         if user is None or row is None or row.directory_id not in ids or (row.directory_id in private and row.owner_id != user_id):
             raise DirectoryError(404, "not_found", f"contact {contact_id} not found")
-        await self._settle([(row.directory_id, contact_id, row)])
-        segments = self.index.visible(ids, user_id, private)
-        seg = next((s for s in segments if s.info.directory_id == row.directory_id), None)
-        if seg is not None and seg.info.merge:
-            try:
-                ordinal = seg.ids.index(contact_id)
-            except ValueError:
-                ordinal = None
-            if ordinal is not None:
-                return (await self.cards([(seg, ordinal)], segments))[0]
+        if groups:
+            return self._cards([contact_id], groups, rows)[0]
         return self.card(row)
-
-    # ------------------------------------------------------------------ private contacts ([TwsPrivate], guide 9.1.1)
-    async def private_directory(self, user_id: int) -> dict[str, Any]:
-        _user, ids, _private = await self.visible_for_user(user_id)
-        rows = sorted(
-            (self.rows[i] for i in ids if i in self.rows and self.rows[i]["connector"] == "private"), key=lambda r: (r["priority"], r["id"])
-        )
-        if not rows:
-            raise DirectoryError(403, "no_private_directory", "you have no private contacts directory: an administrator must give you "
-                                 "the right to a directory of connector \"private\" ([TwsPrivate], guide 9.1.1)")
-        return rows[0]
-
-    async def save_private(self, user_id: int, values: dict[str, Any], contact_id: int | None = None) -> dict[str, Any]:
-        await self.ready.wait()
-        row = await self.private_directory(user_id)
-        if contact_id is None:
-            allowed = await self.store.run(lambda c: self.kernel.parameters.resolve_one(c, user_id, "AuthorizeContactFavorite").as_bool())
-            if not allowed:
-                raise DirectoryError(
-                    403, "forbidden", "creating private contacts is not allowed for you (parameter AuthorizeContactFavorite, guide 9.1.8)"
-                )
-        try:
-            mapped = contact_from_fields(values, self.mapping(row).labels)
-        except MappingError as exc:
-            raise DirectoryError(400, "bad_request", str(exc).removeprefix("fields."), exc.field) from None
-        if isinstance(mapped, Ignored):
-            raise DirectoryError(422, "invalid_contact", "a contact needs a name (last_name, first_name or company) or a number", "last_name")
-        plan = await self.plan(row["domain_id"])
-        keys = {n.number: self.keys(row["domain_id"], n.number, plan) for n in mapped.numbers}
-
-        def run(conn: sa.Connection) -> int:
-            c = t.contacts
-            if contact_id is not None:
-                old = conn.execute(sa.select(c.c.id, c.c.source_id).where(c.c.id == contact_id, c.c.owner_id == user_id,
-                                                                          c.c.directory_id == row["id"])).one_or_none()
-                if old is None:
-                    raise DirectoryError(404, "not_found", f"private contact {contact_id} not found")
-                m = attrs.evolve(mapped, source_id=old.source_id)
-                vals = {k: v for k, v in db.contact_values(row["id"], user_id, m).items() if k not in ("directory_id", "owner_id")}
-                conn.execute(sa.update(c).where(c.c.id == contact_id).values(**vals, updated_at=db.now()))
-                conn.execute(sa.delete(t.contact_numbers).where(t.contact_numbers.c.contact_id == contact_id))
-                cid = contact_id
-            else:
-                import uuid
-
-                m = attrs.evolve(mapped, source_id="p-" + uuid.uuid4().hex)
-                cid = conn.execute(
-                    sa.insert(c).values(**db.contact_values(row["id"], user_id, m), updated_at=db.now()).returning(c.c.id)
-                ).scalar_one()
-            numbers = db.number_rows(cid, row["id"], m, keys)
-            if numbers:
-                conn.execute(sa.insert(t.contact_numbers), numbers)
-            return cid
-
-        cid = await self.store.run(run)
-        await self._load(row, user_id)
-        return await self.contact(user_id, cid)
-
-    async def delete_private(self, user_id: int, contact_id: int) -> None:
-        await self.ready.wait()
-        row = await self.private_directory(user_id)
-
-        def run(conn: sa.Connection) -> None:
-            c = t.contacts
-            n = conn.execute(sa.delete(c).where(c.c.id == contact_id, c.c.owner_id == user_id, c.c.directory_id == row["id"])).rowcount
-            if not n:
-                raise DirectoryError(404, "not_found", f"private contact {contact_id} not found")
-
-        await self.store.run(run)
-        await self._load(row, user_id)
-
-    async def list_private(self, user_id: int, offset: int, limit: int) -> dict[str, Any]:
-        row = await self.private_directory(user_id)
-
-        def run(conn: sa.Connection) -> tuple[int, Sequence[Any]]:
-            c = t.contacts
-            cond = (c.c.directory_id == row["id"], c.c.owner_id == user_id)
-            total = conn.execute(sa.select(sa.func.count()).select_from(c).where(*cond)).scalar_one()
-            return total, conn.execute(sa.select(c).where(*cond).order_by(c.c.sort_key, c.c.id).limit(limit).offset(offset)).all()
-
-        total, rows = await self.read(run)
-        return {"items": [self.card(r) for r in rows], "total": total, "offset": offset, "limit": limit, "directory_id": row["id"]}
-
-    # ------------------------------------------------------------------ pushed contacts (guide 8.8)
-    async def push(self, user_id: int, name: str, items: list[Any]) -> SyncReport:
-        user, ids, _private = await self.visible_for_user(user_id)
-        if user is None:
-            raise DirectoryError(404, "not_found", f"user {user_id} not found")
-        candidates = [self.rows[i] for i in ids if i in self.rows and self.rows[i]["name"] == name]
-        if not candidates:
-            raise DirectoryError(404, "not_found", f'directory "{name}" not found among the directories you may use; an administrator must '
-                                 "create it (connector push, type private) and give you the right to it (guide 8.8.3)")
-        row = sorted(candidates, key=lambda r: (r["domain_id"] != user.domain_id, r["priority"], r["id"]))[0]
-        cls = self.connector_type(row["connector"])
-        if cls is None or "push" not in cls.capabilities or row["type"] != "private":
-            raise DirectoryError(409, "not_pushable", f'directory "{name}" does not take pushed contacts (connector {row["connector"]}, '
-                                 f'type {row["type"]}); push into a private directory of connector push')
-        records: list[SourceRecord | SkippedRecord] = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                records.append(SkippedRecord(f"#{i}", f"expected an object of fields, got {type(item).__name__}"))
-                continue
-            rid = item.get("EntryID") or item.get("id") or f"#{i}"
-            records.append(SourceRecord(str(rid), item))
-        return await self.sync(row["id"], "push", owner_id=user_id, records=records)
-
 
 KEPT = "previous contacts kept"
 """How the error of a sync that failed while reading its source ends (``DirectoryService.sync``)."""
@@ -1543,27 +1067,9 @@ def config_directory_states(conn: sa.Connection, specs: list[Any]) -> dict[str, 
     return out
 
 
-async def _collect(records: Any) -> list[Any]:
-    if hasattr(records, "__aiter__"):
-        return [r async for r in records]
-    if asyncio.iscoroutine(records):
-        records = await records
-    return list(records)
-
-
 def _numberish(q: str) -> bool:
     digits = sum(c.isdigit() for c in q)
     return digits >= 3 and all(c in NUMBERISH for c in q) and "+" not in q[1:]
-
-
-def _ts(value: Any) -> float:
-    if value is None:
-        return 0.0
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.timestamp()
-    return 0.0
 
 
 def _sync_json(r: Any) -> dict[str, Any]:

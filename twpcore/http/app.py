@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import re
 import weakref
@@ -16,7 +17,8 @@ import twpcore
 from twpcore.app import Kernel
 from twpcore.http.call_logs import call_log_routes
 from twpcore.http.callback import callback_routes, install_limiters
-from twpcore.http.core import KERNEL, MAX_ID, OPENAPI, WEBSOCKETS, Route, error_middleware, guard, query_schema
+from twpcore.http.console import add_console_routes
+from twpcore.http.core import KERNEL, MAX_ID, MAX_INT, OPENAPI, WEBSOCKETS, Route, error_middleware, guard, query_schema
 from twpcore.http.dialplan import dialplan_routes
 from twpcore.http.directories import directory_routes
 from twpcore.http.negotiate import negotiate_routes
@@ -60,34 +62,71 @@ def all_routes() -> list[Route]:
 
 
 ERRORS = {409: "conflict with the current state (an existing object, a limit, no device...)", 422: "valid JSON the server cannot act on",
-          429: "too many attempts; see Retry-After", 501: "the PBX driver does not support this operation",
+          426: "upgrade required: this is a WebSocket (see the Upgrade header)", 429: "too many attempts; see Retry-After",
+          501: "the PBX driver does not support this operation",
           503: "not available now (a PBX link down, the server not ready); retry later"}
 
 
-def _with_int_bounds(schema: Any) -> Any:
-    """``schema`` with the bounds ``check_body`` enforces on an integer that declares none (the store's 32-bit INTEGER)."""
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
+JSON_VALUE = {
+    "description": "any JSON value; numbers (integers and floats alike) within -2^63..2^63-1, as every body is checked (check_value)",
+    "anyOf": [
+        {"type": ["string", "boolean", "null"]},
+        {"type": "number", "minimum": -MAX_INT - 1, "maximum": MAX_INT},
+        {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+        {"type": "object", "additionalProperties": {"$ref": JSON_VALUE_REF}},
+    ],
+}
+"""What a free-form part of a body (an object of options, an array of records) may hold: the document says what check_value refuses."""
+_COMPOSED = ("$ref", "anyOf", "oneOf", "allOf", "not", "enum", "const")
+
+
+def _value_schema(schema: Any, top: bool) -> Any:
+    """``schema`` with the bounds the server enforces where it declares none, and its free-form parts spelled out.
+
+    A top-level field (and its items) is checked by ``check_body``: an integer fits the store's
+    32-bit INTEGER.  Deeper, every number is checked by ``check_value`` (signed 64 bits), and an
+    object's undeclared keys or an array's undeclared items hold any ``JsonValue``.
+    """
     if not isinstance(schema, dict):
         return schema
+    if "type" not in schema and not any(k in schema for k in _COMPOSED):
+        return {**schema, "$ref": JSON_VALUE_REF}
     types: list[Any] = schema["type"] if isinstance(schema.get("type"), list) else [schema.get("type")]
+    out = dict(schema)
     if "integer" in types:
-        schema = {"minimum": -MAX_ID - 1, "maximum": MAX_ID, **schema}
-    if isinstance(schema.get("items"), dict):
-        schema = {**schema, "items": _with_int_bounds(schema["items"])}
-    return schema
+        out = {"minimum": -MAX_ID - 1, "maximum": MAX_ID, **out} if top else {"minimum": -MAX_INT - 1, "maximum": MAX_INT, **out}
+    elif "number" in types:
+        out = {"minimum": -MAX_INT - 1, "maximum": MAX_INT, **out}
+    if "object" in types:
+        if isinstance(out.get("properties"), dict):
+            out["properties"] = {k: _value_schema(v, False) for k, v in out["properties"].items()}
+        extra = out.get("additionalProperties", True)
+        out["additionalProperties"] = {"$ref": JSON_VALUE_REF} if extra is True else _value_schema(extra, False)
+    if "array" in types:
+        items = out.get("items")
+        out["items"] = {"$ref": JSON_VALUE_REF} if items is None else _value_schema(items, top)
+    for key in ("anyOf", "oneOf"):
+        if isinstance(out.get(key), list):
+            out[key] = [_value_schema(branch, top) for branch in out[key]]
+    return out
 
 
 def body_schema(body: dict[str, Any]) -> dict[str, Any]:
-    """A route's body schema as the document shows it: top-level fields and their items carry the bounds the server checks."""
+    """A route's body schema as the document shows it: the bounds the server checks, its free-form parts spelled out (``_value_schema``)."""
     props = body.get("properties")
-    if not isinstance(props, dict):
-        return body
-    return {**body, "properties": {k: _with_int_bounds(v) for k, v in props.items()}}
+    out = dict(body)
+    if isinstance(props, dict):
+        out["properties"] = {k: _value_schema(v, True) for k, v in props.items()}
+    extra = out.get("additionalProperties", True)
+    out["additionalProperties"] = {"$ref": JSON_VALUE_REF} if extra is True else _value_schema(extra, False)
+    return out
 
 
 def names_objects(route: Route) -> bool:
     """Whether a request names objects in its query or body (``domain_id``, ``user_ids``, ``device``...), each of which may not exist: a 404."""
     names = [q[0] for q in route.query] + list((route.body or {}).get("properties", {}))
-    return any(n.endswith(("_id", "_ids")) or n == "device" for n in names)
+    return any(n.endswith(("_id", "_ids")) or n in ("device", "ids") for n in names)
 
 
 def openapi(routes: list[Route]) -> dict[str, Any]:
@@ -102,6 +141,8 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
             "responses": {
                 str(r.status): {"description": "no content"}
                 if r.status == 204
+                else {"description": "switching protocols: the WebSocket is open"}
+                if r.status == 101
                 else {
                     "description": "created" if r.status == 201 else "success",
                     "content": {"application/json": {"schema": r.response or {"type": "object"}}},
@@ -159,7 +200,8 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
                     "type": "object",
                     "required": ["error", "detail"],
                     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}, "field": {"type": ["string", "null"]}},
-                }
+                },
+                "JsonValue": JSON_VALUE,
             },
         },
     }
@@ -207,14 +249,18 @@ def create_app(kernel: Kernel, *, manage_kernel: bool = True) -> web.Application
     document = openapi(served)
     app[OPENAPI] = document
 
+    body = json.dumps(document)
+
     async def openapi_json(request: web.Request) -> web.Response:
-        return web.json_response(document)
+        resp = web.Response(text=body, content_type="application/json")
+        resp.enable_compression()  # ~250 KB of JSON; the API explorer of the console loads it
+        return resp
 
     async def index(request: web.Request) -> web.Response:
         return web.json_response({"name": "TWP", "version": twpcore.__version__, "api": "/api/v1", "openapi": "/api/v1/openapi.json"})
 
     app.router.add_get("/api/v1/openapi.json", openapi_json)
-    app.router.add_get("/", index)
+    add_console_routes(app, index)
 
     # on_shutdown runs before aiohttp waits for the open requests to end (cleanup_ctx only
     # after that wait): closing the sockets here ends their handlers at once.

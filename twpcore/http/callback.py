@@ -12,13 +12,11 @@ from __future__ import annotations
 import time
 from collections import deque
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from twpcore import rights
 from twpcore.http.core import KERNEL, ApiError, Route, principal, read_json, store_of
 from twpcore.http.telephony import _dialable, _run, _str
-from twpcore.store import schema as t
+from twpcore.telephony import call_control_access as access
 from twpcore.telephony.service import TelephonyError
 
 
@@ -61,22 +59,12 @@ async def callback(request: web.Request) -> web.Response:
     number = _str(body, "number")
     agent = _str(body, "agent")
     kernel = request.app[KERNEL]
-
-    def check(conn: sa.Connection) -> None:
-        if not rights.user_can(conn, who.id, "application", "Internet"):
-            raise ApiError(
-                403, "forbidden", "this user does not hold the Internet application (guide 1.3.3, 7.4.1); ask an administrator to grant it"
-            )
-
-    await store_of(request).run(check)
+    await store_of(request).run(access.require_internet, who.id)
     per_source, per_number = request.app[PER_SOURCE], request.app[PER_NUMBER]
     wait = per_source.allow(request.remote or "?")
     if wait is not None:
         raise ApiError(429, "rate_limited", f"too many callback requests from your address; try again in {int(wait) + 1} s")
-    exists = await store_of(request).run(
-        lambda c: c.execute(sa.select(t.devices.c.id).where(t.devices.c.domain_id == who.domain_id, t.devices.c.number == agent)).first()
-    )
-    if exists is None:
+    if not await store_of(request).run(access.domain_has_device, who.domain_id, agent):
         raise ApiError(404, "not_found", f"agent device {agent} is not in your domain", "agent")
     try:
         dev = kernel.telephony.device_for(who, agent, None, [(who.domain_id, agent)])

@@ -95,28 +95,33 @@ def check_body(schema: dict[str, Any], data: dict[str, Any]) -> None:
     for key, sub in props.items():
         if key not in data or not isinstance(sub, dict) or "type" not in sub:
             continue
-        value = data[key]
-        types = sub["type"] if isinstance(sub["type"], list) else [sub["type"]]
-        if "integer" in types and isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
-            value = data[key] = int(value)  # JSON Schema counts 1.0 as an integer, and so do clients generated from the document
-        ok = any(
-            isinstance(value, _JSON_TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types if t in _JSON_TYPES
-        )
-        if not ok:
-            shown = "another type" if sub.get("writeOnly") else json.dumps(value)[:60]  # secrets are never echoed
-            raise bad_request(f"field {key}: expected {' or '.join(types)}, got {shown}", key)
-        _check_bounds(key, key, sub, value)
-        if isinstance(value, list) and isinstance(sub.get("items"), dict):
-            for i, item in enumerate(value):
-                _check_bounds(f"{key}[{i}]", key, sub["items"], item)
+        value = data[key] = _checked(key, key, sub, data[key])
+        if isinstance(value, list) and isinstance(sub.get("items"), dict) and "type" in sub["items"]:
+            value[:] = [_checked(f"{key}[{i}]", key, sub["items"], item) for i, item in enumerate(value)]
+
+
+def _checked(name: str, field: str, sub: dict[str, Any], value: Any) -> Any:
+    """``value`` once it has the documented type and bounds (an integral number as an int), or a 400 naming ``name``."""
+    types = sub["type"] if isinstance(sub["type"], list) else [sub["type"]]
+    if "integer" in types and isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
+        value = int(value)  # JSON Schema counts 1.0 as an integer, and so do clients generated from the document
+    ok = any(
+        isinstance(value, _JSON_TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types if t in _JSON_TYPES
+    )
+    if not ok:
+        shown = "another type" if sub.get("writeOnly") else json.dumps(value)[:60]  # secrets are never echoed
+        raise bad_request(f"field {name}: expected {' or '.join(types)}, got {shown}", field)
+    _check_bounds(name, field, sub, value)
+    return value
 
 
 def _check_bounds(name: str, field: str, sub: dict[str, Any], value: Any) -> None:
-    """The documented bounds of a number; an integer without them fits the store's INTEGER columns."""
+    """The documented bounds of a number; an integer field without them fits the store's INTEGER columns."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     lo, hi = sub.get("minimum"), sub.get("maximum")
-    if isinstance(value, int):
+    types = sub["type"] if isinstance(sub.get("type"), list) else [sub.get("type")]
+    if isinstance(value, int) and "integer" in types:
         lo, hi = -MAX_ID - 1 if lo is None else lo, MAX_ID if hi is None else hi
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise bad_request(f"field {name}: expected {'' if lo is None else lo}-{'' if hi is None else hi}, got {value}", field)
@@ -162,6 +167,25 @@ def guard(route: Route) -> Handler:
     return guarded
 
 
+def websocket_only(handler: Handler) -> Handler:
+    """``handler`` for WebSocket handshakes only: a plain request answers 426 (Upgrade Required, RFC 9110) naming the upgrade.
+
+    A handshake that asks for the upgrade but is malformed (no ``Sec-WebSocket-Key``...) answers 400 from aiohttp's check.
+    """
+
+    async def upgraded(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.json_response(
+                {"error": "upgrade_required", "field": None,
+                 "detail": f"{request.path} is a WebSocket: open it with a WebSocket client (Upgrade: websocket, RFC 6455), "
+                           f"not a plain {request.method}"},
+                status=426, headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+        return await handler(request)
+
+    upgraded.__name__ = getattr(handler, "__name__", "handler")
+    return upgraded
+
+
 def check_request_text(request: web.Request) -> None:
     """400 naming the parameter when a path or query value is no valid text (a lone surrogate, a NUL)."""
     for name, value in request.match_info.items():
@@ -192,14 +216,14 @@ def check_query(route: Route, request: web.Request) -> None:
 
     As ``check_body`` for bodies: the bounds, choices and lengths in the OpenAPI document are
     enforced here, so a handler never accepts what the document calls invalid.  An empty value
-    stays "not given", as the handlers read it.
+    (``?limit=``) is no integer nor boolean: a 400, as the document says (leave the parameter out instead).
     """
     for entry in route.query:
         name, raw = entry[0], request.query.get(entry[0])
         schema = query_schema(entry)
         if raw is None and len(entry) > 3 and entry[3].get("required"):
             raise bad_request(f"query parameter {name} is required: {entry[2]}", name)
-        if raw is None or (raw == "" and schema["type"] != "string"):
+        if raw is None:
             continue
         if schema["type"] == "integer":
             lo, hi = schema["minimum"], schema["maximum"]
@@ -269,7 +293,7 @@ def _parse_int(text: str) -> int | _Huge:
 def check_value(value: Any, field: str | None = None) -> None:
     """400 naming the field when a decoded JSON value cannot reach the store.
 
-    Integers must fit in signed 64 bits, numbers must be finite, strings must be valid
+    Numbers must be finite and fit in signed 64 bits (floats too), strings must be valid
     Unicode without NUL (a lone surrogate such as ``\\ud800`` cannot be encoded as UTF-8),
     and arrays and objects nest at most ``MAX_DEPTH`` levels.  Iterative, so depth costs no stack.
     """
@@ -283,6 +307,9 @@ def check_value(value: Any, field: str | None = None) -> None:
             raise bad_request(f"field {_shown(path, 100)}: integers must be within -2^63..2^63-1 ({-MAX_INT - 1}..{MAX_INT})", top)
         if isinstance(item, float) and not math.isfinite(item):
             raise bad_request(f"field {_shown(path, 100)}: expected a finite number, got {item}", top)
+        if isinstance(item, float) and not -MAX_INT - 1 <= item <= MAX_INT:
+            # As integers: a client cannot tell 1e19 from 10000000000000000000 (JSON Schema calls both integers).
+            raise bad_request(f"field {_shown(path, 100)}: numbers must be within -2^63..2^63-1, got {item}", top)
         if isinstance(item, str):
             _check_text(item, f"field {_shown(path, 100)}", top)
         elif isinstance(item, (dict, list)):

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlalchemy as sa
 from aiohttp import web
 
-from twpcore.dialing import test_number
-from twpcore.dialplan import InvalidRule
-from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json, store_of
-from twpcore.http.resources import audit, require_managed
-from twpcore.store import schema as t
+from twpcore.admin import dialing_plans as plans
+from twpcore.dialplan import DialingPlanSettings
+from twpcore.http.core import KERNEL, Route, bad_request, path_int, principal, read_json, store_of
 
 
 async def get_plan(request: web.Request) -> web.Response:
     who, ident = principal(request), path_int(request)
     kernel = request.app[KERNEL]
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        require_managed(conn, who, "domains", ident, "id")
-        stored = conn.execute(sa.select(t.domains.c.dialing_plan).where(t.domains.c.id == ident)).scalar_one_or_none()
-        plan = kernel.dialing_plans.get(conn, ident)
-        return {"domain_id": ident, "default": stored is None, "broken": kernel.dialing_plans.broken.get(ident), **plan.to_dict()}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(plans.read_plan, kernel.dialing_plans, who, ident))
 
 
 async def put_plan(request: web.Request) -> web.Response:
@@ -32,20 +20,7 @@ async def put_plan(request: web.Request) -> web.Response:
     who, ident = principal(request), path_int(request)
     kernel = request.app[KERNEL]
     data = await read_json(request)
-    use_default = data == {"default": True}
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        company = require_managed(conn, who, "domains", ident, "id")
-        try:
-            plan = kernel.dialing_plans.save(conn, ident, None if use_default else data)
-        except InvalidRule as exc:
-            raise ApiError(422, "invalid_rule", str(exc), "rules") from None
-        except (ValueError, TypeError) as exc:
-            raise ApiError(422, "invalid_dialing_plan", str(exc), str(exc).split(":", 1)[0] or None) from None
-        audit(conn, who, "set_dialing_plan", "domain", ident, company, request.remote or "", {"rules": len(plan.rules)})
-        return {"domain_id": ident, "default": use_default, **plan.to_dict()}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(plans.replace_plan, kernel.dialing_plans, who, ident, data, request.remote or ""))
 
 
 async def test_plan(request: web.Request) -> web.Response:
@@ -58,19 +33,17 @@ async def test_plan(request: web.Request) -> web.Response:
         raise bad_request("number: a string of at most 256 characters is required", "number")
     if direction not in ("dial", "received"):
         raise bad_request(f'direction: expected "dial" or "received", got {direction!r}', "direction")
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        require_managed(conn, who, "domains", ident, "id")
-        return test_number(kernel.dialing_plans.get(conn, ident), number, direction)
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(plans.try_number, kernel.dialing_plans, who, ident, number, direction))
 
 
 PLAN_BODY = {
     "type": "object",
+    "additionalProperties": False,
     "properties": {
         "settings": {
             "type": "object",
+            "additionalProperties": False,
+            "properties": {name: {} for name in DialingPlanSettings.FIELDS},
             "description": "international_prefix, local_country_prefix, region, external_prefix, add, remove, "
             "internal_length, internal_reverse_length",
         },
@@ -79,6 +52,7 @@ PLAN_BODY = {
             "items": {
                 "type": "object",
                 "required": ["priority", "pattern", "value"],
+                "additionalProperties": False,
                 "properties": {
                     "priority": {"type": "integer"},
                     "pattern": {"type": "string"},
@@ -87,7 +61,7 @@ PLAN_BODY = {
                 },
             },
         },
-        "default": {"type": "boolean", "description": "true alone: go back to the default plan"},
+        "default": {"type": "boolean", "const": True, "description": "true alone: go back to the default plan"},
     },
 }
 
@@ -103,6 +77,9 @@ def dialplan_routes() -> list[Route]:
             "Replace a domain's dialing plan; invalid rules are refused",
             "dialing plan",
             body=PLAN_BODY,
+            errors=(422,),
+            rules=('{"default": true} comes alone (it restores the default plan)',
+                   "settings and rules are checked as guide 5 says: an invalid setting or rule answers 422 naming it"),
         ),
         Route(
             "POST",
@@ -114,7 +91,7 @@ def dialplan_routes() -> list[Route]:
             body={
                 "type": "object",
                 "required": ["number"],
-                "properties": {"number": {"type": "string"}, "direction": {"type": "string", "enum": ["dial", "received"]}},
+                "properties": {"number": {"type": "string", "maxLength": 256}, "direction": {"type": "string", "enum": ["dial", "received"]}},
             },
         ),
     ]

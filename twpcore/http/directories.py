@@ -16,7 +16,7 @@ from aiohttp import web
 from twpcore.admin.resources import audit, require_managed
 from twpcore.directory import admin, contact_lists
 from twpcore.directory.service import TEST_STATES, DirectoryError, DirectoryService
-from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, query_int, read_json
+from twpcore.http.core import KERNEL, MAX_ID, ApiError, Route, bad_request, path_int, principal, query_int, read_json
 from twpcore.kinds import Kind
 from twpcore.schema import field_docs
 from twpcore.server_side import ServerFacts
@@ -379,6 +379,9 @@ TEST_ANSWER = {"type": "object", "additionalProperties": False, "required": ["ok
 """The answer of ``POST /directories/{id}/test``, success or failure (docs/directories.md, "Testing a directory")."""
 
 
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
 def directory_routes() -> list[Route]:
     create_body = {"type": "object", "additionalProperties": False, "required": ["domain_id", "name", "connector"], "properties": DIRECTORY_PROPS}
     update_body = {"type": "object", "additionalProperties": False, "properties": {k: v for k, v in DIRECTORY_PROPS.items() if k != "domain_id"}}
@@ -415,7 +418,9 @@ def directory_routes() -> list[Route]:
         Route("GET", "/api/v1/me/directories", my_directories, "user", "The directories you may search", TAG),
         Route("POST", "/api/v1/me/directories/{name}/push", push, "user",
               "Upload your contacts to a pushed private directory (replaces the previous push)", TAG,
-              body={"type": "object", "required": ["contacts"], "properties": {"contacts": {"type": "array", "items": {"type": "object"}}}}),
+              body={"type": "object", "required": ["contacts"], "properties": {"contacts": {"type": "array", "items": {
+                  "description": "a contact: an object of fields; any other item is skipped and reported in the answer's problems "
+                                 "(one bad record never refuses the whole push)"}}}}),
         Route("GET", "/api/v1/me/contacts", list_private, "user", "Your private contacts ([TwsPrivate])", TAG, query=paging(500)),
         Route("POST", "/api/v1/me/contacts", create_private, "user", "Create a private contact", TAG, body=CONTACT_BODY, status=201),
         Route("GET", "/api/v1/me/contacts/{id}", get_private, "user", "One of your private contacts", TAG),
@@ -423,7 +428,7 @@ def directory_routes() -> list[Route]:
         Route("DELETE", "/api/v1/me/contacts/{id}", delete_private, "user", "Delete a private contact", TAG, status=204),
         Route("PUT", "/api/v1/me/lists/order", order_lists, "user", "Order your contact lists", TAG,
               body={"type": "object", "required": ["ids"], "additionalProperties": False,
-                    "properties": {"ids": {"type": "array", "items": {"type": "integer"}}}}),
+                    "properties": {"ids": {"type": "array", "items": ID, "description": "the ids of your lists in the order you want them"}}}),
         Route("GET", "/api/v1/me/lists", lists, "user", "Your contact lists, then other users' public lists", TAG),
         Route("POST", "/api/v1/me/lists", create_list, "user", "Create a contact list", TAG, body={**list_body, "required": ["name"]}, status=201,
               errors=(409,)),
@@ -432,5 +437,5 @@ def directory_routes() -> list[Route]:
         Route("DELETE", "/api/v1/me/lists/{id}", delete_list, "user", "Delete a list", TAG, status=204),
         Route("PUT", "/api/v1/me/lists/{id}/contacts", set_list_contacts, "user", "Set a list's contacts, in order", TAG,
               body={"type": "object", "required": ["contact_ids"], "additionalProperties": False,
-                    "properties": {"contact_ids": {"type": "array", "maxItems": 1000, "items": {"type": "integer"}}}}),
+                    "properties": {"contact_ids": {"type": "array", "maxItems": 1000, "items": ID}}}),
     ]

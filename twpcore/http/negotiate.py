@@ -22,14 +22,13 @@ import binascii
 import logging
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from twpcore import lockout
+from twpcore import lockout, sessions
 from twpcore.app import Kernel
 from twpcore.auth import ChecksBusy
 from twpcore.http.core import KERNEL, ApiError, Route, json_error, store_of
-from twpcore.http.routes import audit_login, busy, checked, find_user, lockout_gate, user_session
+from twpcore.http.routes import busy, checked, lockout_gate
 from twpcore.kinds import AuthMethod, Kind, NegotiateRefused, NegotiateStep
 
 log = logging.getLogger(__name__)
@@ -101,14 +100,8 @@ async def negotiate(request: web.Request) -> web.Response:
         return refused
 
     async def refuse(status: int, error: str, reason: str, login_name: str, user: dict | None, audit: str = "") -> web.Response:
-        def failed(c: sa.Connection) -> None:
-            audit_login(c, login_name or "negotiate", user, False, source, method.type_name, audit or reason)
-            if status == 401:
-                lockout.failed(c, attempt, source)
-            else:  # the token was good: not a guess
-                lockout.forgive(c, attempt)
-
-        await store.run(failed)
+        await store.run(sessions.negotiate_refused, attempt, login_name or "negotiate", user, source, method.type_name, audit or reason,
+                        status == 401)
         return _challenge(401, error, reason, offered) if status == 401 else json_error(status, error, reason)
 
     try:
@@ -125,7 +118,7 @@ async def negotiate(request: web.Request) -> web.Response:
         return _challenge(401, "negotiate_continue", "send the next token from WWW-Authenticate, on the same connection", (used,), step.token)
 
     try:
-        user = await store.run(find_user, step.login, step.domain)
+        user = await store.run(sessions.find_user, step.login, step.domain)
     except ApiError as exc:
         if exc.status != 409:
             raise
@@ -142,15 +135,10 @@ async def negotiate(request: web.Request) -> web.Response:
     if method.type_name not in [m.strip() for m in str(chain).split("|")]:
         return await refuse(403, "auth_method_not_allowed", f"{what}, but user {step.login} may not log in with {method.type_name}: "
                             f"its AuthMethods is {chain!r}; an administrator can add {method.type_name} to it", step.login, user)
-
-    def issue(conn: sa.Connection) -> dict[str, Any]:
-        # The same token and answer as POST /auth/login, plus principal and protocol.
-        lockout.succeeded(conn, attempt)
-        audit_login(conn, step.login, user, True, source, method.type_name, f"{step.protocol} {step.principal}")
-        return {**user_session(conn, kernel.config.auth, user, source, method.type_name), "principal": step.principal, "protocol": step.protocol}
-
     headers = {"WWW-Authenticate": f"{used} " + base64.b64encode(step.token).decode()} if step.token else None
-    return web.json_response(await store.run(issue), headers=headers)
+    out = await store.run(sessions.negotiate_session, kernel.config.auth, attempt, step.login, user, source, method.type_name,
+                          step.principal, step.protocol)
+    return web.json_response(out, headers=headers)
 
 
 def negotiate_routes() -> list[Route]:

@@ -9,8 +9,11 @@ companies, and any other row answers 404 as if it did not exist.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from twpcore import rights
 from twpcore.admin import resources as admin
 
 # The other handler modules take the descriptions and helpers from here (re-exported).
@@ -66,6 +69,32 @@ def _list_query(request: web.Request, res: Resource) -> admin.ListQuery:
 
 
 PASSWORD_RULES = "a password follows the server's password rules (auth.password_min_length...), else 422"
+CHOICES = {
+    "authorizations": {"subject_type": list(rights.SUBJECT_TYPES), "object_type": list(rights.OBJECT_TYPES)},
+}
+"""Fields of a resource's input that take one of a fixed set of values, shown as ``enum`` in the document (the resource's checks refuse others)."""
+RULES: dict[str, tuple[str, ...]] = {
+    "authorizations": ('object_ref fits object_type (an application name, or "<kind>:<id>" of a kind that object_type takes, such as '
+                       '"directory:3"), and a right that cannot be shared across domains stays in the subject\'s domain: else 422',),
+    "devices": ("a device names its owner (user_id) or its domain (domain_id); with both, the user is in that domain: else 400",),
+    "parameter_values": ("name is a parameter the server knows (GET /api/v1/parameters) and value fits its type: else 422",
+                         "scope_id names the domain, group or user of scope, and is required unless scope is default: else 400"),
+}
+"""Rules across fields or against the server's state that no JSON schema states (``Route.rules``)."""
+ONE_OF_REQUIRED = {"devices": ("user_id", "domain_id")}
+"""Resources whose creation needs at least one of these fields (``anyOf`` in the document)."""
+
+
+def input_schema(res: Resource, create: bool) -> dict[str, Any]:
+    """The body schema of a creation or change of ``res``: its fields' schemas, their choices, and on creation the fields it needs one of."""
+    schema = res.input_schema(create)
+    props = schema["properties"]
+    for name, choices in CHOICES.get(res.name, {}).items():
+        if name in props:
+            props[name] = {**props[name], "enum": choices}
+    if create and res.name in ONE_OF_REQUIRED:
+        schema["anyOf"] = [{"required": [name]} for name in ONE_OF_REQUIRED[res.name]]
+    return schema
 
 
 def make_handlers(res: Resource) -> list[Route]:
@@ -114,11 +143,11 @@ def make_handlers(res: Resource) -> list[Route]:
         Route("DELETE", base + "/{id}", delete_item, "admin", f"Delete a {res.singular}", tag, status=204, errors=(409,)),
     ]
     # check_input holds the password rules of the server's config (auth.password_*), which no fixed schema states.
-    rules = (PASSWORD_RULES,) if res.check_input else ()
+    rules = ((PASSWORD_RULES,) if res.check_input else ()) + RULES.get(res.name, ())
     if res.creatable:
-        routes.append(Route("POST", base, create_item, "admin", f"Create a {res.singular}", tag, body=res.input_schema(True), status=201,
+        routes.append(Route("POST", base, create_item, "admin", f"Create a {res.singular}", tag, body=input_schema(res, True), status=201,
                             errors=(409, 422), rules=rules))
     if res.updatable:
-        routes.append(Route("PATCH", base + "/{id}", update_item, "admin", f"Change a {res.singular}", tag, body=res.input_schema(False),
+        routes.append(Route("PATCH", base + "/{id}", update_item, "admin", f"Change a {res.singular}", tag, body=input_schema(res, False),
                             errors=(409, 422), rules=rules))
     return routes

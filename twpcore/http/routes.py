@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from aiohttp import WSMsgType, web
 
-from twpcore import lockout, rights
+from twpcore import lockout, rights, sessions
+from twpcore.admin import accounts
 from twpcore.app import Kernel
 from twpcore.auth import (
     ChainResult,
@@ -20,9 +19,7 @@ from twpcore.auth import (
     TokenError,
     check_token_id,
     ends_session,
-    issue_token,
     now,
-    revoke_all,
     revoke_token,
     run_chain,
     tokens_revoked_event,
@@ -36,23 +33,19 @@ from twpcore.http.core import (
     ApiError,
     Route,
     bad_request,
-    not_found,
     open_store,
     path_int,
     principal,
     read_json,
     store_of,
+    websocket_only,
 )
-from twpcore.http.resources import RESOURCES, _quota_check, audit, fetch_managed, iso_utc, publish_admin, require_managed, row_out
+from twpcore.http.resources import publish_admin
 from twpcore.instances import UNRESOLVED
 from twpcore.kinds import AuthMethod, Kind, LoginAttempt
-from twpcore.parameters import Resolved
-from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MAX_CANDIDATES = 10
-"""Accounts of one login (in several domains) whose password a login without ``domain`` checks; beyond, give the domain."""
 
 
 def _login_fields(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
@@ -68,32 +61,6 @@ def _login_fields(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
     if domain is not None and not isinstance(domain, str):
         raise bad_request('domain: expected "Company/Domain" or a domain name', "domain")
     return login.strip(), password, domain
-
-
-def find_users(conn: sa.Connection, login: str, domain: str | None, limit: int = MAX_CANDIDATES) -> list[dict[str, Any]]:
-    """The users with this login (one per domain at most); ``domain`` ("Company/Domain" or "Domain") narrows them."""
-    sel = (sa.select(t.users, t.domains.c.company_id, t.domains.c.name.label("domain_name"), t.companies.c.name.label("company_name"))
-           .join(t.domains, t.domains.c.id == t.users.c.domain_id).join(t.companies, t.companies.c.id == t.domains.c.company_id)
-           .where(t.users.c.login == login))
-    if domain:
-        company, _, dname = domain.rpartition("/")
-        sel = sel.where(t.domains.c.name == dname)
-        if company:
-            sel = sel.where(t.companies.c.name == company)
-    return [dict(r._mapping) for r in conn.execute(sel.order_by(t.users.c.id).limit(limit))]
-
-
-def find_user(conn: sa.Connection, login: str, domain: str | None) -> dict[str, Any] | None:
-    """The one user with this login, or 409 when it is in several domains (for callers whose identity is already proven)."""
-    rows = find_users(conn, login, domain, 2)
-    if len(rows) > 1:
-        raise ambiguous(login)
-    return rows[0] if rows else None
-
-
-def ambiguous(login: str) -> ApiError:
-    """Said only once the password is right: the login names accounts in several domains."""
-    return ApiError(409, "ambiguous_login", f'login "{login}" exists in several domains; add "domain": "Company/Domain" to the request', "domain")
 
 
 def locked_out(lock: lockout.Lock) -> web.Response:
@@ -155,7 +122,7 @@ async def login(request: web.Request) -> web.Response:
     attempt, refused = await lockout_gate(kernel, "login", login_name, source)
     if refused is not None:
         return refused
-    candidates = await store.run(_users_and_chains, kernel, login_name, domain)
+    candidates = await store.run(sessions.users_and_chains, kernel.parameters, login_name, domain)
     methods = {name: m for name, m in kernel.instances.ready(Kind.AUTH_METHOD).items() if isinstance(m, AuthMethod)}  # all are: plugins.py checks
 
     async def check() -> list[ChainResult]:
@@ -169,88 +136,26 @@ async def login(request: web.Request) -> web.Response:
     accepted = [(user, r) for (user, _), r in zip(candidates, results, strict=True) if r.accepted]
     if not accepted:
         result = next((r for r in results if r.error), results[0])
-
-        def failed(c: sa.Connection) -> None:
-            for (user, _), r in zip(candidates, results, strict=True):
-                audit_login(c, login_name, user, False, source, r.method, r.audit or r.reason)
-            if result.error:  # a crashed method is the server's fault, not a guess
-                lockout.forgive(c, attempt)
-            else:
-                lockout.failed(c, attempt, source, candidates[0][0] if len(candidates) == 1 else None)
-
-        await store.run(failed)
+        # A crashed method (result.error) is the server's fault, not a guess: the attempt does not count.
+        await store.run(sessions.login_refused, attempt, login_name, source, candidates, results, bool(result.error))
         raise ApiError(401, "login_failed", result.reason or "invalid login or password")
     user, result = accepted[0]
     if len(candidates) > 1:
-        def ask_domain(c: sa.Connection) -> None:
-            lockout.succeeded(c, attempt)
-            audit_login(c, login_name, user, False, source, result.method, "the login is in several domains and no domain was given")
-
-        await store.run(ask_domain)
-        raise ambiguous(login_name)
+        assert user is not None  # several candidates are several users
+        await store.run(sessions.login_needs_domain, attempt, login_name, user, source, result.method)
+        raise sessions.ambiguous(login_name)
     if user is None:
         # A method vouched for someone TWP does not know: there is no account to log into.
         reason = f"auth method {result.method} accepted {login_name!r}, but no TWP user has this login; an administrator must create or import it"
-
-        def vouched(c: sa.Connection) -> None:
-            lockout.forgive(c, attempt)
-            audit_login(c, login_name, None, False, source, result.method, reason)
-
-        await store.run(vouched)
+        await store.run(sessions.login_of_nobody, attempt, login_name, source, result.method, reason)
         raise ApiError(401, "login_failed", reason)
     if not user["enabled"]:
         await store.run(lockout.forgive, attempt)
         raise ApiError(403, "user_disabled", f"user {login_name} is disabled; ask an administrator to enable the account")
-
-    def issue(conn: sa.Connection) -> dict[str, Any] | rights.RightsError:
-        lockout.succeeded(conn, attempt)  # the password was right, even if the application is refused
-        if application is not None:
-            try:
-                rights.check_application_login(conn, user["id"], application)
-            except rights.RightsError as exc:
-                audit_login(conn, login_name, user, False, source, result.method, str(exc))
-                return exc
-        audit_login(conn, login_name, user, True, source, result.method, f"application {application}" if application else "")
-        return user_session(conn, auth_cfg, user, source, result.method or "")
-
-    out = await store.run(issue)
+    out = await store.run(sessions.open_user_session, auth_cfg, attempt, login_name, user, source, result.method, application)
     if isinstance(out, rights.RightsError):
         raise ApiError(out.status, "application_not_granted" if out.status == 403 else "invalid_application", str(out), out.field)
     return web.json_response(out)
-
-
-def user_session(conn: sa.Connection, auth_cfg: Any, user: dict[str, Any], source: str, method: str) -> dict[str, Any]:
-    """Issue a user token; the answer of a successful user login (password or Negotiate)."""
-    started = now()
-    token, expires = issue_token(conn, "user", user["id"], auth_cfg.token_lifetime, source, method,
-                                 session_started_at=started, session_max_lifetime=auth_cfg.session_max_lifetime)
-    return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
-            "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.session_max_lifetime)).isoformat(), "method": method,
-            "user": {"id": user["id"], "login": user["login"], "domain_id": user["domain_id"], "company_id": user["company_id"]},
-            "applications": rights.granted_applications(conn, user["id"])}
-
-
-def _users_and_chains(conn: sa.Connection, kernel: Kernel, login_name: str, domain: str | None) -> list[tuple[dict[str, Any] | None, str]]:
-    """The accounts a login may be, each with its ``AuthMethods`` chain; ``[(None, server-wide chain)]`` for an unknown login."""
-    users = find_users(conn, login_name, domain)
-    if not users:
-        return [(None, _server_default(conn, kernel, "AuthMethods").value)]
-    return [(user, kernel.parameters.resolve_one(conn, user["id"], "AuthMethods").value) for user in users]
-
-
-def _server_default(conn: sa.Connection, kernel: Kernel, name: str) -> Any:
-    """A parameter's server-wide value (default scope, else built-in): what applies to an unknown login."""
-    value = conn.execute(sa.select(t.parameter_values.c.value).where(
-        t.parameter_values.c.name == name, t.parameter_values.c.scope == "default")).scalar_one_or_none()
-    definition = kernel.parameters.get(name)
-    return Resolved(name, value, "default") if value is not None else Resolved(name, definition.default, "built-in")
-
-
-def audit_login(conn: sa.Connection, login_name: str, user: dict | None, ok: bool, source: str, method: str | None, reason: str) -> None:
-    conn.execute(sa.insert(t.audit_log).values(
-        at=now(), actor=f"user:{login_name}"[:220], action="login" if ok else "login_failed",
-        object_type="user", object_id=str(user["id"]) if user else "", company_id=user["company_id"] if user else None,
-        source=source[:64], detail={"method": method, "reason": reason}))
 
 
 async def admin_login(request: web.Request) -> web.Response:
@@ -264,29 +169,13 @@ async def admin_login(request: web.Request) -> web.Response:
     attempt, refused = await lockout_gate(kernel, "admin", login_name, source)
     if refused is not None:
         return refused
-    row = await store_of(request).read(lambda c: c.execute(sa.select(t.admins).where(t.admins.c.login == login_name)).one_or_none())
+    row = await store_of(request).read(sessions.find_admin, login_name)
     try:  # an unknown admin is checked against a dummy hash: the answer takes as long
         right = await checked(kernel, attempt, lambda: asyncio.to_thread(verify_password, row.password_hash if row else None, password))
     except ChecksBusy as exc:
         return busy(exc)
-    ok = right and row is not None and row.enabled
-
-    def run(conn: sa.Connection) -> dict[str, Any] | None:
-        conn.execute(sa.insert(t.audit_log).values(at=now(), actor=f"admin:{login_name}"[:220],
-                                                   action="admin_login" if ok else "admin_login_failed", source=source[:64]))
-        if not ok:
-            lockout.failed(conn, attempt, source, actor="admin")
-            return None
-        assert row is not None  # ok says so
-        lockout.succeeded(conn, attempt)
-        started = now()
-        token, expires = issue_token(conn, "admin", row.id, auth_cfg.admin_token_lifetime, source, "admin",
-                                     session_started_at=started, session_max_lifetime=auth_cfg.admin_session_max_lifetime)
-        return {"token": token, "token_type": "Bearer", "expires_at": expires.isoformat(),
-                "session_expires_at": (started + dt.timedelta(seconds=auth_cfg.admin_session_max_lifetime)).isoformat(),
-                "admin": {"id": row.id, "login": row.login, "super_user": row.super_user}}
-
-    out = await store_of(request).run(run)
+    ok = bool(right and row is not None and row.enabled)
+    out = await store_of(request).run(sessions.admin_login_outcome, auth_cfg, attempt, login_name, row, ok, source)
     if out is None:
         raise ApiError(401, "login_failed", "invalid admin login or password")
     return web.json_response(out)
@@ -304,17 +193,7 @@ async def me(request: web.Request) -> web.Response:
     who = principal(request)
     if who.is_admin:
         return web.json_response(who.as_json())
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        u = conn.execute(sa.select(t.users).where(t.users.c.id == who.id)).one()
-        groups = conn.execute(sa.select(t.groups.c.id, t.groups.c.name).join(t.group_members, t.group_members.c.group_id == t.groups.c.id)
-                              .where(t.group_members.c.user_id == who.id).order_by(t.groups.c.priority, t.groups.c.id)).all()
-        devices = conn.execute(sa.select(t.devices.c.id, t.devices.c.number, t.devices.c.protocol).where(t.devices.c.user_id == who.id)).all()
-        return {**who.as_json(), "first_name": u.first_name, "last_name": u.last_name, "email": u.email, "mobile": u.mobile,
-                "culture": u.culture, "groups": [dict(g._mapping) for g in groups], "devices": [dict(d._mapping) for d in devices],
-                "applications": rights.granted_applications(conn, who.id)}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(sessions.profile, who))
 
 
 def _resolved_json(kernel: Kernel, resolved: dict[str, Any], expert: bool) -> list[dict[str, Any]]:
@@ -338,12 +217,7 @@ async def user_parameters(request: web.Request) -> web.Response:
     who = principal(request)
     kernel = request.app[KERNEL]
     ident = path_int(request)
-
-    def run(conn: sa.Connection) -> Any:
-        require_managed(conn, who, "users", ident, "id")
-        return kernel.parameters.resolve(conn, ident)
-
-    resolved = await store_of(request).run(run)
+    resolved = await store_of(request).run(accounts.user_parameters, kernel.parameters, who, ident)
     return web.json_response({"items": _resolved_json(kernel, resolved, request.query.get("expert") == "true")})
 
 
@@ -357,23 +231,13 @@ async def parameter_definitions(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "total": len(items)})
 
 
-def _membership_routes(
-    base: str, parent: str, child: str, table: sa.Table, parent_col: str, child_col: str, same_domain: bool, quota: bool
-) -> list[Route]:
+def _membership_routes(m: accounts.Membership) -> list[Route]:
     """GET/POST/DELETE routes for a many-to-many relation such as group members."""
-    pres, cres = RESOURCES[parent], RESOURCES[child]
+    pres, cres, child_col = m.parent_res, m.child_res, m.child_col
 
     async def list_members(request: web.Request) -> web.Response:
         who, ident = principal(request), path_int(request)
-
-        def run(conn: sa.Connection) -> dict[str, Any]:
-            fetch_managed(conn, pres, who, ident)
-            rows = conn.execute(
-                cres.base_select().join(table, table.c[child_col] == cres.table.c.id).where(table.c[parent_col] == ident).order_by(cres.table.c.id)
-            ).all()
-            return {"items": [row_out(cres, r) for r in rows], "total": len(rows)}
-
-        return web.json_response(await store_of(request).run(run))
+        return web.json_response(await store_of(request).run(accounts.list_members, m, who, ident))
 
     async def add_member(request: web.Request) -> web.Response:
         who, ident = principal(request), path_int(request)
@@ -381,46 +245,18 @@ def _membership_routes(
         member = data.get(child_col)
         if not isinstance(member, int) or isinstance(member, bool):
             raise bad_request(f"{child_col}: an integer id is required", child_col)
-
-        def run(conn: sa.Connection) -> Any:
-            p = fetch_managed(conn, pres, who, ident)
-            c = fetch_managed(conn, cres, who, member)
-            if same_domain and p.domain_id != c.domain_id:
-                raise ApiError(
-                    422,
-                    "other_domain",
-                    f"{cres.singular} {member} is in domain {c.domain_id}, {pres.singular} {ident} in domain {p.domain_id}; "
-                    "members must be in the same domain",
-                    child_col,
-                )
-            exists = conn.execute(sa.select(table).where(table.c[parent_col] == ident, table.c[child_col] == member)).first()
-            if exists is None:
-                conn.execute(sa.insert(table).values({parent_col: ident, child_col: member}))
-            if quota:
-                _quota_check(conn, p._company_id)
-            audit(conn, who, "add_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
-            return p
-
-        p = await store_of(request).run(run)
+        p = await store_of(request).run(accounts.add_member, m, who, ident, member, request.remote or "")
         publish_admin(request, pres, "members_changed", {"id": ident, "company_id": p._company_id, "domain_id": p.domain_id})
         return web.Response(status=204)
 
     async def remove_member(request: web.Request) -> web.Response:
         who, ident = principal(request), path_int(request)
         member = path_int(request, "member")
-
-        def run(conn: sa.Connection) -> Any:
-            p = fetch_managed(conn, pres, who, ident)
-            n = conn.execute(sa.delete(table).where(table.c[parent_col] == ident, table.c[child_col] == member)).rowcount
-            if not n:
-                raise not_found(f"{cres.singular} member", member)
-            audit(conn, who, "remove_member", pres.singular, ident, p._company_id, request.remote or "", {child_col: member})
-            return p
-
-        p = await store_of(request).run(run)
+        p = await store_of(request).run(accounts.remove_member, m, who, ident, member, request.remote or "")
         publish_admin(request, pres, "members_changed", {"id": ident, "company_id": p._company_id, "domain_id": p.domain_id})
         return web.Response(status=204)
 
+    base = m.base
     body = {"type": "object", "required": [child_col], "additionalProperties": False, "properties": {child_col: {"type": "integer"}}}
     return [
         Route("GET", base, list_members, "admin", f"List the {cres.name} of a {pres.singular}", pres.name),
@@ -438,41 +274,17 @@ async def admin_companies(request: web.Request) -> web.Response:
     companies = data.get("companies")
     if not isinstance(companies, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in companies):
         raise bad_request("companies: a list of company ids is required", "companies")
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        fetch_managed(conn, RESOURCES["admins"], who, ident)
-        for c in companies:
-            require_managed(conn, who, "companies", c, "companies")
-        conn.execute(sa.delete(t.admin_companies).where(t.admin_companies.c.admin_id == ident))
-        for c in sorted(set(companies)):
-            conn.execute(sa.insert(t.admin_companies).values(admin_id=ident, company_id=c))
-        audit(conn, who, "set_companies", "admin", ident, None, request.remote or "", {"companies": sorted(set(companies))})
-        return {"id": ident, "companies": sorted(set(companies))}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(accounts.set_admin_companies, who, ident, companies, request.remote or ""))
 
 
 async def get_admin_companies(request: web.Request) -> web.Response:
     who, ident = principal(request), path_int(request)
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        fetch_managed(conn, RESOURCES["admins"], who, ident)
-        return {
-            "id": ident,
-            "companies": sorted(conn.execute(sa.select(t.admin_companies.c.company_id).where(t.admin_companies.c.admin_id == ident)).scalars()),
-        }
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(accounts.admin_companies, who, ident))
 
 
 async def quotas(request: web.Request) -> web.Response:
     who, ident = principal(request), path_int(request)
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        require_managed(conn, who, "companies", ident, "id")
-        return {"items": rights.usage(conn, ident)}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(accounts.quotas, who, ident))
 
 
 async def set_quota(request: web.Request) -> web.Response:
@@ -487,37 +299,12 @@ async def set_quota(request: web.Request) -> web.Response:
     seats = data.get("seats", ...)
     if seats is not None and (not isinstance(seats, int) or isinstance(seats, bool) or seats < 0):
         raise bad_request("seats: a whole number >= 0, or null for no quota, is required", "seats")
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        require_managed(conn, who, "companies", ident, "id")
-        q = t.application_quotas
-        conn.execute(sa.delete(q).where(q.c.company_id == ident, q.c.application == app))
-        if seats is not None:
-            conn.execute(sa.insert(q).values(company_id=ident, application=app, seats=seats))
-            used = rights.seats_used(conn, ident, app)
-            if used > seats:
-                raise ApiError(
-                    409,
-                    "quota_exceeded",
-                    f"application {app}: {used} seats are already granted, more than the quota of {seats}; revoke grants first",
-                    "seats",
-                )
-        audit(conn, who, "set_quota", "company", ident, ident, request.remote or "", {"application": app, "seats": seats})
-        return {"application": app, "seats": seats, "used": rights.seats_used(conn, ident, app)}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(accounts.set_quota, who, ident, app, seats, request.remote or ""))
 
 
 async def revoke_user_tokens(request: web.Request) -> web.Response:
     who, ident = principal(request), path_int(request)
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        company = require_managed(conn, who, "users", ident, "id")
-        n = revoke_all(conn, "user", ident)
-        audit(conn, who, "revoke_tokens", "user", ident, company, request.remote or "", {"revoked": n})
-        return {"revoked": n, "company_id": company}
-
-    out = await store_of(request).run(run)
+    out = await store_of(request).run(accounts.revoke_user_tokens, who, ident, request.remote or "")
     request.app[KERNEL].events.publish(tokens_revoked_event("user", ident, out.pop("company_id")))
     return web.json_response(out)
 
@@ -528,17 +315,7 @@ async def audit_log(request: web.Request) -> web.Response:
 
     limit = query_int(request, "limit", 100, lo=1, hi=1000)
     offset = query_int(request, "offset", 0)
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        a = t.audit_log
-        sel = sa.select(a)
-        if not who.super_user:
-            sel = sel.where(a.c.company_id.in_(sorted(who.companies) or [-1]))
-        total = conn.execute(sa.select(sa.func.count()).select_from(sel.subquery())).scalar_one()
-        rows = conn.execute(sel.order_by(a.c.id.desc()).limit(limit).offset(offset)).all()
-        return {"items": [{**dict(r._mapping), "at": iso_utc(r.at)} for r in rows], "total": total, "limit": limit, "offset": offset}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(accounts.audit_page, who, limit, offset))
 
 
 async def _limited_view(kernel: Kernel, who: Principal) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -691,7 +468,7 @@ def kernel_routes() -> list[Route]:
                 "type": "object",
                 "required": ["companies"],
                 "additionalProperties": False,
-                "properties": {"companies": {"type": "array", "items": {"type": "integer"}}},
+                "properties": {"companies": {"type": "array", "items": {"type": "integer", "minimum": 1}, "description": "company ids"}},
             },
         ),
         Route("GET", "/api/v1/companies/{id}/quotas", quotas, "admin", "Application seat quotas and usage", "companies"),
@@ -725,11 +502,10 @@ def kernel_routes() -> list[Route]:
             "GET", "/api/v1/health", health, "public", "Health: status for everyone, plugin and instance details for admins", "system", errors=(503,)
         ),
         Route("GET", "/api/v1/plugins", plugins, "admin", "Plugins and configured instances with their states", "system"),
-        Route("GET", "/api/v1/events", events_ws, "any", "WebSocket of live events filtered by the caller's rights", "events"),
+        Route("GET", "/api/v1/events", websocket_only(events_ws), "any", "WebSocket of live events filtered by the caller's rights", "events",
+              status=101, errors=(426,), rules=("a WebSocket handshake (Upgrade: websocket, RFC 6455): a plain GET answers 426",)),
     ]
-    routes += _membership_routes("/api/v1/groups/{id}/members", "groups", "users", t.group_members, "group_id", "user_id", True, True)
-    routes += _membership_routes(
-        "/api/v1/intercom-groups/{id}/devices", "intercom_groups", "devices", t.intercom_group_devices, "intercom_group_id", "device_id", True, False
-    )
+    for membership in accounts.MEMBERSHIPS:
+        routes += _membership_routes(membership)
     return routes
 

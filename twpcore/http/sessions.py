@@ -17,17 +17,15 @@ import asyncio
 import logging
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
 
-from twpcore import lockout, passwords
+from twpcore import lockout, passwords, sessions
+from twpcore.admin import accounts
 from twpcore.app import Kernel
-from twpcore.auth import ChecksBusy, SessionEnded, TokenError, hash_password, now, refresh_token, revoke_all, tokens_revoked_event, verify_password
+from twpcore.auth import ChecksBusy, SessionEnded, TokenError, hash_password, refresh_token, tokens_revoked_event, verify_password
 from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json, store_of
-from twpcore.http.resources import RESOURCES, audit, fetch_managed
-from twpcore.http.routes import _login_fields, busy, checked, find_users, lockout_gate
-from twpcore.mail import SMTP_PARAMETERS, MailError, SmtpSettings, build_message, language_of, send_blocking
-from twpcore.store import schema as t
+from twpcore.http.routes import _login_fields, busy, checked, lockout_gate
+from twpcore.mail import MailError, send_blocking
 
 log = logging.getLogger(__name__)
 RESET_REFUSED = "the login or the reset code is wrong, used or expired; ask an administrator for a new code"
@@ -62,38 +60,15 @@ async def refresh(request: web.Request) -> web.Response:
 async def user_lockout(request: web.Request) -> web.Response:
     who, ident = principal(request), path_int(request)
     kernel = request.app[KERNEL]
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        row = fetch_managed(conn, RESOURCES["users"], who, ident)
-        return {"user_id": ident, **lockout.state(conn, kernel.config.auth, "login", lockout.login_key(row.login))}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(accounts.user_lockout, kernel.config.auth, who, ident))
 
 
 def _unlock_route(resource: str, scope: str) -> Any:
     async def unlock(request: web.Request) -> web.Response:
         who, ident = principal(request), path_int(request)
         kernel = request.app[KERNEL]
-        res = RESOURCES[resource]
-
-        def run(conn: sa.Connection) -> dict[str, Any]:
-            row = fetch_managed(conn, res, who, ident)
-            key = lockout.login_key(row.login)
-            was = lockout.state(conn, kernel.config.auth, scope, key)
-            lockout.reset(conn, scope, key)
-            audit(
-                conn,
-                who,
-                "unlock",
-                res.singular,
-                ident,
-                row._company_id,
-                request.remote or "",
-                {"was_locked": was["locked"], "failures": was["failures"]},
-            )
-            return {f"{res.singular}_id": ident, "was_locked": was["locked"], **lockout.state(conn, kernel.config.auth, scope, key)}
-
-        return web.json_response(await store_of(request).run(run))
+        out = await store_of(request).run(accounts.unlock_account, kernel.config.auth, who, resource, scope, ident, request.remote or "")
+        return web.json_response(out)
 
     return unlock
 
@@ -118,14 +93,7 @@ async def unlock_any(request: web.Request) -> web.Response:
         raise bad_request(f'scope: expected one of {", ".join(lockout.SCOPES)}, got {scope!r}', "scope")
     subject = data["subject"] if scope == "address" else lockout.login_key(data["subject"])
     kernel = request.app[KERNEL]
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        was = lockout.state(conn, kernel.config.auth, scope, subject)
-        lockout.reset(conn, scope, subject)
-        audit(conn, who, "unlock", scope, subject[:64], None, request.remote or "", {"was_locked": was["locked"], "failures": was["failures"]})
-        return {"was_locked": was["locked"], **lockout.state(conn, kernel.config.auth, scope, subject)}
-
-    return web.json_response(await store_of(request).run(run))
+    return web.json_response(await store_of(request).run(accounts.unlock_subject, kernel.config.auth, who, scope, subject, request.remote or ""))
 
 
 # -- passwords ---------------------------------------------------------------------------
@@ -145,11 +113,10 @@ async def change_password(request: web.Request) -> web.Response:
     current, new = data["current_password"], data["new_password"]
     _rules(kernel, new, who.login, "new_password")
     source = request.remote or ""
-    company = min(who.companies, default=None)
     attempt, refused = await lockout_gate(kernel, "login", who.login, source)
     if refused is not None:
         return refused  # a stolen token must not become a way to guess the password
-    stored = await store_of(request).read(lambda c: c.execute(sa.select(t.users.c.password_hash).where(t.users.c.id == who.id)).scalar_one())
+    stored = await store_of(request).read(sessions.password_hash_of, who.id)
     try:
         right = await checked(kernel, attempt, lambda: asyncio.to_thread(verify_password, stored, current))
     except ChecksBusy as exc:
@@ -158,24 +125,7 @@ async def change_password(request: web.Request) -> web.Response:
         await store_of(request).run(lockout.succeeded, attempt)
         raise ApiError(422, "password_unchanged", "new_password: it is the current password; choose a new one", "new_password")
     new_hash = await asyncio.to_thread(hash_password, new) if right else ""
-
-    def run(conn: sa.Connection) -> dict[str, Any] | None:
-        if not right:
-            audit(conn, who, "password_change_failed", "user", who.id, company, source, {"reason": "wrong current password"})
-            lockout.failed(conn, attempt, source, {"id": who.id, "company_id": company})
-            return None
-        lockout.succeeded(conn, attempt)
-        # Only over the hash just checked: a password changed meanwhile elsewhere is not overwritten.
-        if not conn.execute(
-            sa.update(t.users).where(t.users.c.id == who.id, t.users.c.password_hash == stored).values(password_hash=new_hash)
-        ).rowcount:
-            raise ApiError(409, "password_changed_meanwhile", "current_password: your password was changed meanwhile; try again with the new one",
-                           "current_password")
-        n = revoke_all(conn, "user", who.id, keep=who.token_id)
-        audit(conn, who, "password_change", "user", who.id, company, source, {"revoked": n})
-        return {"revoked": n}
-
-    out = await store_of(request).run(run)
+    out = await store_of(request).run(sessions.change_password, who, attempt, right, stored, new_hash, source)
     if out is None:
         raise ApiError(403, "wrong_password", "current_password: this is not your current TWP password", "current_password")
     kernel.events.publish(tokens_revoked_event("user", who.id, min(who.companies, default=None)))
@@ -188,16 +138,9 @@ async def create_reset(request: web.Request) -> web.Response:
     kernel = request.app[KERNEL]
     data = await read_json(request) if request.body_exists else {}
     send = data.get("send_email", True)
-    cfg = kernel.config.auth
-
-    def run(conn: sa.Connection) -> dict[str, Any]:
-        row = fetch_managed(conn, RESOURCES["users"], who, ident)
-        code, expires = passwords.create_reset(conn, ident, cfg.reset_code_lifetime, f"{who.type}:{who.login}")
-        audit(conn, who, "password_reset_code", "user", ident, row._company_id, request.remote or "", {"expires_at": expires.isoformat()})
-        mail = _reset_mail(conn, kernel, row, code, expires) if send else None
-        return {"user_id": ident, "code": code, "expires_at": expires.isoformat(), "mail": mail}
-
-    out = await store_of(request).run(run)
+    mail_timeout = getattr(getattr(kernel.mail, "options", None), "mail_timeout", 20.0)
+    out = await store_of(request).run(accounts.create_reset_code, kernel.config.auth, kernel.parameters, mail_timeout, who, ident, bool(send),
+                                      request.remote or "")
     mail = out.pop("mail")
     out["emailed_to"], out["email_error"] = None, None
     if mail is not None:
@@ -210,21 +153,6 @@ async def create_reset(request: web.Request) -> web.Response:
             out["email_error"] = str(exc)
             log.warning("password-reset code for user %s not e-mailed: %s", ident, exc)
     return web.json_response(out, status=201)
-
-
-def _reset_mail(conn: sa.Connection, kernel: Kernel, user: Any, code: str, expires: Any) -> Any:
-    """(settings, message) when the user has an e-mail address and the SMTP parameters name a server."""
-    if not user.email.strip() or any(n not in kernel.parameters.definitions for n in SMTP_PARAMETERS):
-        return None
-    params = kernel.parameters.resolve(conn, user.id, SMTP_PARAMETERS)
-    settings = SmtpSettings.from_parameters(params, getattr(getattr(kernel.mail, "options", None), "mail_timeout", 20.0))
-    if not settings.host:
-        return None
-    name = " ".join(x for x in (user.first_name, user.last_name) if x)
-    body = (f"Hello {user.first_name or user.login},\n\nAn administrator started a password reset for your TWP account {user.login}.\n"
-            f"Your one-time reset code is:\n\n    {code}\n\nIt works once, until {expires.strftime('%Y-%m-%d %H:%M')} UTC. Enter it with your "
-            "login and a new password in your TWP application.\nIf you did not ask for this, tell your administrator.\n")
-    return settings, build_message(settings, name, user.email.strip(), "Your TWP password-reset code", body, language_of(user.culture))
 
 
 async def complete_reset(request: web.Request) -> web.Response:
@@ -241,31 +169,10 @@ async def complete_reset(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     # A login in several domains: the code says whose it is (each user's code is its own), so no domain is asked.
-    candidates = await store_of(request).read(find_users, login_name, domain)
-
-    def run(conn: sa.Connection) -> dict[str, Any] | None:
-        whys = [passwords.consume_reset(conn, c["id"] if c["enabled"] else None, code) for c in candidates] or [
-            passwords.consume_reset(conn, None, code)
-        ]
-        user = next((c for c, why in zip(candidates, whys, strict=False) if not why), None)  # no candidates: one why, for no user
-        if user is None:
-            one = candidates[0] if len(candidates) == 1 else None
-            why = "unknown user" if not candidates else "user disabled" if one and not one["enabled"] else whys[0]
-            conn.execute(sa.insert(t.audit_log).values(
-                at=now(), actor=f"user:{login_name}"[:220], action="password_reset_failed", object_type="user",
-                object_id=str(one["id"]) if one else "", company_id=one["company_id"] if one else None, source=source[:64], detail={"reason": why}))
-            lockout.failed(conn, attempt, source, one)
-            return None
-        conn.execute(sa.update(t.users).where(t.users.c.id == user["id"]).values(password_hash=hash_password(new)))
-        n = revoke_all(conn, "user", user["id"])
-        lockout.succeeded(conn, attempt)
-        conn.execute(sa.insert(t.audit_log).values(
-            at=now(), actor=f"user:{login_name}"[:220], action="password_reset", object_type="user", object_id=str(user["id"]),
-            company_id=user["company_id"], source=source[:64], detail={"revoked": n}))
-        return {"user_id": user["id"], "company_id": user["company_id"], "revoked": n}
-
+    candidates = await store_of(request).read(sessions.find_users, login_name, domain)
     try:
-        out = await checked(kernel, attempt, lambda: store_of(request).run(run))
+        out = await checked(kernel, attempt,
+                            lambda: store_of(request).run(sessions.complete_reset, attempt, candidates, login_name, code, new, source))
     except ChecksBusy as exc:
         return busy(exc)
     if out is None:
@@ -295,10 +202,10 @@ def session_routes() -> list[Route]:
                 ("login", "code", "new_password"),
                 login={"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\u0000-\u001f]*[^\s\u0000-\u001f][^\u0000-\u001f]*$"},
                 domain={"type": "string", "description": "Company/Domain when the login exists in several domains"},
-                code={"type": "string", "writeOnly": True, "description": "the one-time code, e.g. ABCD-EFGH-JKLM-NPQR"},
-                new_password=secret,
+                code={"type": "string", "writeOnly": True, "maxLength": 64, "description": "the one-time code, e.g. ABCD-EFGH-JKLM-NPQR"},
+                new_password={**secret, "maxLength": 1024},
             ),
-            errors=(422,),
+            errors=(401, 422, 429),  # 401: a wrong, used or expired code; 429: locked out, or too many password checks
             rules=("new_password follows the server's password rules (auth.password_min_length...), else 422",),
         ),
         Route(
@@ -331,6 +238,7 @@ def session_routes() -> list[Route]:
             "admin",
             "Lift the lock-out of an address or login name (super users)",
             "auth",
-            body=obj(("scope", "subject"), scope={"type": "string", "description": "login, admin or address"}, subject={"type": "string"}),
+            body=obj(("scope", "subject"), scope={"type": "string", "enum": list(lockout.SCOPES), "description": "login, admin or address"},
+                     subject={"type": "string"}),
         ),
     ]

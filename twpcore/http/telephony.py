@@ -12,11 +12,10 @@ import re
 from typing import Any
 
 import attrs
-import sqlalchemy as sa
 from aiohttp import web
 
 from twpcore.http.core import KERNEL, MAX_ID, ApiError, Route, bad_request, parse_id, principal, read_json, store_of
-from twpcore.store import schema as t
+from twpcore.telephony import call_control_access as access
 from twpcore.telephony.events import FORWARD_TYPES
 from twpcore.telephony.service import Device, TelephonyError
 
@@ -38,8 +37,7 @@ async def _device(request: web.Request, body: dict[str, Any]) -> Device:
         domain_id = parse_id(domain_id, "domain_id", "parameter")
     mine: list[tuple[int, str]] = []
     if not who.is_admin:
-        mine = await store_of(request).run(lambda c: [(r.domain_id, r.number) for r in c.execute(
-            sa.select(t.devices.c.domain_id, t.devices.c.number).where(t.devices.c.user_id == who.id).order_by(t.devices.c.id))])
+        mine = await store_of(request).run(access.own_devices, who.id)
     try:
         return _tel(request).device_for(who, number, domain_id, mine)
     except TelephonyError as exc:

@@ -14,10 +14,18 @@ from aiohttp import web
 
 from twpcore.admin import user_imports as admin
 from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, query_int, read_json, store_of
-from twpcore.user_imports import NUMBER_FORMS, SCHEDULES, SECURITY, SOURCES, SYNC_TYPES, TLS_VERIFY, USER_FIELDS, UserImportError
+from twpcore.user_imports import ATTRIBUTE, NUMBER_FORMS, SCHEDULES, SECURITY, SOURCES, SYNC_TYPES, TLS_VERIFY, USER_FIELDS, UserImportError
 
 TAG = "user imports"
 BASE = "/api/v1/user-imports"
+TEXT = r"^[^\x00-\x1f]*$"
+"""A text field: no control character."""
+NAMED = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"
+"""A text field that must not be blank either."""
+RULES = ("source ldap or active_directory: host (a name or IP address) and base_dn are needed, and a filter is in parentheses; "
+         "source pbx: link is needed and names a PBX link serving the domain (else 422)",
+         "schedule interval needs every; schedule daily needs at",
+         "ca_file is set by super users only (else 403)")
 
 
 def _schema(create: bool) -> dict[str, Any]:
@@ -26,28 +34,33 @@ def _schema(create: bool) -> dict[str, Any]:
 
     props: dict[str, Any] = {
         "domain_id": s("integer", "the domain whose users the import creates"),
-        "name": s("string", "the import's name (guide 7.2.3: description of the import link)", maxLength=200),
-        "description": s("string", "free text", maxLength=1000),
+        "name": s("string", "the import's name (guide 7.2.3: description of the import link)", maxLength=200, pattern=NAMED),
+        "description": s("string", "free text", maxLength=1000, pattern=TEXT),
         "source": s("string", "ldap, active_directory or pbx (guide 7.2)", enum=list(SOURCES)),
-        "host": s("string", "LDAP server or domain controller (name or IP address)", maxLength=255),
+        "host": s("string", "LDAP server or domain controller (name or IP address)", maxLength=255, pattern=TEXT),
         "port": s(["integer", "null"], "TCP port; default 389, or 636 with security ldaps", minimum=1, maximum=65535),
         "security": s("string", "none, starttls or ldaps", enum=list(SECURITY)),
         "tls_verify": s("string", "full: chain and host name; ca: chain only; none: no check (lab only)", enum=list(TLS_VERIFY)),
         "ca_file": s("string", "PEM file on the server of the CA(s) that signed the LDAP server's certificate; empty: the system CAs "
-                     "(super users only)", maxLength=1000),
-        "bind_dn": s("string", "DN (or user@domain for AD) the import binds as", maxLength=1000),
-        "password": s(["string", "null"], "bind password; write-only (the API answers password_set); null clears it", writeOnly=True, maxLength=1024),
-        "base_dn": s("string", "where the search starts (the guide's connection string)", maxLength=1000),
-        "filter": s("string", "LDAP filter; default (objectClass=inetOrgPerson), AD: (sAMAccountType=805306368)", maxLength=4000),
+                     "(super users only)", maxLength=1000, pattern=TEXT),
+        "bind_dn": s("string", "DN (or user@domain for AD) the import binds as", maxLength=1000, pattern=TEXT),
+        "password": s(["string", "null"], "bind password; write-only (the API answers password_set); null clears it", writeOnly=True,
+                      maxLength=1024, pattern=TEXT),
+        "base_dn": s("string", "where the search starts (the guide's connection string)", maxLength=1000, pattern=TEXT),
+        "filter": s("string", "LDAP filter; default (objectClass=inetOrgPerson), AD: (sAMAccountType=805306368)", maxLength=4000, pattern=TEXT),
         "page_size": s(["integer", "null"], "entries per page of the paged search; default 500, AD 1000", minimum=0, maximum=100000),
-        "link": s("string", "PBX source: the name of the domain's [pbx.links.<name>]", maxLength=200),
-        "fields": s("object", f"field mapping overrides {{TWP field: source attribute}}; TWP fields: {', '.join(USER_FIELDS)}"),
+        "link": s("string", "PBX source: the name of the domain's [pbx.links.<name>]", maxLength=200, pattern=TEXT),
+        "fields": s("object", f"field mapping overrides {{TWP field: source attribute}}; TWP fields: {', '.join(USER_FIELDS)}; "
+                    "null or empty: the default attribute (login and phone always need one)", additionalProperties=False,
+                    properties={name: {"type": "string", "pattern": f"^{ATTRIBUTE.pattern}$"} if name in ("login", "phone")
+                                else {"type": ["string", "null"], "pattern": f"^({ATTRIBUTE.pattern})?$"} for name in USER_FIELDS}),
         "number_form": s("string", "extension: the phone number's last internal-length digits; as_is: the whole number", enum=list(NUMBER_FORMS)),
         "sync_type": s("string", "full, insert_update_disable, insert_update or update (guide 7.2)", enum=list(SYNC_TYPES)),
-        "group_ids": s("array", "groups of the domain every imported user joins", items={"type": "integer"}),
+        "group_ids": s("array", "groups of the domain every imported user joins", maxItems=100,
+                       items={"type": "integer", "minimum": 1}),
         "schedule": s("string", "manual, interval (every) or daily (at)", enum=list(SCHEDULES)),
         "every": s(["integer", "null"], "seconds between two runs (schedule interval)", minimum=1, maximum=604800),
-        "at": s(["string", "null"], "time of day HH:MM of the run (schedule daily)"),
+        "at": s(["string", "null"], "time of day HH:MM of the run (schedule daily)", pattern="^([01][0-9]|2[0-3]):[0-5][0-9]$"),
         "enabled": s("boolean", "false: scheduled runs stop (manual runs still work)"),
     }
     if not create:
@@ -129,9 +142,11 @@ def user_import_routes() -> list[Route]:
     return [
         Route("GET", BASE, list_imports, "admin", "List users imports (guide 7.2)", TAG,
               query=paging + (("domain_id", "integer", "only this domain"), ("company_id", "integer", "only this company"))),
-        Route("POST", BASE, create_import, "admin", "Create a users import", TAG, body=_schema(True), status=201),
+        Route("POST", BASE, create_import, "admin", "Create a users import", TAG, body=_schema(True), status=201,
+              errors=(422,), rules=RULES),
         Route("GET", BASE + "/{id}", get_import, "admin", "Read one users import", TAG),
-        Route("PATCH", BASE + "/{id}", update_import, "admin", "Change a users import", TAG, body=_schema(False)),
+        Route("PATCH", BASE + "/{id}", update_import, "admin", "Change a users import", TAG, body=_schema(False),
+              errors=(422,), rules=RULES),
         Route("DELETE", BASE + "/{id}", delete_import, "admin", "Delete a users import (the users it created stay)", TAG, status=204),
         Route("POST", BASE + "/{id}/run", run_import, "admin", "Run a users import now and answer its report", TAG,
               query=(("dry_run", "boolean", "true: compute and report the changes, write nothing"),)),

@@ -295,9 +295,14 @@ contacts = sa.Table(
     sa.Column("digest", sa.String(40), nullable=False, server_default=""),
     _created(),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Index("ix_contacts_directory_owner", "directory_id", "owner_id"),
+    sa.Column("pending", sa.Integer, nullable=True),
+    # Rank order within a directory (and owner): search walks it for common words (migration 0009).
+    sa.Index("ix_contacts_rank", "directory_id", "owner_id", "sort_key", "id"),
     sa.Index("ix_contacts_email_key", "email_key"),
+    sa.Index("ix_contacts_pending", "pending"),
 )
+"""``pending``: the id of the sync still writing this new contact; NULL once the sync published it.
+Readers (search, reverse lookup, cards) only see contacts whose ``pending`` is NULL."""
 # One contact per (directory, owner, source id), also when two processes sync a directory at
 # once (migration 0008).  owner_id is NULL in public directories and NULLs are distinct in a
 # plain unique index, hence coalesce (user ids start at 1).  ``db.insert_contacts`` names the
@@ -317,6 +322,19 @@ contact_numbers = sa.Table(
     sa.Column("key_rank", sa.Integer, nullable=False, server_default="0"),
     sa.Column("redlisted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_contact_numbers_key", "key"),
+)
+
+# The search words of each contact (``contacts.search_text`` split): a query word is a prefix
+# range of ``word`` in one directory.  Binary ("C") collation on PostgreSQL so that the range
+# ['mar', 'mas') holds exactly the words starting with "mar", as on SQLite (migration 0009).
+WORD = sa.String(100).with_variant(sa.String(100, collation="C"), "postgresql")
+contact_words = sa.Table(
+    "contact_words", metadata,
+    sa.Column("directory_id", sa.Integer, nullable=False),
+    sa.Column("word", WORD, nullable=False),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.PrimaryKeyConstraint("directory_id", "word", "contact_id", name="pk_contact_words"),
+    sqlite_with_rowid=False,
 )
 
 directory_syncs = sa.Table(

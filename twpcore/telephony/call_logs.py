@@ -27,12 +27,15 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from twpcore.clock import next_daily
+from twpcore.dialing import DialingPlans
+from twpcore.parameters import ParameterRegistry
+from twpcore.store import Store
 from twpcore.store import schema as t
 
 log = logging.getLogger(__name__)
@@ -76,9 +79,15 @@ def outcome_of(change_type: str, call: dict[str, Any], cause: str | None, failed
 class CallLogRecorder:
     """Turns ended calls into call-log rows, written in batches off the event loop (``telephony.call_logs``)."""
 
-    def __init__(self, kernel: Any, telephony: Any):
-        self.kernel = kernel
-        self.telephony = telephony
+    def __init__(self, parameters: ParameterRegistry, dialing_plans: DialingPlans, devices: Container[tuple[int, str]]):
+        self.parameters = parameters
+        """Retention (``CallLog-*``, ``Stats-*``) and cleaning hours are parameters."""
+        self.dialing_plans = dialing_plans
+        """Numbers are stored in the domain's canonical form."""
+        self.devices = devices
+        """The supervised devices as (domain id, number): a call with one of them is internal."""
+        self.store: Store | None = None
+        """Set by the kernel when it opens the store (``Kernel.attach_store``): where the entries are written."""
         self.flush_delay = 0.2
         """Seconds entries wait so that one write carries many of them."""
         self.max_pending = 10_000
@@ -113,8 +122,13 @@ class CallLogRecorder:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        if self._pending and self._lock is not None and self.kernel.store is not None:
+        if self._pending and self._lock is not None and self.store is not None:
             await self.flush()
+
+    def _db(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the call-log recorder has no store: the telephony service has not started it")
+        return self.store
 
     # -- from the telephony service ------------------------------------------------------
     def observe(self, dev: Any, changes: list[tuple[str, dict[str, Any]]]) -> None:
@@ -153,7 +167,7 @@ class CallLogRecorder:
             self._queue({
                 "company_id": dev.company_id, "domain_id": dev.domain_id, "user_id": dev.user_id, "device": dev.number,
                 "call_id": str(call.get("call_id"))[:128], "direction": call.get("direction") or "unknown",
-                "internal": (dev.domain_id, remote) in self.telephony.devices,
+                "internal": (dev.domain_id, remote) in self.devices,
                 "remote_number": remote[:64], "remote_name": (call.get("remote_name") or None),
                 "started_at": _when(call.get("started_at") or ended), "answered_at": _when(answered), "ended_at": _when(ended),
                 "duration": round(max(0.0, ended - float(answered)), 3) if answered else 0.0,
@@ -190,7 +204,7 @@ class CallLogRecorder:
             if not batch:
                 return True
             try:
-                written = await self.kernel.store.run(self._write, [entry for _, entry in batch])
+                written = await self._db().run(self._write, [entry for _, entry in batch])
             except Exception as exc:  # noqa: BLE001 - logged; call handling goes on
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 again = [(n + 1, e) for n, e in batch if n + 1 < self.max_attempts]
@@ -215,7 +229,7 @@ class CallLogRecorder:
             domain_id = row["domain_id"]
             if domain_id not in plans:
                 try:
-                    plans[domain_id] = self.kernel.dialing_plans.get(conn, domain_id)
+                    plans[domain_id] = self.dialing_plans.get(conn, domain_id)
                 except LookupError:
                     plans[domain_id] = None
             plan = plans[domain_id]
@@ -244,7 +258,7 @@ class CallLogRecorder:
         """Run the ``parts`` of the purge every day at the time of ``parameter`` (its server default value)."""
         while True:
             try:
-                hhmm = await self.kernel.store.run(self._cleaning_hour, parameter)
+                hhmm = await self._db().run(self._cleaning_hour, parameter)
                 await asyncio.sleep(max(1.0, next_daily(hhmm, time.time()) - time.time()))
                 await self.purge(parts=parts)
             except asyncio.CancelledError:
@@ -257,7 +271,7 @@ class CallLogRecorder:
         pv = t.parameter_values
         value = conn.execute(sa.select(pv.c.value).where(pv.c.name == name, pv.c.scope == "default")).scalar()
         if not value:
-            definition = self.kernel.parameters.definitions.get(name)
+            definition = self.parameters.definitions.get(name)
             value = definition.default if definition else "03:00"
         return value
 
@@ -268,14 +282,14 @@ class CallLogRecorder:
         (run at ``CallLog-StartCleaningHour``), ``stats`` applies ``Stats-NumberDaysOfStorage``
         (run at ``Stats-StartCleaningHour``); rows left in neither are deleted either way.
         """
-        counts = await self.kernel.store.run(self._purge, time.time() if now is None else now, parts)
+        counts = await self._db().run(self._purge, time.time() if now is None else now, parts)
         if any(counts.values()):
             log.info("call log purge: %(left_log)d entries left the call logs, %(left_stats)d the statistics, %(deleted)d deleted", counts)
         return counts
 
     def _days(self, conn: sa.Connection, domain_id: int, name: str) -> int:
         try:
-            return int(self.kernel.parameters.domain_value(conn, domain_id, name).value)
+            return int(self.parameters.domain_value(conn, domain_id, name).value)
         except (KeyError, ValueError, LookupError):
             return DEFAULT_DAYS[name]
 
@@ -334,7 +348,7 @@ class CallLogRecorder:
                 started_at=_when(started_at), duration=float(duration), source=source[:64], location=location[:1000],
                 content_type=content_type[:100], size=size).returning(t.recordings.c.id)).scalar_one()
 
-        return await self.kernel.store.run(run)
+        return await self._db().run(run)
 
 
 # -- reading (blocking; run through store.run) ------------------------------------------------

@@ -31,6 +31,7 @@ EVENT_TYPES = (
     "forwarding",   # forwarding settings of the device changed
     "do_not_disturb",
     "monitor_lost", # the PBX stopped monitoring the device
+    "message_waiting",  # a new voice message waits in the device's mailbox (the voicemail e-mail alert, guide 9.1.5)
 )
 
 CONNECTION_STATES = ("initiated", "alerting", "connected", "held", "queued", "failed", "cleared")
@@ -69,6 +70,8 @@ class PbxEvent:
     """For ``forwarding``: ``{"type": "immediate", "number": "204", "on": true}``."""
     dnd: bool | None = None
     """For ``do_not_disturb``: the new state."""
+    messages: int | None = None
+    """For ``message_waiting``: how many new messages wait, when the PBX says; ``calling`` is who left the last one."""
     link: str = ""
     """The PBX link name; set by the kernel."""
 

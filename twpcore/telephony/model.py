@@ -103,6 +103,10 @@ class CallModel:
             return [Change("device.do_not_disturb", device, {"on": bool(ev.dnd)})]
         if ev.type == "monitor_lost":
             return [Change("device.monitor_lost", device, {"cause": ev.cause})] + self.forget(device)
+        if ev.type == "message_waiting":
+            if ev.messages is not None and ev.messages <= 0:
+                return []  # the mailbox was emptied: nothing to announce
+            return [Change("device.voicemail", device, {"caller": ev.calling, "caller_name": None, "new_messages": ev.messages})]
         if ev.call_id is None:
             return []
         calls = self.calls.setdefault(device, {})

@@ -17,14 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import sqlalchemy as sa
 
-from twpcore.events import Event
+from twpcore.config import LimitsConfig
+from twpcore.dialing import DialingPlans
+from twpcore.events import Event, EventBus
+from twpcore.instances import InstanceManager
 from twpcore.kinds import Kind, NotSupported, PbxDriver
 from twpcore.logs import RepeatLimiter
+from twpcore.parameters import ParameterRegistry
+from twpcore.store import Store
 from twpcore.store import schema as t
 from twpcore.telephony.call_logs import CallLogRecorder
 from twpcore.telephony.events import CallSnapshot, PbxEvent, bounded_event, bounded_snapshot
@@ -82,9 +87,23 @@ class Device:
     """Why the device is not supervised, when it is not."""
 
 
+class CallEnricher(Protocol):
+    """Adds what the directories know of the remote party to a call event (``DirectoryService.enrich_call``)."""
+
+    def enrich_call(self, domain_id: int, user_id: int | None, device: str, data: dict[str, Any], change_type: str) -> None: ...
+
+
 class TelephonyService:
-    def __init__(self, kernel: Any):
-        self.kernel = kernel
+    def __init__(self, limits: LimitsConfig, instances: InstanceManager, events: EventBus, parameters: ParameterRegistry,
+                 dialing_plans: DialingPlans, directories: CallEnricher | None = None):
+        self.instances = instances
+        """The configured PBX driver instances (``[pbx.links.*]``): each becomes a link."""
+        self.events = events
+        """Link, call and device events are published here; admin events about devices and domains are read."""
+        self.directories = directories
+        """Reverse lookup of call events (None: calls carry no contact)."""
+        self.store: Store | None = None
+        """Set by the kernel when it opens the store (``Kernel.attach_store``): devices, domains and grants are read from it."""
         self.models: dict[int, CallModel] = {}
         """One call model per domain: device numbers are only unique within a domain."""
         self.links: dict[str, Link] = {}
@@ -94,8 +113,8 @@ class TelephonyService:
         """(domain id, queue number) → users granted that phone queue (guide 7.4.5): they get the call events of its device."""
         """(domain id, number) → users granted an intercom group of the device (guide 7.4.4), kept by ``watchers.keep_watchers``."""
         self._tasks: list[asyncio.Task] = []
-        self.call_logs = CallLogRecorder(kernel, self)
-        self.limits = kernel.config.limits
+        self.call_logs = CallLogRecorder(parameters, dialing_plans, self.devices)
+        self.limits = limits
         self.repeats = RepeatLimiter(log)
         """Rate limit of the warnings about what a PBX sends (one key per link and kind of problem)."""
 
@@ -105,17 +124,22 @@ class TelephonyService:
             model = self.models[domain_id] = CallModel(self.limits.calls_per_device)
         return model
 
+    def _db(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the telephony service has no store: the kernel has not started it")
+        return self.store
+
     # -- start-up --------------------------------------------------------------------
     def bind_drivers(self) -> None:
         """Become the sink of every PBX driver instance (before their ``setup`` runs)."""
-        for (kind, name), inst in self.kernel.instances.instances.items():
-            if kind == Kind.PBX_DRIVER and inst.obj is not None:
-                driver: PbxDriver = inst.obj
+        for (kind, name), inst in self.instances.instances.items():
+            if kind == Kind.PBX_DRIVER and isinstance(inst.obj, PbxDriver):  # every PBX driver type is one (plugins.py checks)
+                driver = inst.obj
                 driver.bind(self)
                 self.links[name] = Link(name, driver, inst.spec.company, inst.spec.domain)
 
     async def start(self) -> None:
-        await self.kernel.store.run(self._resolve_domains)
+        await self._db().run(self._resolve_domains)
         self.call_logs.start()
         await self.refresh()
         self._tasks.append(asyncio.get_running_loop().create_task(self._watch_admin_changes()))
@@ -153,9 +177,10 @@ class TelephonyService:
             domains &= domain_ids
         if not domains:
             return
-        rows = await self.kernel.store.run(
+        rows = await self._db().run(
             lambda c: c.execute(
-                sa.select(t.devices.c.id, t.devices.c.number, t.devices.c.domain_id, t.devices.c.user_id, t.devices.c.site, t.domains.c.company_id)
+                sa.select(t.devices.c.id, t.devices.c.number, t.devices.c.domain_id, t.devices.c.user_id, t.devices.c.site, t.devices.c.protocol,
+                          t.domains.c.company_id)
                 .join(t.domains, t.domains.c.id == t.devices.c.domain_id)
                 .where(t.devices.c.domain_id.in_(sorted(domains)))
                 .order_by(t.devices.c.id)
@@ -166,7 +191,8 @@ class TelephonyService:
             for key in [k for k in self.devices if k[0] == domain_id and k[1] not in fresh]:
                 await self._unsupervise(self.devices.pop(key), "device deleted")
             links = [link for link in self.links.values() if link.domain_id == domain_id]
-            slots = [LinkSlot(lk.name, max(0, lk.driver.capacity), tuple(lk.driver.sites)) for lk in links]
+            slots = [LinkSlot(lk.name, max(0, lk.driver.capacity), tuple(lk.driver.sites), protocols=tuple(lk.driver.protocols))
+                     for lk in links]
             current = {}
             for number, r in fresh.items():
                 dev = self.devices.get((domain_id, number))
@@ -176,13 +202,20 @@ class TelephonyService:
                 dev.user_id, dev.site = r.user_id, r.site or None
                 if dev.link:
                     current[number] = dev.link
-            result = allocate([DeviceSlot(n, fresh[n].site or None) for n in fresh], slots, current)
+            result = allocate([DeviceSlot(n, fresh[n].site or None, fresh[n].protocol or None) for n in fresh], slots, current)
             for number, link_name in result.items():
                 dev = self.devices[(domain_id, number)]
                 if dev.link and dev.link != link_name:
                     await self._unsupervise(dev, "moved to another link")
                 dev.link = link_name
-                dev.reason = None if link_name else "every PBX link of the domain is at capacity (guide 4.1); raise a link's capacity or add a link"
+                protocol = fresh[number].protocol or ""
+                if link_name:
+                    dev.reason = None
+                elif slots and not any(slot.accepts(protocol) for slot in slots):
+                    dev.reason = (f"no PBX link of the domain supervises {protocol} devices (guide 4); set the device's protocol "
+                                  f"to one a link takes ({', '.join(sorted({p for s in slots for p in s.protocols}))}) or add a link")
+                else:
+                    dev.reason = "every PBX link of the domain is at capacity (guide 4.1); raise a link's capacity or add a link"
                 if link_name:
                     self.links[link_name].devices.add(number)
             for link in links:
@@ -205,7 +238,7 @@ class TelephonyService:
 
     async def _watch_admin_changes(self) -> None:
         watched = ("admin.device.", "admin.domain.", "admin.company.")
-        sub = self.kernel.events.subscribe(lambda e: e.type.startswith(watched), name="telephony")
+        sub = self.events.subscribe(lambda e: e.type.startswith(watched), name="telephony")
         try:
             while True:
                 event = await sub.get()
@@ -213,7 +246,7 @@ class TelephonyService:
                     if event.type.startswith(("admin.domain.", "admin.company.")) or event.type == "system.resync":
                         unresolved = any(link.domain_id is None for link in self.links.values())
                         if unresolved:
-                            await self.kernel.store.run(self._resolve_domains)
+                            await self._db().run(self._resolve_domains)
                         await self.refresh()
                     elif event.domain_id is not None:
                         await self.refresh({event.domain_id})
@@ -224,7 +257,7 @@ class TelephonyService:
                 except Exception:  # keep watching whatever one refresh did
                     log.exception("telephony refresh after %s failed", event.type)
         finally:
-            self.kernel.events.unsubscribe(sub)
+            self.events.unsubscribe(sub)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -252,7 +285,7 @@ class TelephonyService:
             link.expiry.cancel()
             link.expiry = None
         log.info("PBX link %s up", link.name)
-        self.kernel.events.publish(Event("link.up", {"link": link.name}, link.company_id, link.domain_id))
+        self.events.publish(Event("link.up", {"link": link.name}, link.company_id, link.domain_id))
         self._schedule_resync(link)
 
     def on_link_down(self, driver: PbxDriver, reason: str) -> None:
@@ -264,7 +297,7 @@ class TelephonyService:
         if link.resync:
             link.resync.cancel()
         log.warning("PBX link %s down: %s", link.name, reason)
-        self.kernel.events.publish(Event("link.down", {"link": link.name, "reason": reason}, link.company_id, link.domain_id))
+        self.events.publish(Event("link.down", {"link": link.name, "reason": reason}, link.company_id, link.domain_id))
         if link.expiry:
             link.expiry.cancel()
         grace = float(self.limits.calls_kept_after_link_down)
@@ -372,7 +405,7 @@ class TelephonyService:
 
     def _publish(self, dev: Device, changes: list[Change]) -> None:
         users = frozenset({dev.user_id}) if dev.user_id else frozenset()
-        directories = getattr(self.kernel, "directories", None)
+        directories = self.directories
         published = []
         for change in changes:
             data = {"device": change.device, "link": dev.link, **change.data}
@@ -383,7 +416,7 @@ class TelephonyService:
             seen_by = (users | self.watchers.get((dev.domain_id, dev.number), frozenset())) if change.type in SHARED_CHANGES else users
             if change.type.startswith("call.") and self.queue_watchers:
                 seen_by = seen_by | self.queue_watchers.get((dev.domain_id, dev.number), frozenset())
-            self.kernel.events.publish(Event(change.type, data, dev.company_id, dev.domain_id, seen_by))
+            self.events.publish(Event(change.type, data, dev.company_id, dev.domain_id, seen_by))
             published.append((change.type, data))
         self.call_logs.observe(dev, published)  # calls that left the device become call-log entries
 
@@ -474,6 +507,9 @@ class TelephonyService:
                 continue
             link = self.links.get(dev.link) if dev.link else None
             supervised = bool(link and link.connected and number in link.monitored)
+            # Where the PBX says the subscriber is logged (site, cluster), for drivers that know (A5000 VTI-XML, guide 10.5).
+            where = getattr(link.driver, "device_location", None) if link else None
+            logged = where(number) if callable(where) else None
             out.append(
                 {
                     "device": number,
@@ -486,6 +522,8 @@ class TelephonyService:
                     "reason": None if supervised else (dev.reason or (link.last_error if link else None)),
                     "presence": self.model(domain_id).presence.get(number, "idle"),
                     "calls": len(self.model(domain_id).calls.get(number, {})),
+                    "logged_site": logged[0] if logged else None,
+                    "cluster": logged[1] if logged else None,
                 }
             )
         return out

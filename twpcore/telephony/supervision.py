@@ -11,6 +11,10 @@ every site of center 1, ``"2.1"`` for one site).  For each device, in order:
    room;
 4. when no link has room the device is not supervised (and says why).
 
+A link may take only some device protocols (``LinkSlot.protocols``: an A5000's VTI-XML
+links take ``VTIXML`` devices, its CSTA link ``CSTA`` ones such as the I2052, guide 4);
+the other links are no candidates for a device of another protocol.
+
 "Least loaded" is the lowest fill ratio (current / capacity), then the fewest devices,
 then the link name, so results are deterministic.  A device keeps its link while that
 link has it (no reshuffling when others come and go).
@@ -31,10 +35,15 @@ class LinkSlot:
     sites: tuple[str, ...] = ()
     current: int = 0
     up: bool = True
+    protocols: tuple[str, ...] = ()
+    """Device protocols the link supervises (``"VTIXML"``, ``"CSTA"``); empty: any."""
 
     @property
     def free(self) -> int:
         return self.capacity - self.current
+
+    def accepts(self, protocol: str | None) -> bool:
+        return not self.protocols or protocol_key(protocol) in {protocol_key(p) for p in self.protocols}
 
     def serves(self, site: str | None) -> bool:
         if not site:
@@ -46,6 +55,13 @@ class LinkSlot:
 class DeviceSlot:
     number: str
     site: str | None = None
+    protocol: str | None = None
+    """The device's supervision protocol (guide 3.3.4); only links accepting it are candidates."""
+
+
+def protocol_key(protocol: str | None) -> str:
+    """``"VTI-XML"``, ``"vtixml"`` and ``"VTIXML"`` name the same protocol."""
+    return "".join(ch for ch in (protocol or "").upper() if ch.isalnum())
 
 
 def _least_loaded(links: Iterable[LinkSlot]) -> LinkSlot | None:
@@ -56,6 +72,7 @@ def _least_loaded(links: Iterable[LinkSlot]) -> LinkSlot | None:
 
 
 def choose(device: DeviceSlot, links: list[LinkSlot]) -> LinkSlot | None:
+    links = [link for link in links if link.accepts(device.protocol)]
     explicit = [link for link in links if link.serves(device.site)]
     if explicit:
         return _least_loaded(explicit) or _least_loaded([link for link in links if link not in explicit])
@@ -73,7 +90,7 @@ def allocate(devices: Iterable[DeviceSlot], links: list[LinkSlot], current: dict
     pending: list[DeviceSlot] = []
     for device in devices:
         kept = current.get(device.number)
-        if kept in by_name and by_name[kept].free > 0:
+        if kept in by_name and by_name[kept].free > 0 and by_name[kept].accepts(device.protocol):
             by_name[kept].current += 1
             out[device.number] = kept
         else:

@@ -34,12 +34,13 @@ async def refresh(service: Any) -> None:
     def both(conn: Any) -> tuple[dict, dict]:
         return rights.intercom_watchers(conn), rights.queue_watchers(conn)
 
-    service.watchers, service.queue_watchers = await service.kernel.store.read(both)
+    assert service.store is not None  # the telephony service starts this task once it has the store
+    service.watchers, service.queue_watchers = await service.store.read(both)
 
 
 async def keep_watchers(service: Any) -> None:
     """Keep ``service.watchers`` in step with the grants (runs as a task of the telephony service)."""
-    bus = service.kernel.events
+    bus = service.events
     sub = bus.subscribe(lambda e: e.type.startswith(WATCHED) or e.type == "system.resync", name="intercom watchers")
     try:
         while True:

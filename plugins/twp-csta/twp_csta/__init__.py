@@ -8,13 +8,15 @@ Layers, each usable alone:
   back, with builders for the requests drivers send and ECMA-354 session messages;
 - ``session``: ``CstaClient``, an asyncio link with invoke ids, time-outs, events,
   SystemStatus answered and sent, and the ECMA-354 application session;
-- ``driver``: the PBX driver base (``CstaLinkConfig``, ``CstaXmlConfig``, ``CstaXmlDriver``);
+- ``framing_ber``: the BER framings (2-byte length, HiPath header, bare TLV), sans-IO;
+- ``driver``: the PBX driver base (``CstaLinkConfig``, ``CstaDriver``, ``CstaXmlConfig``, ``CstaXmlDriver``);
+  ``driver_ber``: its BER encoding (``CstaBerConfig``, ``CstaBerDriver``);
 - ``sim``: ``PbxSimulator``, a switch speaking CSTA XML over TCP; ``testing``: the driver
   conformance suite; ``demo``: the ``pbxsim`` plugin of the ``make run`` demo.
 
 ``errors`` maps CSTA error codes to exceptions that carry an HTTP status and a sentence.
-A BER encoding (ECMA-285 in ROSE/ACSE) and uaCSTA (CSTA XML in SIP INFO) are to sit
-beside ``xml`` and ``session``.  The toolkit imports nothing from TWP but
+The BER encoding (``ber``: ECMA-285 in ROSE/ACSE) sits beside ``xml``; uaCSTA (CSTA XML
+in SIP INFO) is to come.  The toolkit imports nothing from TWP but
 ``twpcore.plugin_api``.  Protocol notes and the error table are in TWP's ``docs/csta.md``.
 """
 

@@ -1,9 +1,13 @@
-"""The CSTA PBX driver base: ``CstaLinkConfig``, the options of every CSTA link, and ``CstaXmlDriver``, which every CSTA XML driver subclasses.
+"""The CSTA PBX driver base: ``CstaLinkConfig``, the options of every CSTA link; ``CstaDriver``, the link logic
+whatever the encoding; ``CstaXmlDriver``, which every CSTA XML driver subclasses (the BER one is
+``twp_csta.driver_ber.CstaBerDriver``).
 
-``CstaXmlDriver`` runs one ``[pbx.links.<name>]`` link on the toolkit's framing, XML codec and session:
+``CstaDriver`` runs one ``[pbx.links.<name>]`` link on the toolkit's framing, codec and session; its
+subclass chooses them (``make_framing``, ``make_codec``) and the steps that open the link
+(``associate``: raw handshake, ACSE; ``start_session``: ECMA-354):
 
-- ``setup()`` opens the TCP connection, starts the ECMA-354 application session (when
-  ``use_session``), then reports ``link_up()``; a PBX that cannot be reached raises
+- ``setup()`` opens the TCP connection, runs the association step, starts the session (XML:
+  ECMA-354, when ``use_session``), then reports ``link_up()``; a PBX that cannot be reached raises
   ``NotReady`` (the kernel retries, after the driver's own backoff), refused
   credentials raise ``AuthFailed``;
 - a connection manager notices a lost link (socket closed, unanswered heartbeats,
@@ -40,14 +44,15 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 from twp_csta.errors import APPLICATION_SESSION_CATEGORY, CodecError, CstaBaseError, CstaError, CstaLinkError
-from twp_csta.framing import FRAMINGS
-from twp_csta.session import CstaClient
+from twp_csta.framing import FRAMINGS, Framing
+from twp_csta.session import CstaClient, MessageCodec
 from twp_csta.xml import codec
 from twp_csta.xml.codec import Codec, Connection, Message, MessageKind, as_list, device_text
 from twpcore.plugin_api import (
@@ -247,7 +252,8 @@ def _merged(kind: str, message: Message, device: str, local: str | None, actor: 
 class PduTrace:
     """A PDU trace file (guide 10.6): every PDU of the link, or those naming one device."""
 
-    def __init__(self, path: Path, header: str, device: str, max_bytes: int, xref_of: Any):
+    def __init__(self, path: Path, header: str, device: str, max_bytes: int, xref_of: Any,
+                 render: Callable[[bytes], str] | None = None):
         self.path = path
         self.device = device
         self.max_bytes = max_bytes
@@ -255,7 +261,14 @@ class PduTrace:
         self.pdus = 0
         self.started = time.time()
         self._xref_of = xref_of
-        self._pattern = None if device == "*" else re.compile(rb">\s*" + re.escape(device.encode()) + rb"\s*<")
+        self._render = render
+        """Turns a binary payload (BER) into text; None for XML, written as is with passwords masked."""
+        if device == "*":
+            self._pattern: re.Pattern[bytes] | None = None
+        elif render is None:
+            self._pattern = re.compile(rb">\s*" + re.escape(device.encode()) + rb"\s*<")
+        else:  # BER: the number as the content of a string, not inside a longer number
+            self._pattern = re.compile(rb"(?<![0-9])" + re.escape(device.encode()) + rb"(?![0-9])")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8", buffering=1)
         self._write(f"# {header}\n# device {device}, started {dt.datetime.now().isoformat(timespec='seconds')}\n")
@@ -266,13 +279,20 @@ class PduTrace:
         if self._pattern.search(payload):
             return True
         xref = self._xref_of(self.device)
-        return bool(xref) and f"<monitorCrossRefID>{xref}</monitorCrossRefID>".encode() in payload
+        if not xref:
+            return False
+        if self._render is not None:
+            return xref.encode() in payload
+        return f"<monitorCrossRefID>{xref}</monitorCrossRefID>".encode() in payload
 
     def record(self, direction: str, invoke_id: int | None, payload: bytes) -> bool:
         """Write one PDU if it concerns the traced device; False once the size limit is reached."""
         if not self.matches(payload):
             return True
-        text = _PASSWORD_RE.sub(rb"\1***\3", payload).decode("utf-8", "replace")
+        if self._render is not None:
+            text = self._render(payload)
+        else:
+            text = _PASSWORD_RE.sub(rb"\1***\3", payload).decode("utf-8", "replace")
         arrow = "PBX <- TWP" if direction == "out" else "PBX -> TWP"
         invoke = f" invoke {invoke_id:04d}" if invoke_id is not None else ""
         self._write(f"{dt.datetime.now().isoformat(timespec='milliseconds')} {arrow}{invoke}\n{text}\n\n")
@@ -292,17 +312,24 @@ class PduTrace:
         return {"file": str(self.path), "device": self.device, "pdus": self.pdus, "bytes": self.written, "started": self.started}
 
 
-class CstaXmlDriver(PbxDriver):
-    """Base of the CSTA XML drivers; see the module docstring."""
+class CstaDriver(PbxDriver):
+    """Base of every CSTA driver, whatever the encoding; see the module docstring.
 
-    type_name = "csta_xml"
-    Config = CstaXmlConfig
+    An encoding is four hooks: ``make_codec`` and ``make_framing`` (what goes on the
+    wire), ``associate`` (run on the raw link before the client starts: the OmniPCX
+    Office ``B``/``P`` exchange, ACSE AARQ/AARE) and ``start_session`` (after it
+    starts: ECMA-354 for XML).  ``CstaXmlDriver`` and ``twp_csta.driver_ber.CstaBerDriver``
+    fill them in.
+    """
+
+    type_name = "csta"
+    Config = CstaLinkConfig
     capabilities = CSTA_CAPABILITIES
-    description = "CSTA XML (ECMA-323) over TCP"
+    description = "CSTA over TCP"
 
-    def __init__(self, config: CstaXmlConfig, context: Any):
+    def __init__(self, config: CstaLinkConfig, context: Any):
         super().__init__(config, context)
-        self.config: CstaXmlConfig = config
+        self.config: Any = config
         self.capacity = config.capacity
         self.sites = tuple(config.sites)
         self.log = getattr(context, "logger", None) or log
@@ -328,16 +355,33 @@ class CstaXmlDriver(PbxDriver):
         self._snapshot_call = True
         self._totals: dict[str, int] = {}
 
-    # -- what subclasses may override -------------------------------------------------
-    def session_info(self) -> dict[str, Any] | None:
-        """``applicationSpecificInfo`` of StartApplicationSession (log-in data), or None."""
-        if not self.config.username:
-            return None
-        info: dict[str, Any] = {"userID": self.config.username}
-        if self.config.password is not None:
-            info["password"] = self.config.password.reveal()
-        return info
+    # -- the encoding's hooks -----------------------------------------------------------
+    def make_codec(self) -> MessageCodec:
+        """The codec of a new connection."""
+        raise NotImplementedError
 
+    def make_framing(self) -> Framing:
+        """The framing of a new connection."""
+        raise NotImplementedError
+
+    async def associate(self, client: CstaClient) -> None:
+        """Run before the client starts reading (raw ``client.handshake``, framed ``client.exchange``); nothing by default."""
+
+    async def start_session(self, client: CstaClient) -> None:
+        """Run once the client reads (an application session); nothing by default."""
+
+    async def end_session(self, client: CstaClient) -> None:
+        """Run before an orderly close; nothing by default."""
+
+    def describe_wire(self, client: CstaClient) -> str:
+        """A few words on what the link speaks, for the log line of a new connection."""
+        return f"{client.framing.name} framing"
+
+    def render_pdu(self) -> Callable[[bytes], str] | None:
+        """How PDU traces write a payload: None for text payloads (XML)."""
+        return None
+
+    # -- what vendor subclasses may override -----------------------------------------
     def events_from_csta(self, message: Message, device: str) -> list[PbxEvent]:
         """Normalized events of one CSTA event for ``device`` (override for vendor quirks)."""
         return events_from_csta(message, device)
@@ -362,6 +406,12 @@ class CstaXmlDriver(PbxDriver):
         self._lost = asyncio.Event()
         try:
             client = await self._open()
+        except AssociationRefused as exc:
+            self._setup_failures += 1
+            self.last_error = exc.message
+            if exc.auth:
+                raise AuthFailed(f"{self.address}: {exc.message}; check username and password of the link") from None
+            raise NotReady(f"{self.address}: {exc.message}", retry_after=self.backoff(self._setup_failures - 1, jitter=False)) from None
         except CstaError as exc:
             self._setup_failures += 1
             self.last_error = exc.message
@@ -377,19 +427,17 @@ class CstaXmlDriver(PbxDriver):
         self._setup_failures = 0
         self._attach(client)
         self._manager = asyncio.get_running_loop().create_task(self._manage(), name=f"csta-link-{self.name}")
-        self.log.info("CSTA link %s connected to %s (%s framing, ed%s%s)", self.name, self.address, self.config.framing,
-                      client.codec.edition, f", session {self.session_id}" if self.session_id else "")
+        self.log.info("CSTA link %s connected to %s (%s%s)", self.name, self.address, self.describe_wire(client),
+                      f", session {self.session_id}" if self.session_id else "")
         self.link_up()
 
     async def _open(self) -> CstaClient:
         cfg = self.config
         self._generation += 1
         gen = self._generation
-        framing_cls = FRAMINGS[cfg.framing]
-        framing = framing_cls(max_frame_size=cfg.max_frame_size) if cfg.max_frame_size else framing_cls()
         client = await CstaClient.connect(
-            cfg.host, cfg.port, framing=framing, codec=Codec(cfg.edition), name=self.name,
-            connect_timeout=float(cfg.connect_timeout),
+            cfg.host, cfg.port, framing=self.make_framing(), codec=self.make_codec(), name=self.name,
+            connect_timeout=float(cfg.connect_timeout), prelude=self.associate,
             on_event=functools.partial(self._on_message, gen),
             on_link_lost=functools.partial(self._on_link_lost, gen),
             on_pdu=functools.partial(self._on_pdu, gen),
@@ -400,27 +448,12 @@ class CstaXmlDriver(PbxDriver):
         )
         self.session_id = None
         try:
-            if cfg.use_session:
-                await self._start_session(client)
+            await self.start_session(client)
         except BaseException:
             await client.close()
             raise
         return client
 
-    async def _start_session(self, client: CstaClient) -> None:
-        try:
-            session = await client.start_application_session(
-                self.config.application_id,
-                requested_session_duration=int(self.config.session_duration),
-                application_specific_info=self.session_info(),
-            )
-        except CstaError as exc:
-            if exc.category == "operation" and exc.value in ("serviceNotSupported", "requestIncompatibleWithObject", "generic"):
-                self.log.warning("%s: the PBX does not offer ECMA-354 sessions (%s); going on without one; set use_session = false to skip asking",
-                                 self.name, exc.value)
-                return
-            raise
-        self.session_id = session.session_id
 
     def _attach(self, client: CstaClient) -> None:
         self.client = client
@@ -487,9 +520,9 @@ class CstaXmlDriver(PbxDriver):
                 await manager
         client, self.client = self.client, None
         if client is not None:
-            if client.session is not None and client.connected:
+            if client.connected:
                 with contextlib.suppress(Exception):
-                    await client.stop_application_session(timeout=1.0)
+                    await self.end_session(client)
             self._remember(client)
             await client.close()
         self.trace_stop()
@@ -576,7 +609,7 @@ class CstaXmlDriver(PbxDriver):
         safe = "all" if device == "*" else device
         path = Path(self.config.trace_dir) / f"{self.name}-{safe}-{stamp}.pdu.log"
         header = f"TWP PDU trace of PBX link {self.name} ({self.type_name}, {self.address})"
-        self.trace = PduTrace(path, header, device, self.config.trace_max_bytes, self._device_xref.get)
+        self.trace = PduTrace(path, header, device, self.config.trace_max_bytes, self._device_xref.get, self.render_pdu())
         self.log.info("%s: PDU trace of %s started in %s", self.name, device, path)
         return path
 
@@ -716,3 +749,67 @@ class CstaXmlDriver(PbxDriver):
 
     async def set_do_not_disturb(self, device: str, on: bool) -> None:
         await self._request("do_not_disturb", codec.set_do_not_disturb(device, on))
+
+
+class AssociationRefused(CstaBaseError):
+    """The switch refused the association step (ACSE AARE rejected, unexpected handshake answer)."""
+
+    http_status = 502
+
+    def __init__(self, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.auth = auth
+        """True when the refusal is about the log-in (wrong user or password)."""
+
+
+class CstaXmlDriver(CstaDriver):
+    """Base of the CSTA XML drivers: J.2 or NUL framing, ECMA-323 codec, ECMA-354 session."""
+
+    type_name = "csta_xml"
+    Config = CstaXmlConfig
+    capabilities = CSTA_CAPABILITIES
+    description = "CSTA XML (ECMA-323) over TCP"
+
+    def __init__(self, config: CstaXmlConfig, context: Any):
+        super().__init__(config, context)
+        self.config: CstaXmlConfig = config
+
+    def session_info(self) -> dict[str, Any] | None:
+        """``applicationSpecificInfo`` of StartApplicationSession (log-in data), or None."""
+        if not self.config.username:
+            return None
+        info: dict[str, Any] = {"userID": self.config.username}
+        if self.config.password is not None:
+            info["password"] = self.config.password.reveal()
+        return info
+
+    def make_codec(self) -> MessageCodec:
+        return Codec(self.config.edition)
+
+    def make_framing(self) -> Framing:
+        framing_cls = FRAMINGS[self.config.framing]
+        return framing_cls(max_frame_size=self.config.max_frame_size) if self.config.max_frame_size else framing_cls()
+
+    def describe_wire(self, client: CstaClient) -> str:
+        return f"{client.framing.name} framing, ed{client.codec.edition}"
+
+    async def start_session(self, client: CstaClient) -> None:
+        if not self.config.use_session:
+            return
+        try:
+            session = await client.start_application_session(
+                self.config.application_id,
+                requested_session_duration=int(self.config.session_duration),
+                application_specific_info=self.session_info(),
+            )
+        except CstaError as exc:
+            if exc.category == "operation" and exc.value in ("serviceNotSupported", "requestIncompatibleWithObject", "generic"):
+                self.log.warning("%s: the PBX does not offer ECMA-354 sessions (%s); going on without one; set use_session = false to skip asking",
+                                 self.name, exc.value)
+                return
+            raise
+        self.session_id = session.session_id
+
+    async def end_session(self, client: CstaClient) -> None:
+        if client.session is not None:
+            await client.stop_application_session(timeout=1.0)

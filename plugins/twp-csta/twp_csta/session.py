@@ -1,13 +1,18 @@
-"""CSTA XML client session over an asyncio stream: requests, events, heartbeats.
+"""CSTA client session over an asyncio stream: requests, events, heartbeats, whatever the encoding.
 
-``CstaClient`` runs one PBX link.  It is transport-agnostic: give it the
+``CstaClient`` runs one PBX link.  It is transport- and encoding-agnostic: give it the
 ``(StreamReader, StreamWriter)`` of a TCP connection (``CstaClient.connect`` opens one),
-a ``Framing`` and a ``Codec``.  It then
+a ``Framing`` and a codec (``MessageCodec``: the XML ``Codec``, or the BER codec of
+``twp_csta.ber``, which writes the invoke id inside each ROSE APDU).  Before ``start()``
+an association step may use the link directly (``handshake`` for raw bytes such as
+the OmniPCX Office ``B``/``P`` exchange, ``exchange`` for one framed APDU and its
+answer, such as ACSE AARQ/AARE); ``CstaClient.connect(prelude=...)`` runs it.  It then
 
 - allocates invoke ids (1-9998, wrapping, skipping ids still in flight; 9999 is left to
-  events) and matches each answer to its request: by the invoke id of the frame header,
-  or, for framings without one (NUL-terminated XML), to the oldest pending request whose
-  answer has that name (a ``CSTAErrorCode`` goes to the oldest pending request);
+  events) and matches each answer to its request: by the invoke id of the frame header
+  or of the ROSE APDU, or, when neither carries one (NUL-terminated XML), to the oldest
+  pending request whose answer has that name (a ``CSTAErrorCode`` goes to the oldest
+  pending request);
 - turns ``CSTAErrorCode`` and ECMA-354 negative answers into ``CstaError`` and silence
   into ``CstaTimeout``;
 - hands every event, every unmatched answer and every request from the PBX to
@@ -38,7 +43,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Container
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -68,6 +73,23 @@ from twp_csta.xml.codec import (
 from twpcore.plugin_api import RepeatLimiter
 
 log = logging.getLogger(__name__)
+
+class MessageCodec(Protocol):
+    """What the client needs of a codec: neutral ``Message`` values to bytes and back."""
+
+    def encode(self, message: Message) -> bytes:
+        """One payload (an XML document, a BER APDU) for ``message``; raises ``CodecError``."""
+        ...
+
+    def decode(self, payload: bytes) -> Message:
+        """The message in one payload; raises ``CodecError`` for anything else."""
+        ...
+
+
+def codec_carries_invoke_id(codec: object) -> bool:
+    """Does ``codec`` write the invoke id inside the payload (ROSE), so answers can be matched by it?"""
+    return bool(getattr(codec, "carries_invoke_id", False))
+
 
 EventCallback = Callable[[Message], Awaitable[None] | None]
 LinkLostCallback = Callable[[str], Awaitable[None] | None]
@@ -159,7 +181,7 @@ async def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
 
 
 class CstaClient:
-    """One CSTA XML link: see the module docstring for what it does on its own.
+    """One CSTA link (XML or BER): see the module docstring for what it does on its own.
 
     ``request_timeout`` is the default time-out of ``request``; ``heartbeat_interval``
     (seconds, None for no heartbeat), ``heartbeat_timeout`` (defaults to the interval)
@@ -175,7 +197,7 @@ class CstaClient:
         writer: asyncio.StreamWriter,
         *,
         framing: Framing,
-        codec: Codec | None = None,
+        codec: MessageCodec | None = None,
         name: str = "csta",
         on_event: EventCallback | None = None,
         on_link_lost: LinkLostCallback | None = None,
@@ -195,7 +217,8 @@ class CstaClient:
         self._reader = reader
         self._writer = writer
         self.framing = framing
-        self.codec = codec if codec is not None else Codec()
+        self.codec: Any = codec if codec is not None else Codec()
+        self._ids_in_payload = codec_carries_invoke_id(self.codec)
         self.name = name
         self.on_event = on_event
         self.on_link_lost = on_link_lost
@@ -218,6 +241,8 @@ class CstaClient:
         self._reader_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._keepalive_task: asyncio.Task[None] | None = None
+        self._backlog: list[Frame] = []
+        """Frames read during the association step, handled first once started."""
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -229,9 +254,15 @@ class CstaClient:
         *,
         framing: Framing,
         connect_timeout: float = 10.0,
+        prelude: Callable[[CstaClient], Awaitable[None]] | None = None,
         **kwargs: Any,
     ) -> CstaClient:
-        """Open a TCP connection to a PBX and return a started client."""
+        """Open a TCP connection to a PBX and return a started client.
+
+        ``prelude(client)`` runs before the client starts reading: the association step
+        (``handshake``, ``exchange``).  If it fails, the connection is closed and its
+        error raised.
+        """
         try:
             async with asyncio.timeout(connect_timeout):
                 reader, writer = await asyncio.open_connection(host, port)
@@ -244,8 +275,71 @@ class CstaClient:
         except BaseException:
             writer.close()
             raise
+        if prelude is not None:
+            try:
+                await prelude(client)
+            except BaseException:
+                await client.close()
+                raise
         client.start()
         return client
+
+    # -- association step (before start) ---------------------------------------------
+    async def handshake(self, send: bytes, expect: bytes, *, timeout: float | None = None, what: str = "handshake") -> None:
+        """Write ``send`` as raw bytes and read exactly ``expect`` back (before ``start``)."""
+        self._before_start(what)
+        timeout = self.request_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(timeout):
+                self._writer.write(send)
+                await self._writer.drain()
+                got = await self._reader.readexactly(len(expect))
+        except TimeoutError:
+            raise CstaTimeout(what, timeout, link=self.name) from None
+        except asyncio.IncompleteReadError as exc:
+            raise CstaLinkError(f"{what}: {self.name}: the PBX closed the connection after {len(exc.partial)} bytes") from None
+        except (ConnectionError, OSError) as exc:
+            raise CstaLinkError(f"{what}: {self.name}: {exc}") from None
+        if got != expect:
+            raise CstaLinkError(f"{what}: {self.name}: expected {expect!r} from the PBX, got {got!r}; "
+                                "is this port the switch's CSTA interface?")
+
+    async def exchange(self, payload: bytes, *, timeout: float | None = None, what: str = "association") -> bytes:
+        """Send one framed payload and return the payload of the first frame that comes back (before ``start``).
+
+        Frames after it that arrived in the same read are kept and handled once the client starts.
+        """
+        self._before_start(what)
+        timeout = self.request_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(timeout):
+                self._writer.write(self.framing.encode(None, payload))
+                await self._writer.drain()
+                self.stats.frames_out += 1
+                while not self._backlog:
+                    data = await self._reader.read(self.read_size)
+                    if not data:
+                        raise CstaLinkError(f"{what}: {self.name}: the PBX closed the connection")
+                    for item in self.framing.feed(data):
+                        if isinstance(item, FramingError):
+                            self.stats.framing_errors += 1
+                            self.repeats.log(logging.WARNING, f"{self.name}: framing errors", "%s: %s", self.name, item.message)
+                        else:
+                            self._backlog.append(item)
+        except TimeoutError:
+            raise CstaTimeout(what, timeout, link=self.name) from None
+        except (ConnectionError, OSError) as exc:
+            if isinstance(exc, CstaLinkError):
+                raise
+            raise CstaLinkError(f"{what}: {self.name}: {exc}") from None
+        frame = self._backlog.pop(0)
+        self.stats.frames_in += 1
+        return frame.payload
+
+    def _before_start(self, what: str) -> None:
+        if self._reader_task is not None:
+            raise RuntimeError(f"{what}: the association step runs before start()")
+        self._ensure_open(what)
 
     def start(self) -> None:
         """Start reading (and the heartbeat, if configured); needs a running event loop."""
@@ -346,12 +440,24 @@ class CstaClient:
         self._ensure_open(message.name)
         await self._write(message, invoke_id if invoke_id is not None else message.invoke_id)
 
+    async def send_payload(self, payload: bytes, *, what: str = "payload") -> None:
+        """Frame and send an already encoded payload (an ACSE RLRQ): no answer is awaited, nothing traced."""
+        self._ensure_open(what)
+        try:
+            self._writer.write(self.framing.encode(None, payload))
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            raise CstaLinkError(f"{what}: {self.name}: link lost while sending ({exc})") from None
+        self.stats.frames_out += 1
+
     def _ensure_open(self, what: str) -> None:
         if self._closed:
             why = f"link lost ({self.lost_reason})" if self.lost_reason else "link closed"
             raise CstaLinkError(f"{what}: {self.name}: {why}")
 
     async def _write(self, message: Message, invoke_id: int | None) -> None:
+        if self._ids_in_payload and message.invoke_id != invoke_id:
+            message = attrs.evolve(message, invoke_id=invoke_id)
         payload = self.codec.encode(message)
         frame = self.framing.encode(invoke_id, payload)
         self._trace("out", invoke_id, payload)
@@ -377,6 +483,9 @@ class CstaClient:
     async def _read_loop(self) -> None:
         reason = "connection closed by the PBX"
         try:
+            backlog, self._backlog = self._backlog, []
+            for frame in backlog:
+                await self._on_frame(frame)
             while True:
                 data = await self._reader.read(self.read_size)
                 if not data:
@@ -406,14 +515,35 @@ class CstaClient:
         self.stats.frames_in += 1
         self._trace("in", frame.invoke_id, frame.payload)
         try:
-            message = self.codec.decode(frame.payload, invoke_id=frame.invoke_id)
+            if frame.invoke_id is None:
+                message = self.codec.decode(frame.payload)
+            else:
+                message = self.codec.decode(frame.payload, invoke_id=frame.invoke_id)
         except CodecError as exc:
             self.stats.codec_errors += 1
             self.repeats.log(logging.WARNING, f"{self.name}: unreadable frames", "%s: skipped an unreadable frame (invoke id %s): %s",
                              self.name, frame.invoke_id, exc.message)
+            if self._ids_in_payload:
+                await self._on_unreadable_apdu(frame.payload, exc)
             return
         log.debug("%s: <- %s (invoke id %s)", self.name, message.name, frame.invoke_id)
         await self._dispatch(message)
+
+    async def _on_unreadable_apdu(self, payload: bytes, exc: CodecError) -> None:
+        """ROSE: an unreadable answer fails its request at once; an invoke of an unknown operation gets a reject."""
+        invoke_id = getattr(exc, "invoke_id", None)
+        if not isinstance(invoke_id, int) or not payload:
+            return
+        if payload[0] in (0xA2, 0xA3):  # returnResult, returnError
+            pending = self._pending.pop(invoke_id, None)
+            if pending is not None and not pending.future.done():
+                pending.future.set_exception(CodecError(f"{pending.request.name}: the PBX's answer could not be read ({exc.message})"))
+        elif payload[0] == 0xA1 and getattr(exc, "kind", None) == "unknown-operation":
+            reject = Message("RoseReject", {"problem": {"invoke": "unrecognizedOperation"}}, kind=MessageKind.ERROR, invoke_id=invoke_id)
+            try:
+                await self._write(reject, invoke_id)
+            except (CstaLinkError, CodecError, FramingError) as err:
+                log.debug("%s: could not reject invoke %s: %s", self.name, invoke_id, err)
 
     async def _dispatch(self, message: Message) -> None:
         if message.kind in (MessageKind.RESPONSE, MessageKind.ERROR):
@@ -439,7 +569,7 @@ class CstaClient:
                              self.name, message.name, exc_info=True)
 
     def _match(self, message: Message) -> _Pending | None:
-        if self.framing.carries_invoke_id and message.invoke_id is not None:
+        if (self.framing.carries_invoke_id or self._ids_in_payload) and message.invoke_id is not None:
             return self._pending.pop(message.invoke_id, None)
         any_error = message.name == "CSTAErrorCode"
         for invoke_id, item in self._pending.items():

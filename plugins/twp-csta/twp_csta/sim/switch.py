@@ -1,10 +1,16 @@
-"""A PBX simulator speaking CSTA XML over TCP: the peer of the CSTA drivers in tests and demos.
+"""A PBX simulator speaking CSTA XML or CSTA BER over TCP: the peer of the CSTA drivers in tests and demos.
 
-``PbxSimulator`` is an asyncio TCP server that behaves like a switch's CSTA XML
-interface, built on the toolkit's own framing and codec (``twp_csta``), so
-what it writes is what a driver reads from a real PBX:
+``PbxSimulator`` is an asyncio TCP server that behaves like a switch's CSTA interface,
+built on the toolkit's own framing and codec (``twp_csta``), so what it writes is what
+a driver reads from a real PBX.  One call model, two encodings, chosen per simulated
+switch (``SimConfig.encoding``):
 
-- **Wire**: J.2 (8-byte header) or NUL-terminated framing, ECMA-323 edition 3, 4 or 5
+- **BER wire** (``encoding="ber"``): ECMA-285 in ROSE, framed ``len2`` (MX-One
+  Application Link), ``hipath`` (HiPath / OpenScape Business) or ``tlv``; an optional
+  association (``association="acse"``: AARQ answered with AARE, checking ``username`` /
+  ``password``; ``"oxo"``: the OmniPCX Office ``B``/``P`` exchange, then ACSE), RLRQ
+  answered with RLRE.  ``sim/ber.py`` holds that part.
+- **XML wire**: J.2 (8-byte header) or NUL-terminated framing, ECMA-323 edition 3, 4 or 5
   (any edition is read), an optional ECMA-354 application session (required or not,
   with optional credentials and a session timer), ``SystemStatus`` sent every
   ``system_status_interval`` and expected to be answered (the link is dropped after
@@ -71,6 +77,8 @@ import attrs
 
 from twp_csta.errors import CodecError, FramingError
 from twp_csta.framing import EVENT_INVOKE_ID, FRAMINGS, Framing
+from twp_csta.framing_ber import BER_FRAMINGS
+from twp_csta.sim import ber as sim_ber
 from twp_csta.xml.codec import (
     CSTA_NAMESPACES,
     Codec,
@@ -127,8 +135,14 @@ class SimConfig:
     """Address to listen on."""
     port: int = 0
     """TCP port; 0 picks a free one (``sim.port`` tells which)."""
-    framing: Literal["j2", "nul"] = "j2"
-    """ECMA-323 J.2 header, or NUL-terminated XML."""
+    encoding: Literal["xml", "ber"] = "xml"
+    """CSTA XML (ECMA-323) or CSTA BER (ECMA-285 in ROSE)."""
+    framing: Literal["j2", "nul", "len2", "hipath", "tlv"] = "j2"
+    """XML: ECMA-323 J.2 header, or NUL-terminated.  BER: ``len2``, ``hipath`` or ``tlv`` (``twp_csta.framing_ber``)."""
+    association: Literal["none", "acse", "oxo"] = "none"
+    """BER: what must happen before CSTA services: nothing, an ACSE association, or ``B``/``P`` then ACSE (OmniPCX Office)."""
+    phase: int = 3
+    """BER: CSTA phase of the codec."""
     edition: int = 4
     """ECMA-323 edition written (3, 4 or 5) unless the session grants another one."""
     require_session: bool = False
@@ -234,9 +248,12 @@ class SimLink:
         self.reader = reader
         self.writer = writer
         cfg = sim.config
-        framing_cls = FRAMINGS[cfg.framing]
+        framing_cls = {**FRAMINGS, **BER_FRAMINGS}[cfg.framing]
         self.framing: Framing = framing_cls(max_frame_size=cfg.max_frame_size) if cfg.max_frame_size else framing_cls()
-        self.codec = Codec(cfg.edition)
+        self.codec: Any = sim_ber.make_codec(cfg) if cfg.encoding == "ber" else Codec(cfg.edition)
+        self.ids_in_payload = bool(getattr(self.codec, "carries_invoke_id", False))
+        self.associated = cfg.encoding != "ber" or cfg.association == "none"
+        """False until the ACSE association is accepted (BER switches that want one)."""
         self.monitors: dict[str, str] = {}
         """monitorCrossRefID → device."""
         self.session_id: str | None = None
@@ -260,6 +277,8 @@ class SimLink:
         """Encode and write one message (dropped while the switch is mute or the link closed)."""
         if self.closed or self.sim.mute or self.writer.is_closing():
             return
+        if self.ids_in_payload and message.invoke_id != invoke_id:
+            message = attrs.evolve(message, invoke_id=invoke_id)
         try:
             data = self.framing.encode(invoke_id, self.codec.encode(message))
         except (CodecError, FramingError) as exc:
@@ -271,6 +290,8 @@ class SimLink:
     def event_invoke_id(self) -> int:
         """The invoke id the next unsolicited event carries (``SimConfig.event_invoke_id``)."""
         chosen = self.sim.config.event_invoke_id
+        if chosen == EVENT_INVOKE_ID and self.sim.config.encoding == "ber":
+            chosen = "counter"  # 9999 is a J.2 header convention; a ROSE switch numbers its invokes
         return next(self._invoke) % 9000 + 1 if chosen == "counter" else chosen
 
     def send_event(self, message: Message) -> None:
@@ -336,8 +357,9 @@ class PbxSimulator:
 
     def __init__(self, config: SimConfig | None = None, **overrides: Any):
         self.config = attrs.evolve(config or SimConfig(), **overrides)
-        if self.config.framing not in FRAMINGS:
-            raise ValueError(f"framing: expected one of {', '.join(FRAMINGS)}, got {self.config.framing!r}")
+        framings = BER_FRAMINGS if self.config.encoding == "ber" else FRAMINGS
+        if self.config.framing not in framings:
+            raise ValueError(f"framing: expected one of {', '.join(framings)} for encoding {self.config.encoding}, got {self.config.framing!r}")
         if self.config.edition not in CSTA_NAMESPACES:
             raise ValueError(f"edition: expected one of {sorted(CSTA_NAMESPACES)}, got {self.config.edition!r}")
         self._internal = re.compile(self.config.internal_pattern)
@@ -352,6 +374,8 @@ class PbxSimulator:
         self.external_behaviour: dict[str, tuple[ExternalBehaviour, float]] = {}
         self.requests: deque[Message] = deque(maxlen=2000)
         """The last requests received, for assertions."""
+        self.associations: deque[Any] = deque(maxlen=200)
+        """BER: the last ACSE APDUs received (``twp_csta.ber.AcseApdu``), for assertions."""
         self.digits: list[tuple[str, str, str]] = []
         """(call id, device, digits) of every GenerateDigits."""
         self.codec_errors = 0
@@ -384,7 +408,9 @@ class PbxSimulator:
     async def start(self) -> PbxSimulator:
         self._loop = asyncio.get_running_loop()
         self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port)
-        log.info("pbxsim listening on %s:%s (%s framing, CSTA ed%d)", self.config.host, self.port, self.config.framing, self.config.edition)
+        cfg = self.config
+        wire = f"BER phase {cfg.phase}, association {cfg.association}" if cfg.encoding == "ber" else f"CSTA ed{cfg.edition}"
+        log.info("pbxsim listening on %s:%s (%s framing, %s)", self.config.host, self.port, self.config.framing, wire)
         return self
 
     @property
@@ -418,9 +444,11 @@ class PbxSimulator:
         self.links.append(link)
         self.connections_accepted += 1
         log.info("pbxsim link %s connected from %s", link.id, link.peer)
-        if self.config.system_status_interval:
-            link.spawn(link.heartbeat())
         try:
+            if self.config.encoding == "ber" and self.config.association == "oxo" and not await sim_ber.oxo_handshake(link):
+                return
+            if self.config.system_status_interval:
+                link.spawn(link.heartbeat())
             while not link.closed:
                 try:
                     data = await reader.read(65536)
@@ -434,8 +462,19 @@ class PbxSimulator:
                         log.warning("pbxsim link %s: %s", link.id, item.message)
                         continue
                     self.frames_in += 1
+                    if self.config.encoding == "ber" and sim_ber.is_association_apdu(item.payload):
+                        sim_ber.on_association_apdu(self, link, item.payload)
+                        continue
+                    if not link.associated:
+                        log.warning("pbxsim link %s: CSTA APDU before the ACSE association; link aborted", link.id)
+                        link.write_raw(sim_ber.abort_apdu(link))
+                        link.close("CSTA before the association", abort=False)
+                        break
                     try:
-                        message = link.codec.decode(item.payload, invoke_id=item.invoke_id)
+                        if item.invoke_id is None:
+                            message = link.codec.decode(item.payload)
+                        else:
+                            message = link.codec.decode(item.payload, invoke_id=item.invoke_id)
                     except CodecError as exc:
                         self.codec_errors += 1
                         log.warning("pbxsim link %s: unreadable frame skipped: %s", link.id, exc.message)
@@ -585,7 +624,9 @@ class PbxSimulator:
     def send_oversized(self, size: int | None = None) -> None:
         """Write one frame of ``size`` bytes that no client should accept (not XML, too big)."""
         for link in self.links:
-            if self.config.framing == "j2":
+            if self.config.encoding == "ber":
+                link.write_raw(sim_ber.oversized_frame(link.framing, size))
+            elif self.config.framing == "j2":
                 total = min(size or 65535, 65535)
                 link.write_raw(b"\x00\x00" + total.to_bytes(2, "big") + b"9999" + b"X" * (total - 8))
             else:
@@ -690,6 +731,8 @@ class PbxSimulator:
     # -- requests: ECMA-354 session ----------------------------------------------------
     def _req_StartApplicationSession(self, link: SimLink, m: Message) -> Message:
         cfg = self.config
+        if cfg.encoding == "ber":
+            raise SimFault("operation", "serviceNotSupported", "a BER switch has no ECMA-354 session")
         if cfg.username is not None or cfg.password is not None:
             info = m.get("applicationInfo/applicationSpecificInfo")
             user = _text(info.get("userID")) if isinstance(info, dict) else None
@@ -1458,10 +1501,13 @@ class DemoTraffic:
 
 # -- standalone ------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m twp_csta.sim", description="Simulated PBX speaking CSTA XML over TCP.")
+    p = argparse.ArgumentParser(prog="python -m twp_csta.sim", description="Simulated PBX speaking CSTA XML or BER over TCP.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8882, help="TCP port (default 8882, the MX-One CSTA XML port)")
-    p.add_argument("--framing", choices=sorted(FRAMINGS), default="j2", help="j2 (ECMA-323 J.2 header) or nul")
+    p.add_argument("--encoding", choices=["xml", "ber"], default="xml", help="CSTA XML (ECMA-323) or BER (ECMA-285)")
+    p.add_argument("--framing", choices=sorted({**FRAMINGS, **BER_FRAMINGS}), default=None,
+                   help="XML: j2 (default) or nul; BER: len2 (default), hipath or tlv")
+    p.add_argument("--association", choices=["none", "acse", "oxo"], default="none", help="BER: ACSE association, or B/P then ACSE")
     p.add_argument("--edition", type=int, choices=sorted(CSTA_NAMESPACES), default=4, help="ECMA-323 edition written")
     p.add_argument("--devices", action="append", default=[], help="internal devices, e.g. 201-210 (repeatable)")
     p.add_argument("--session", action="store_true", help="require an ECMA-354 application session")
@@ -1476,7 +1522,8 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace) -> None:
     sim = PbxSimulator(SimConfig(
-        host=args.host, port=args.port, framing=args.framing, edition=args.edition, devices=tuple(args.devices),
+        host=args.host, port=args.port, encoding=args.encoding, association=args.association,
+        framing=args.framing or ("len2" if args.encoding == "ber" else "j2"), edition=args.edition, devices=tuple(args.devices),
         require_session=args.session, username=args.username, password=args.password,
         system_status_interval=args.heartbeat, external_default=args.external, external_answer_after=2.0,
         ring_timeout=60.0, max_call_duration=300.0,

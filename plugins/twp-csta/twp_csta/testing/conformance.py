@@ -1,4 +1,4 @@
-"""The PBX driver conformance suite: one set of scenarios any CSTA XML driver runs against the simulator.
+"""The PBX driver conformance suite: one set of scenarios any CSTA driver, XML or BER, runs against the simulator.
 
 A driver package (first- or third-party) subclasses ``DriverConformance`` in its tests::
 
@@ -10,13 +10,15 @@ A driver package (first- or third-party) subclasses ``DriverConformance`` in its
 
 Each test builds a real kernel (the kit's ``twp_app``) with one ``[pbx.links.lab]`` of
 that driver connected over TCP to a started ``PbxSimulator`` set up like the driver's
-defaults (framing, edition, application session), creates a company, a domain, three
+defaults (encoding, framing, edition, application session or ACSE association), creates a company, a domain, three
 users with devices 201, 202 and 203 through the admin API, logs the users in and opens
 their WebSockets (``/api/v1/events``).  Then, for **every capability the driver
 declares**, it plays the scenario through the HTTP call-control API and checks what a
 user sees: the events on the WebSocket (``call.delivered``, ``call.established``,
 ``presence.changed`` …) and ``GET /api/v1/calls``.  Capabilities the driver does not
-declare are skipped, and the suite checks that the API answers 501 for them.
+declare are skipped, and the suite checks that the API answers 501 for them.  Every
+driver also goes through link loss (reconnection, re-monitoring, calls reconciled from
+snapshots) and garbage on the link (skipped, link kept).
 
 ``start_lab`` and ``Lab`` are usable on their own (the kernel's API and fault-injection
 tests use them); ``EventStream`` reads a WebSocket with ``expect``/``expect_no``.
@@ -34,6 +36,7 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
+from twp_csta.driver_ber import CstaBerConfig
 from twp_csta.sim import PbxSimulator, SimConfig
 from twpcore.plugin_api import Kind
 from twpcore.testing.plugin import TwpClient, registered_type
@@ -222,14 +225,19 @@ def _load_driver_class(driver: str, plugins: list[tuple[str, Any]]) -> type[Any]
 
 
 def sim_config_for(cls: type[Any], link_options: dict[str, Any], sim_options: dict[str, Any]) -> SimConfig:
-    """A simulator set up like the driver's link: same framing, edition and session use."""
+    """A simulator set up like the driver's link: same encoding, framing, edition, session use or association."""
     defaults = {}
     for field in attrs.fields(cls.Config):
         if field.default is not attrs.NOTHING and not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
             defaults[field.name] = field.default
     merged = {**defaults, **link_options}
     options: dict[str, Any] = dict(FAST_SIM_OPTIONS)
-    if merged.get("framing") in ("j2", "nul"):
+    if isinstance(cls.Config, type) and issubclass(cls.Config, CstaBerConfig):
+        options["encoding"] = "ber"
+        options["framing"] = merged.get("framing", "len2")
+        options["association"] = merged.get("association", "acse")
+        options["phase"] = merged.get("phase", 3)
+    elif merged.get("framing") in ("j2", "nul"):
         options["framing"] = merged["framing"]
     if merged.get("edition") in (3, 4, 5):
         options["edition"] = merged["edition"]
@@ -551,6 +559,39 @@ class DriverConformance:
         lab.numbers["dave"] = "204"
         items = await lab.wait_calls("dave", lambda items: bool(items))
         assert [(c["call_id"], c["state"], c["remote"]) for c in items] == [(call_id, "connected", EXTERNAL)]
+
+    async def test_link_loss_reconnects_and_resynchronises(self, lab: Lab) -> None:
+        self.needs(lab, "monitor", "snapshot")
+        admin, alice, bob = await lab.ws("admin"), await lab.ws("alice"), await lab.ws("bob")
+        ended = lab.sim.dial(EXTERNAL, "202")
+        lab.sim.answer("202", ended)
+        await bob.expect("call.established", call={"call_id": ended})
+        lab.sim.refuse_connections = True
+        await lab.sim.drop_links()
+        await admin.expect("link.down", link=lab.link)
+        lab.sim.hang_up(EXTERNAL, ended)        # ends while the link is down
+        started = lab.sim.dial("0498765432", "201")
+        lab.sim.answer("201", started)          # starts while the link is down
+        lab.sim.refuse_connections = False
+        await admin.expect("link.up", link=lab.link, timeout=5)
+        await lab.wait_supervised()
+        await bob.expect("call.cleared", call={"call_id": ended})
+        appeared = await alice.expect("call.snapshot", call={"call_id": started})
+        assert appeared["call"]["state"] == "connected" and appeared["call"]["remote"] == "0498765432"
+        assert lab.driver_obj.reconnects == 1
+        mark = bob.mark()
+        call_id = await lab.sim.incoming_call(EXTERNAL, "202")
+        await bob.expect("call.delivered", after=mark, call={"call_id": call_id, "state": "alerting"})
+
+    async def test_garbage_on_the_link_is_skipped(self, lab: Lab) -> None:
+        self.needs(lab, "monitor")
+        admin, alice = await lab.ws("admin"), await lab.ws("alice")
+        lab.sim.send_garbage()
+        call_id = await lab.sim.incoming_call(EXTERNAL, "201")
+        await alice.expect("call.delivered", call={"call_id": call_id, "state": "alerting"})
+        stats = lab.driver_obj.link_stats()
+        assert stats["framing_errors"] + stats["codec_errors"] >= 1 and stats["reconnects"] == 0
+        assert not admin.matching("link.down")
 
     async def test_undeclared_capabilities_answer_501(self, lab: Lab) -> None:
         routes = {
