@@ -19,31 +19,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import machine, machine_info, write_section
+from common import RATE_RUN_SECONDS, RATE_RUNS, machine, machine_info, rate, write_section
 
 from twp_csta.ber import BerCodec, samples
 from twp_csta.xml.codec import Codec, Message
 
-RUNS = 7
-RUN_SECONDS = 0.5
-
-
-def rate(work: Callable[[], int]) -> list[float]:
-    """Messages per second of ``work`` (which returns how many it handled), per run."""
-    results = []
-    for _ in range(RUNS):
-        done = 0
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < RUN_SECONDS:
-            done += work()
-        results.append(done / elapsed)
-    return results
+RUNS = RATE_RUNS
+RUN_SECONDS = RATE_RUN_SECONDS
 
 
 def workloads() -> dict[str, list[Message]]:

@@ -19,30 +19,18 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import machine, machine_info, write_section
+from common import RATE_RUN_SECONDS, RATE_RUNS, machine, machine_info, rate, write_section
 
 from twp_csta.sim import PbxSimulator
 from twp_csta.sim.vtixml import VtiXmlSimulator, guide_4_2
 from twp_csta.vtixml import VtiClient, decode, encode, message
 
-RUNS = 7
-RUN_SECONDS = 0.5
-
-
-def rate(work: Callable[[], int]) -> list[float]:
-    results = []
-    for _ in range(RUNS):
-        done = 0
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < RUN_SECONDS:
-            done += work()
-        results.append(done / elapsed)
-    return results
+RUNS = RATE_RUNS
+RUN_SECONDS = RATE_RUN_SECONDS
 
 
 def codec_rows() -> list[tuple[str, str, list[float]]]:

@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,3 +57,21 @@ def write_section(name: str, text: str, heading: str) -> None:
     else:
         doc = doc.rstrip() + f"\n\n## {heading}\n\n{block}\n"
     DOC.write_text(doc, encoding="utf-8")
+
+
+RATE_RUNS = 7
+RATE_RUN_SECONDS = 0.5
+
+
+def rate(work: Callable[[], int], runs: int = RATE_RUNS, seconds: float = RATE_RUN_SECONDS) -> list[float]:
+    """Items per second of ``work`` (which returns how many it handled), one figure per run of ``seconds``."""
+    import time
+
+    results = []
+    for _ in range(runs):
+        done = 0
+        start = time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            done += work()
+        results.append(done / elapsed)
+    return results
