@@ -47,7 +47,7 @@ async def test_a_wrong_password_is_refused_at_association_and_the_link_is_auth_f
         admin = admin_client(server)
         company = await admin.create("companies", name="ACME")
         await admin.create("domains", company_id=company["id"], name="Lyon", numbering_plan_length=3)
-        instance = await server.instance_until("office", lambda i: i["state"] not in ("config_error", "starting"))
+        instance = await server.instance_until("office", lambda i: i["state"] not in ("configured", "config_error", "starting"))
         assert instance["state"] == "auth_failed", instance
         assert "ACSE association" in instance["reason"] and "wrong" not in instance["reason"]
         assert sim.links == [] or not any(link.associated for link in sim.links)

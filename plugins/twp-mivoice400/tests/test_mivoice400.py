@@ -51,7 +51,7 @@ async def test_a_wrong_password_makes_the_link_auth_failed(twp_app):
         company = await admin.create("companies", name="ACME")  # the link starts once its company and domain exist
         await admin.create("domains", company_id=company["id"], name="Office", numbering_plan_length=3)
         # config_error until the domain exists, then starting, then the refused session
-        instance = await server.instance_until("office", lambda i: i["state"] not in ("config_error", "starting"))
+        instance = await server.instance_until("office", lambda i: i["state"] not in ("configured", "config_error", "starting"))
         assert instance["state"] == "auth_failed", instance
         assert "twp" in instance["reason"] and "wrong" not in instance["reason"]
         await asyncio.sleep(0)
