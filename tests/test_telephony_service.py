@@ -165,3 +165,45 @@ async def test_callback_needs_the_internet_application_and_is_rate_limited(twp_a
         await web.call("POST", "/api/v1/callback", {"agent": "202", "number": "0155171889"}, status=202)
     err = await web.call("POST", "/api/v1/callback", {"agent": "202", "number": "0155171889"}, status=429)
     assert "try again" in err["detail"]
+
+
+class FlakyDriver(RecordingDriver):
+    """Refuses the first monitor of 202, and answers every monitor slowly, like a loaded PBX."""
+
+    type_name = "flaky"
+    refused: set[str] = set()
+
+    async def monitor(self, device):
+        await asyncio.sleep(0.05)
+        if device == "202" and device not in self.refused:
+            self.refused.add(device)
+            raise RuntimeError("the PBX did not answer in time")
+        self.monitored.append(device)
+
+
+class FlakyPlugin:
+    @hookimpl
+    def twp_register_pbx_drivers(self, register):
+        register(FlakyDriver)
+
+
+async def test_a_refused_monitor_is_tried_again_and_devices_added_meanwhile_are_monitored_once(twp_app):
+    FlakyDriver.refused = set()
+    config = {"limits": {"monitor_retry": "0.3s"},
+              "pbx": {"links": {"paris": {"driver": "flaky", "company": "ACME", "domain": "Paris", "capacity": 10}}}}
+    server = await twp_app(config=config, plugins=[("flaky", FlakyPlugin())])
+    admin = await server.admin()
+    company = await admin.create("companies", name="ACME")
+    domain = await admin.create("domains", company_id=company["id"], name="Paris")
+    # Devices arrive one by one while the link's resync is still monitoring the earlier ones.
+    for number in ("201", "202", "203", "204", "205"):
+        await admin.create("devices", domain_id=domain["id"], number=number)
+    driver = driver_of(server)
+    await wait_for(lambda: "202" in FlakyDriver.refused)
+    states = {d["device"]: d for d in (await admin.get("/api/v1/devices/states"))["items"]}
+    if "202" not in driver.monitored:  # between the refusal and the retry the device says why it is not supervised
+        assert "did not answer in time" in (states["202"]["reason"] or "")
+    await wait_for(lambda: sorted(driver.monitored) == ["201", "202", "203", "204", "205"])
+    assert sorted(driver.monitored) == sorted(set(driver.monitored)), "a device was monitored twice"
+    states = {d["device"]: d for d in (await admin.get("/api/v1/devices/states"))["items"]}
+    assert {n: (s["state"], s["reason"]) for n, s in states.items()} == {n: ("Connected", None) for n in ("201", "202", "203", "204", "205")}

@@ -54,6 +54,12 @@ class LimitsConfig:
         max=86400,
         help="how long the calls of a device stay listed after its PBX link went down; then they are cleared (0: at once)",
     )
+    monitor_retry: Duration = setting(
+        Duration(30),
+        min=0,
+        max=3600,
+        help="how long before a device whose monitoring the PBX refused or did not answer is tried again (0: only when the link comes back)",
+    )
 
 
 @attrs.frozen

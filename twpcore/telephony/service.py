@@ -70,6 +70,10 @@ class Link:
     devices: set[str] = attrs.field(factory=set)
     monitored: set[str] = attrs.field(factory=set)
     resync: asyncio.Task | None = None
+    resync_again: bool = False
+    """Devices changed while a resync pass ran: it makes one more pass rather than being cancelled mid-request."""
+    retry: asyncio.TimerHandle | None = None
+    """Devices the PBX refused or did not answer for are tried again after ``limits.monitor_retry``."""
     expiry: asyncio.TimerHandle | None = None
     """While the link is down: clears its calls after ``limits.calls_kept_after_link_down``."""
 
@@ -263,8 +267,7 @@ class TelephonyService:
         for task in self._tasks:
             task.cancel()
         for link in self.links.values():
-            if link.resync:
-                link.resync.cancel()
+            self._cancel_resync(link)
             if link.expiry:
                 link.expiry.cancel()
         self.repeats.flush()
@@ -280,6 +283,7 @@ class TelephonyService:
         if link is None:
             return
         link.connected, link.since, link.last_error = True, time.time(), None
+        self._cancel_resync(link)
         link.monitored.clear()
         if link.expiry:
             link.expiry.cancel()
@@ -294,8 +298,7 @@ class TelephonyService:
             return
         link.connected, link.since, link.last_error = False, time.time(), reason
         link.monitored.clear()
-        if link.resync:
-            link.resync.cancel()
+        self._cancel_resync(link)
         log.warning("PBX link %s down: %s", link.name, reason)
         self.events.publish(Event("link.down", {"link": link.name, "reason": reason}, link.company_id, link.domain_id))
         if link.expiry:
@@ -323,16 +326,44 @@ class TelephonyService:
             log.warning("PBX link %s still down after %g s: its %d call(s) cleared (limits.calls_kept_after_link_down)",
                         link.name, float(self.limits.calls_kept_after_link_down), cleared)
 
-    def _schedule_resync(self, link: Link) -> None:
+    def _cancel_resync(self, link: Link) -> None:
         if link.resync and not link.resync.done():
             link.resync.cancel()
+        if link.retry:
+            link.retry.cancel()
+            link.retry = None
+        link.resync_again = False
+
+    def _schedule_resync(self, link: Link) -> None:
+        """Monitor what the link does not monitor yet. A pass already running is not cancelled (a monitor request
+        cancelled half-way would leave the PBX monitoring a device the kernel thinks it does not): it runs once more."""
+        if link.retry:
+            link.retry.cancel()
+            link.retry = None
+        if link.resync and not link.resync.done():
+            link.resync_again = True
+            return
         link.resync = asyncio.get_running_loop().create_task(self._resync(link))
 
     async def _resync(self, link: Link) -> None:
-        """Monitor every device of the link not yet monitored, then reconcile its calls."""
+        failed = True
+        while link.connected:
+            link.resync_again = False
+            failed = await self._resync_pass(link)
+            if not link.resync_again:
+                break
+        retry = float(self.limits.monitor_retry)
+        if failed and link.connected and retry > 0:
+            link.retry = asyncio.get_running_loop().call_later(retry, self._schedule_resync, link)
+
+    async def _resync_pass(self, link: Link) -> bool:
+        """Monitor every device of the link not yet monitored, then reconcile its calls; True when a monitor failed."""
+        failed = False
         for number in sorted(link.devices - link.monitored):
             if not link.connected:
-                return
+                return failed
+            if number not in link.devices or number in link.monitored:
+                continue  # moved away or monitored meanwhile
             dev = self.devices.get((link.domain_id, number)) if link.domain_id is not None else None
             if dev and "snapshot" not in link.driver.capabilities:
                 self._forget_unknown(link, dev, "unknown_after_reconnect")  # before monitoring: only calls from before
@@ -344,7 +375,8 @@ class TelephonyService:
                 if dev:
                     dev.reason = f"monitor refused by the PBX: {exc}"
                     self._forget_unknown(link, dev, "not_monitored")
-                log.warning("link %s: cannot monitor %s: %s", link.name, number, exc)
+                log.warning("link %s: cannot monitor %s (tried again in %s s): %s", link.name, number, self.limits.monitor_retry, exc)
+                failed = True
                 continue
             link.monitored.add(number)
             if dev:
@@ -362,6 +394,7 @@ class TelephonyService:
                 continue
             if dev:
                 self._publish(dev, self.model(dev.domain_id).reconcile(number, self._bounded_snapshot(link, number, snapshot)))
+        return failed
 
     def _forget_unknown(self, link: Link, dev: Device, cause: str) -> None:
         """Calls the kernel can no longer check against the PBX are cleared rather than kept as ghosts."""

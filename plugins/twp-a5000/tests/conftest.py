@@ -35,7 +35,7 @@ class MultiSite:
     def link(self, site: str) -> Any:
         return self.telephony.links[f"a5000-{site}"]
 
-    async def wait(self, predicate: Any, what: str, timeout: float = 20.0) -> None:
+    async def wait(self, predicate: Any, what: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
