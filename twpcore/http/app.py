@@ -17,16 +17,20 @@ import twpcore
 from twpcore.app import Kernel
 from twpcore.http.call_logs import call_log_routes
 from twpcore.http.callback import callback_routes, install_limiters
+from twpcore.http.cluster import cluster_routes
 from twpcore.http.console import add_console_routes
 from twpcore.http.core import KERNEL, MAX_ID, MAX_INT, OPENAPI, WEBSOCKETS, Route, error_middleware, guard, query_schema
 from twpcore.http.dialplan import dialplan_routes
 from twpcore.http.directories import directory_routes
 from twpcore.http.negotiate import negotiate_routes
+from twpcore.http.presence import presence_routes
+from twpcore.http.reception import reception_routes
 from twpcore.http.resources import RESOURCES, make_handlers
 from twpcore.http.rights_objects import rights_objects_routes
 from twpcore.http.routes import kernel_routes
 from twpcore.http.sessions import session_routes
 from twpcore.http.sms import sms_routes
+from twpcore.http.teamwork import teamwork_routes
 from twpcore.http.telephony import telephony_routes
 from twpcore.http.traces import trace_routes
 from twpcore.http.user_imports import user_import_routes
@@ -58,6 +62,10 @@ def all_routes() -> list[Route]:
     routes += user_import_routes()
     routes += call_log_routes()
     routes += rights_objects_routes()
+    routes += presence_routes()
+    routes += teamwork_routes()
+    routes += reception_routes()
+    routes += cluster_routes()
     return routes
 
 

@@ -1,0 +1,9 @@
+"""HTTP endpoints: the cluster's status (issue 20)."""
+
+from __future__ import annotations
+
+from twpcore.http.core import Route
+
+
+def cluster_routes() -> list[Route]:
+    return []
