@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 T = TypeVar("T")
 
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 """The version of the plugin API this kernel provides, ``MAJOR.MINOR`` (see the plugin author guide)."""
 
 PLUGIN_CONTEXT = web.RequestKey("twp_plugin_context", object)
