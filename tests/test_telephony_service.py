@@ -6,6 +6,7 @@ kernel's side of the driver contract with a driver written in the test.
 
 import asyncio
 import itertools
+from typing import ClassVar
 
 import attrs
 
@@ -171,7 +172,7 @@ class FlakyDriver(RecordingDriver):
     """Refuses the first monitor of 202, and answers every monitor slowly, like a loaded PBX."""
 
     type_name = "flaky"
-    refused: set[str] = set()
+    refused: ClassVar[set[str]] = set()
 
     async def monitor(self, device):
         await asyncio.sleep(0.05)
@@ -206,4 +207,4 @@ async def test_a_refused_monitor_is_tried_again_and_devices_added_meanwhile_are_
     await wait_for(lambda: sorted(driver.monitored) == ["201", "202", "203", "204", "205"])
     assert sorted(driver.monitored) == sorted(set(driver.monitored)), "a device was monitored twice"
     states = {d["device"]: d for d in (await admin.get("/api/v1/devices/states"))["items"]}
-    assert {n: (s["state"], s["reason"]) for n, s in states.items()} == {n: ("Connected", None) for n in ("201", "202", "203", "204", "205")}
+    assert {n: (s["state"], s["reason"]) for n, s in states.items()} == dict.fromkeys(("201", "202", "203", "204", "205"), ("Connected", None))
