@@ -119,6 +119,19 @@ def rss_kib(pid: int) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) the process has used so far, from /proc/<pid>/stat; None where there is no /proc.
+
+    Unlike the wall time to ready it hardly depends on what else the machine runs, so two
+    trees compare on a loaded host (``ab_startup.py``).
+    """
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class BenchError(Exception):
     pass
 
@@ -140,6 +153,7 @@ def serve_once(directory: Path, env: dict[str, str], *, measure_rss: bool) -> di
                 got = health(port)
                 if got is not None and got[0] == 200:
                     ready = time.perf_counter() - t0
+                    cpu = cpu_seconds(proc.pid)
                     body = got[1]
                     break
                 if time.perf_counter() - t0 > READY_TIMEOUT:
@@ -157,7 +171,7 @@ def serve_once(directory: Path, env: dict[str, str], *, measure_rss: bool) -> di
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-    return {"ready": ready, "rss_kib": rss, "health": body}
+    return {"ready": ready, "cpu": cpu, "rss_kib": rss, "health": body}
 
 
 # -- in-process ---------------------------------------------------------------------

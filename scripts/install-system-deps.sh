@@ -58,6 +58,7 @@ tshark            tshark                              test
 sip-tester        sipp                                test
 chromium          /usr/bin/chromium                   test
 chromium-driver   /usr/bin/chromedriver               test
+redis-server      redis-server                        test
 '
 
 PYTHON=${PYTHON:-python3}

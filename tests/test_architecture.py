@@ -231,7 +231,6 @@ def test_the_sql_check_sees_imports_and_queries(tmp_path):
 # (docs/architecture.md, "Layers and contracts"); the kernel (twpcore.app) wires them.
 # The plugin API's contexts wrap the kernel on purpose: they are what a plugin gets instead of it.
 TAKES_THE_KERNEL = {
-    "twpcore.directory.service.DirectoryService": "issue 13 rewrites it (the directory engine) with its own dependencies",
     "twpcore.plugin_context.KernelCalls": "the plugin API's facade: typed calls into the running server, the kernel kept private",
     "twpcore.plugin_context.PluginContext": "the plugin API's facade: what a plugin's hooks receive instead of the kernel",
     "twpcore.kinds.InstanceContext": "the plugin API's facade: what an instance receives instead of the kernel",

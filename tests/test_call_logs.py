@@ -414,6 +414,9 @@ async def test_statistics_math_on_known_calls(twp_app):
             ("2026-11-20T00:00+01:00", 1), ("2026-11-20T10:00+01:00", 2), ("2026-11-20T11:00+01:00", 1)]
         unknown = await lab.users["alice"].get("/api/v1/me/statistics", params={"tz": "Mars/Olympus"}, status=400)
         assert unknown["field"] == "tz" and "Europe/Paris" in unknown["detail"]
+        # "Europe" names a folder of the time-zone database, not a zone: a 400 too, not a 500.
+        folder = await lab.users["alice"].get("/api/v1/me/statistics", params={"tz": "Europe"}, status=400)
+        assert folder["field"] == "tz"
 
         async def calls(**params: str) -> int:
             body = await lab.users["alice"].get("/api/v1/me/statistics", params={"from": "2026-11-20", "to": "2026-11-21", **params})

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from twpcore.testing.servers import find_free_port
+from twpcore.testing.servers import TwpServeProcess
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extra installs playwright")
 axe_api = pytest.importorskip("axe_playwright_python.sync_playwright", reason="the test extra installs axe-playwright-python")
@@ -36,32 +33,6 @@ USER_PASSWORD = "Alice-caller-2026!"
 expect = playwright_api.expect
 # A loaded CI machine runs these beside other suites: wait up to 15 s for what a user would see.
 expect.set_options(timeout=15_000)
-
-
-def write_config(tmp: Path, port: int, pbx_port: int) -> Path:
-    cfg = tmp / "twp.toml"
-    cfg.write_text(f"""
-[storage]
-url = "sqlite:///{tmp}/twp.db"
-[http]
-host = "127.0.0.1"
-port = {port}
-[demo]
-seed = true
-[plugins.pbxsim]
-listen = "127.0.0.1:{pbx_port}"
-traffic_interval = "0s"
-devices = ["201-203"]
-answer_after = "60s"
-[pbx.links.demo]
-driver = "mxone"
-company = "Demo"
-domain = "Paris"
-host = "127.0.0.1"
-port = {pbx_port}
-capacity = 100
-""")
-    return cfg
 
 
 class Server:
@@ -94,28 +65,13 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("console")
-    port, pbx_port = find_free_port(), find_free_port()
-    cfg = write_config(tmp, port, pbx_port)
-    log_path = tmp / "serve.log"
-    with open(log_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp,
-                                stdout=subprocess.PIPE, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stdout is not None
-    password = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and password is None:
-        line = proc.stdout.readline().decode()
-        if not line and proc.poll() is not None:
-            break
-        if match := re.match(r"^\s+password: (\S+)$", line):
-            password = match.group(1)
-    if password is None:
-        proc.kill()
-        pytest.fail(f"twp serve printed no admin password:\n{log_path.read_text()}")
-    srv = Server(f"http://127.0.0.1:{port}", password, log_path)
-    try:
-        while time.monotonic() < deadline:  # until the socket answers and the PBX link is up
+    # Calls ring for a minute unanswered: the pop-up tests answer them from the console.
+    twp = TwpServeProcess(tmp_path_factory.mktemp("console"), demo=True, pbxsim={"answer_after": "60s"})
+    with twp:
+        assert twp.password is not None
+        srv = Server(twp.base_url, twp.password, twp.log_path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the PBX link is up and supervises the three devices
             try:
                 links = srv.call("GET", "/api/v1/links", token=srv.admin_token())["items"]
                 if links and links[0]["connected"] and links[0]["monitored"] >= 3:
@@ -124,15 +80,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 pass
             time.sleep(0.2)
         else:
-            pytest.fail(f"the demo PBX link never came up:\n{log_path.read_text()}")
+            pytest.fail(f"the demo PBX link never came up:\n{twp.log_text()}")
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

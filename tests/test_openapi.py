@@ -93,6 +93,8 @@ async def test_request_bodies_accept_what_the_schema_says_and_nothing_else(twp_s
                 problems.append(f"{method} {path}: unknown field -> {client.last_status} {answer}")
         for name in schema.get("required", []):
             answer = await client.call(method, url, {k: v for k, v in required.items() if k != name})
+            if client.last_status == 404 and "{" in path:
+                break  # as above: the path names nothing here
             if client.last_status != 400 or answer.get("field") != name:
                 problems.append(f"{method} {path}: without required {name} -> {client.last_status} {answer}")
         for name, prop in props.items():
@@ -101,6 +103,8 @@ async def test_request_bodies_accept_what_the_schema_says_and_nothing_else(twp_s
                 continue
             checked += 1
             answer = await client.call(method, url, {**required, name: wrong})
+            if client.last_status == 404 and "{" in path:
+                break  # as above: the path names nothing here
             if client.last_status != 400 or answer.get("field") != name:
                 problems.append(f"{method} {path}: {name}={wrong!r} -> {client.last_status} {answer}")
     assert not problems, "\n".join(problems)

@@ -19,13 +19,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from twpcore.testing.servers import find_free_port
+from twpcore.testing.servers import TwpServeProcess
 
 ST = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
 EXAMPLES = 8
@@ -48,68 +47,15 @@ EXCLUDED_FOR_USER = [
 ]
 
 
-def demo_config(tmp_path: Path, port: int, pbx_port: int) -> Path:
-    cfg = tmp_path / "twp.toml"
-    cfg.write_text(f"""
-[storage]
-url = "sqlite:///{tmp_path}/var/twp.db"
-[http]
-host = "127.0.0.1"
-port = {port}
-[demo]
-seed = true
-[plugins.pbxsim]
-listen = "127.0.0.1:{pbx_port}"
-traffic_interval = "0"
-devices = ["201-203"]
-[pbx.links.demo]
-driver = "mxone"
-company = "Demo"
-domain = "Paris"
-host = "127.0.0.1"
-port = {pbx_port}
-capacity = 100
-""")
-    return cfg
-
-
 @pytest.fixture
 def demo_server(tmp_path):
     """A `twp serve` of the demo (company Demo, simulated PBX): yields (base URL, first admin's password)."""
-    port = find_free_port()
-    cfg = demo_config(tmp_path, port, find_free_port())
-    stderr = open(tmp_path / "stderr.log", "wb")  # noqa: SIM115 - closed after the process
-    proc = subprocess.Popen([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        password = None
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if match := re.match(r"^\s+password: (\S+)$", line):
-                password = match.group(1)
-                break
-        assert password, f"twp serve printed no admin password:\n{(tmp_path / 'stderr.log').read_text()}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/api/v1/health", timeout=5).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "twp serve is not healthy after 30 s"
-            time.sleep(0.1)
-        yield base, password
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        stderr.close()
+    twp = TwpServeProcess(tmp_path / "serve", demo=True)
+    with twp:
+        assert twp.password is not None
+        yield twp.base_url, twp.password
     # A 5xx would show in the report; an unhandled error must also never reach the log.
-    log = (tmp_path / "stderr.log").read_text()
+    log = twp.log_text()
     assert "unhandled error" not in log, log[-5000:]
 
 

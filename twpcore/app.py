@@ -18,7 +18,10 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from twpcore.alerter import AlerterService
 from twpcore.auth import PasswordChecks
+from twpcore.calendars import CalendarSync
+from twpcore.cluster.node import ClusterNode
 from twpcore.config import Config, InstanceSpec
 from twpcore.dialing import DialingPlans
 from twpcore.directory.service import DirectoryService
@@ -29,11 +32,15 @@ from twpcore.mail import MailNotifier
 from twpcore.parameters import ParameterDefinition, ParameterRegistry
 from twpcore.plugin_context import PLUGIN_CONTEXT, PluginContext
 from twpcore.plugins import Hooks, PluginManager, PluginState, RegistrationError
+from twpcore.presence.service import PresenceService
+from twpcore.reception.service import ReceptionService
 from twpcore.routing import Route, check_plugin_route
+from twpcore.rules.service import RulesService
 from twpcore.schema import ConfigErrors, structure
 from twpcore.sms import SmsService
 from twpcore.store import Store
 from twpcore.store import schema as t
+from twpcore.teamwork import TeamworkService
 from twpcore.telephony.service import TelephonyService
 from twpcore.user_imports import UserImportService
 
@@ -53,11 +60,21 @@ class Kernel:
         # The services, each given what it uses (tests/test_architecture.py: no service takes the kernel).
         # The store is opened by ``start``, which hands it to each of them.
         self.instances = InstanceManager(plugins, self.events, self.instance_context, config.source)
-        self.directories = DirectoryService(self)  # issue 13 rewrites the directory service with its own dependencies
+        self.directories = DirectoryService(config, plugins, self.instances, self.events, self.parameters, self.dialing_plans, self.instance_context)
         self.telephony = TelephonyService(config.limits, self.instances, self.events, self.parameters, self.dialing_plans, self.directories)
         self.user_imports = UserImportService(config.limits, plugins, self.instance_context, self.dialing_plans, self.events, self.telephony)
         self.sms = SmsService(config, self.instances, self.parameters, self.dialing_plans, self.events, self.directories)
+        self.calendars = CalendarSync(self.directories)  # calendar connectors fill calendar_events (issue 18)
         self.mail = MailNotifier(config, self.parameters, self.events)
+        self.presence = PresenceService(self.events, self.parameters, self.telephony, lambda: self.store)  # TWP presence (issue 18)
+        self.telephony.rules = self.rules = RulesService(self.telephony, self.presence, self.parameters, self.dialing_plans, lambda: self.store)
+        self.reception = ReceptionService(self.telephony, self.events, self.parameters, self.directories)
+        self.teamwork = TeamworkService(self.parameters, self.events, self.dialing_plans)
+        self.alerter = AlerterService(self.parameters, self.events, self.directories)
+        self.cluster = ClusterNode(config.cluster, self.events, self.instances, self.telephony, config.http.public_url,
+                                   dialing_plans=self.dialing_plans, directories=self.directories) if config.cluster.redis else None
+        if self.cluster is not None:  # jobs run on one node at a time: directory syncs, users imports, retention, the SMS outbox
+            self.directories.jobs = self.user_imports.jobs = self.sms.jobs = self.telephony.call_logs.jobs = self.cluster
         self.contexts: dict[str, PluginContext] = {}
         self.hooks = Hooks(plugins, self.plugin_context)
         self.password_checks = PasswordChecks.from_config(config.auth)
@@ -203,11 +220,12 @@ class Kernel:
     def attach_store(self, store: Store) -> None:
         """Hand ``store`` to the kernel and its services: ``start`` does, and so do CLI commands that start no server."""
         self.store = store
-        self.instances.store = store
+        self.instances.store = self.directories.store = store
         self.telephony.store = self.telephony.call_logs.store = store
         self.user_imports.store = store
         self.sms.store = store
         self.mail.store = store
+        self.teamwork.store = self.alerter.store = store
 
     async def start(self, *, store: Store | None = None) -> None:
         t0 = time.perf_counter()
@@ -225,11 +243,18 @@ class Kernel:
         self.telephony.bind_drivers()
         self.sms.bind_providers()
         await self.telephony.start()
+        if self.cluster is not None:
+            await self.cluster.start()  # PBX links start only on the node holding their lease
         await self.instances.start_all()
         await self.directories.start()
+        await self.calendars.start()
         await self.user_imports.start()
         await self.sms.start()
         await self.mail.start()
+        await self.presence.start()
+        await self.reception.start()
+        await self.teamwork.start()
+        await self.alerter.start()
         for plugin, problems in self.option_errors.items():
             self.plugins.fail(plugin, "twp_startup", problems, state=PluginState.STARTUP_ERROR)  # bad options: it does not start
         await self.hooks.startup()
@@ -278,10 +303,18 @@ class Kernel:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.hooks.shutdown()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.user_imports.stop()
+        await self.calendars.stop()
         await self.directories.stop()
+        await self.reception.stop()
         await self.telephony.stop()
         await self.mail.stop()
+        await self.presence.stop()
+        await self.rules.stop()
+        await self.teamwork.stop()
+        await self.alerter.stop()
         await self.sms.stop()
         await self.instances.close_all()
         if self.store is not None:
@@ -306,6 +339,8 @@ class Kernel:
             out["warnings"] = list(self.warnings)
             out["events"] = {"published": self.events.published, "subscribers": len(self.events.subscriptions)}
             out["call_logs"] = self.telephony.call_logs.health()
+            if self.cluster is not None:
+                out["cluster"] = self.cluster.health()
         return out
 
 

@@ -594,6 +594,43 @@ def cmd_users_import_run(args: argparse.Namespace) -> int:
     return 0 if report["status"] == "ok" else 1
 
 
+def _cluster_config(args: argparse.Namespace) -> Any:
+    config = load_config(args.config)
+    if not config.cluster.redis:
+        err(f"{config.source}: no [cluster] section: this server runs alone; set redis and node under [cluster] (docs/cluster.md)")
+        raise SystemExit(1)
+    return config.cluster
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    from twpcore.cluster.status import command_status, format_status
+
+    cluster = _cluster_config(args)
+    try:
+        status = asyncio.run(command_status(cluster.redis, cluster.prefix, float(cluster.lease_ttl)))
+    except Exception as exc:  # noqa: BLE001 - Redis away: say so in one line
+        err(f"cannot read the cluster's state from Redis ({type(exc).__name__}: {exc}); check that Redis runs and [cluster] redis")
+        return 1
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0
+
+
+def cmd_cluster_move(args: argparse.Namespace) -> int:
+    from twpcore.cluster.status import command_move
+
+    cluster = _cluster_config(args)
+    try:
+        problem = asyncio.run(command_move(cluster.redis, cluster.prefix, float(cluster.lease_ttl), args.link, args.node))
+    except Exception as exc:  # noqa: BLE001 - Redis away: say so in one line
+        err(f"cannot reach Redis ({type(exc).__name__}: {exc}); check that Redis runs and [cluster] redis")
+        return 1
+    if problem:
+        err(problem)
+        return 1
+    print(f"PBX link {args.link} moves to node {args.node} within a few seconds; `twp cluster status` shows it")
+    return 0
+
+
 def cmd_lockouts_list(args: argparse.Namespace) -> int:
     from twpcore import lockout
 
@@ -718,6 +755,14 @@ def parser() -> argparse.ArgumentParser:
     lku.add_argument("scope", choices=("login", "admin", "address"), help="a user login name, an admin login name, or a source address")
     lku.add_argument("subject", help="the login name (any case) or the address")
     lku.set_defaults(func=cmd_lockouts_unlock)
+    cl = sub.add_parser("cluster", help="several nodes on PostgreSQL and Redis (docs/cluster.md)").add_subparsers(dest="sub", required=True)
+    cls_ = cl.add_parser("status", help="nodes, the PBX links each serves with lease ages, running jobs (read from Redis)")
+    cls_.add_argument("--json", action="store_true")
+    cls_.set_defaults(func=cmd_cluster_status)
+    clm = cl.add_parser("move", help="move a PBX link to another live node")
+    clm.add_argument("link")
+    clm.add_argument("node")
+    clm.set_defaults(func=cmd_cluster_move)
     r = sub.add_parser("restore", help="replace the store's content with a backup")
     r.add_argument("file")
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -113,6 +113,28 @@ class LoggingConfig:
 
 
 @attrs.frozen
+class ClusterConfig:
+    """``[cluster]``: several nodes on one PostgreSQL and one Redis (docs/cluster.md); empty: one process, as before."""
+
+    redis: str | None = setting(None, help='Redis URL shared by the nodes, e.g. "redis://redis-host:6379/0"; unset: one process')
+    node: str | None = setting(None, help="this node's name, unique in the cluster (letters, digits, - and _); required with redis")
+    lease_ttl: Duration = setting(Duration(3.0), help="how long a PBX link or job lease lives unrenewed; takeover happens within about this")
+    prefix: str = setting("twp", help="prefix of every Redis key, so several clusters can share one Redis")
+
+    def __attrs_post_init__(self) -> None:
+        if self.redis is None:
+            return
+        if not self.redis.startswith(("redis://", "rediss://", "unix://")):
+            shown = _URL_PASSWORD.sub(r"\g<head>***\g<at>", self.redis)
+            raise ValueError(f'redis: expected a redis://, rediss:// or unix:// URL such as "redis://redis-host:6379/0", got "{shown}"')
+        if not self.node or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.node):
+            raise ValueError(f'node: expected a node name of letters, digits, "-" and "_" (set node = "a" on one node, "b" on the next...), '
+                             f"got {self.node!r}")
+        if not 1.0 <= float(self.lease_ttl) <= 60.0:
+            raise ValueError(f"lease_ttl: expected 1 s to 60 s, got {float(self.lease_ttl)} s")
+
+
+@attrs.frozen
 class DemoConfig:
     seed: bool = setting(False, help="create the demo company, domain, users and groups when the store is empty")
 
@@ -157,6 +179,7 @@ class Config:
     auth: AuthConfig = attrs.field(factory=AuthConfig)
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
     demo: DemoConfig = attrs.field(factory=DemoConfig)
+    cluster: ClusterConfig = attrs.field(factory=ClusterConfig)
     disabled_plugins: tuple[str, ...] = ()
     plugin_options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     instances: tuple[InstanceSpec, ...] = ()
@@ -180,6 +203,7 @@ SECTIONS = {
     "limits": LimitsConfig,
     "logging": LoggingConfig,
     "demo": DemoConfig,
+    "cluster": ClusterConfig,
 }
 TOP_LEVEL = (*SECTIONS, "auth", "plugins", "pbx", "directories", "sms")
 

@@ -14,7 +14,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
@@ -59,6 +59,8 @@ class Event:
     """A number that grows with each event of this server process."""
     at: float = attrs.field(factory=time.time)
     """When it happened (Unix time)."""
+    origin: str | None = None
+    """The cluster node that published it when it came from another node (``[cluster]``); ``None``: published by this process."""
 
     CATEGORY: ClassVar[str] = ""
     """The category (first part of ``type``) this class stands for; ``""`` for any other."""
@@ -164,15 +166,47 @@ class SystemEvent(Event):
     CATEGORY: ClassVar[str] = "system"
 
 
+@attrs.frozen
+class ChatEvent(Event):
+    """An instant message (``chat.message``) or its read receipt (``chat.read``); private, like every ``PRIVATE_CATEGORIES`` event."""
+
+    CATEGORY: ClassVar[str] = "chat"
+
+
+@attrs.frozen
+class NotificationEvent(Event):
+    """A notification of the event journal reached its recipients (``notification.received``)."""
+
+    CATEGORY: ClassVar[str] = "notification"
+
+
+@attrs.frozen
+class AlerterEvent(Event):
+    """The Alerter screen pop of a ringing call (``alerter.card``) and its end (``alerter.closed``)."""
+
+    CATEGORY: ClassVar[str] = "alerter"
+
+
+@attrs.frozen
+class UserPresenceEvent(Event):
+    """A user's TWP presence changed (``user_presence.changed``: state, message, source); the company's users receive it."""
+
+    CATEGORY: ClassVar[str] = "user_presence"
+
+
+PRIVATE_CATEGORIES = frozenset({"chat", "notification", "alerter"})
+"""Categories seen only by the users the event names, never by the company's administrators (private messages)."""
+
 EVENT_CLASSES: dict[str, type[Event]] = {c.CATEGORY: c for c in (CallEvent, DeviceEvent, PresenceEvent, AdminEvent, DirectoryEvent,
-                                                                  LinkEvent, SmsEvent, SystemEvent)}
+                                                                  LinkEvent, SmsEvent, SystemEvent, ChatEvent, NotificationEvent,
+                                                                  AlerterEvent, UserPresenceEvent)}
 """The class of each event category."""
 
 
 def visible_to(principal: Principal, event: Event) -> bool:
     """May this principal (``twpcore.auth.Principal``) receive the event?"""
     if principal.is_admin:
-        return principal.manages(event.company_id)
+        return event.category not in PRIVATE_CATEGORIES and principal.manages(event.company_id)
     return principal.id in event.user_ids
 
 
@@ -193,11 +227,19 @@ class Subscription:
         return event
 
 
+class EventTransport(Protocol):
+    """Carries this process's events to the other nodes of a cluster (``twpcore.cluster.streams``); ``send`` never blocks."""
+
+    def send(self, event: Event) -> None: ...
+
+
 class EventBus:
     def __init__(self, queue_size: int = 1000):
         self.queue_size = queue_size
         self.subscriptions: list[Subscription] = []
         self.published = 0
+        self.transport: EventTransport | None = None
+        """Set in a cluster only: events published here (``origin`` None) are also sent to the other nodes."""
 
     def subscribe(
         self, accepts: Callable[[Event], bool] = lambda e: True, *, name: str = "subscriber", queue_size: int | None = None
@@ -212,6 +254,8 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         self.published += 1
+        if self.transport is not None and event.origin is None:
+            self.transport.send(event)
         for sub in list(self.subscriptions):
             try:
                 if not sub.accepts(event):

@@ -132,9 +132,13 @@ PBX_CAPABILITIES = frozenset(
         "monitor", "snapshot", "make_call", "answer", "hang_up", "hold", "retrieve",
         "consultation_call", "alternate", "reconnect", "transfer", "single_step_transfer",
         "conference", "deflect", "dtmf", "forwarding", "do_not_disturb", "subscribers",
+        # Plugin API 1.2 (issue 19): pick up a call ringing or queued at another device (ECMA-269 Directed
+        # Pickup Call); call details known while the call rings (VTI-XML) rather than once answered (CSTA,
+        # guide 9.1.7); message-waiting events of the device's mailbox (ECMA-269 Message Waiting).
+        "directed_pickup", "details_at_ringing", "message_waiting",
     }
 )
-DIRECTORY_CAPABILITIES = frozenset({"search", "sync", "private", "push", "test_connection", "photo"})
+DIRECTORY_CAPABILITIES = frozenset({"search", "sync", "private", "push", "test_connection", "photo", "calendar"})
 AUTH_CAPABILITIES = frozenset({"password", "negotiate", "username_only"})
 SMS_CAPABILITIES = frozenset({"gsm7", "ucs2", "concatenation", "delivery_receipts"})
 
@@ -254,6 +258,14 @@ class PbxDriver(PluginType):
     async def set_do_not_disturb(self, device: str, on: bool) -> None:
         self._unsupported("do_not_disturb")
 
+    async def directed_pickup(self, device: str, call_id: str, requesting_device: str) -> str | None:
+        """Take the call ``call_id`` ringing or queued at ``device`` to ``requesting_device`` (ECMA-269 Directed Pickup Call).
+
+        Return the picked call's id at ``requesting_device`` when the PBX says it, else None.
+        Declare the ``directed_pickup`` capability (plugin API 1.2).
+        """
+        return self._unsupported("directed_pickup")
+
     async def subscribers(self) -> list[dict[str, Any]]:
         """The PBX's subscriber list for users import (guide 7.2): one dict per subscriber.
 
@@ -326,6 +338,17 @@ class DirectoryConnector(PluginType):
     def records(self, user: Any = None) -> Any:
         """An async iterator of ``SourceRecord`` (or ``SkippedRecord``); ``user`` is the user's row for private (per-user) directories."""
         raise NotImplementedError(f"{self.type_name} cannot list records")
+
+    async def calendar_changes(self, mailbox: str, state: str | None) -> Any:
+        """Capability ``calendar``: the changes of the calendar of ``mailbox`` since ``state`` (``None``: read it all).
+
+        Returns a ``CalendarChanges`` (plugin API): the events created or changed, the ids
+        deleted, the provider's next state, ``full=True`` when the events are the whole
+        calendar (first read, or ``state`` expired and the connector read it all again).
+        Called only for directories with ``calendar = true`` in their options, with
+        ``calendar_every`` (seconds) as their schedule (docs/connectors-exchange-google.md).
+        """
+        raise NotImplementedError(f"{self.type_name} cannot read calendars")
 
 
 class AuthOutcome(str, enum.Enum):

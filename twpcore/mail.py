@@ -273,7 +273,8 @@ class MailNotifier:
         if self.problems:
             log.error("e-mail alerts off: %s", "; ".join(self.problems))
             return
-        self._sub = self.events.subscribe(lambda e: e.type == VOICEMAIL_EVENT or is_missed_call(e), name="e-mail alerts")
+        # Events of this node only: in a cluster the node serving the call's link sends the e-mail, once (docs/cluster.md).
+        self._sub = self.events.subscribe(lambda e: e.origin is None and (e.type == VOICEMAIL_EVENT or is_missed_call(e)), name="e-mail alerts")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="e-mail alerts")
         self.enabled = True
 

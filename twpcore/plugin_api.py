@@ -38,6 +38,7 @@ from typing import Final
 
 from aiohttp import web
 
+from twpcore import calendars as _calendars
 from twpcore import directory as _directory
 from twpcore import kinds as _kinds
 from twpcore import schema as _schema
@@ -141,6 +142,10 @@ message_values = _sms.message_values
 split_text = _sms.split_text
 udh_concat = _sms.udh_concat
 SkippedRecord = _directory.SkippedRecord
+CalendarEvent = _calendars.CalendarEvent
+"""One calendar event as a connector with the ``calendar`` capability reports it (start, end, subject, show_as, private, source_id)."""
+CalendarChanges = _calendars.CalendarChanges
+"""What ``DirectoryConnector.calendar_changes`` returns: events changed, ids deleted, the next state, ``full``."""
 user_value = _directory.user_value
 show_value = _schema.show
 
@@ -212,6 +217,8 @@ __all__ = [
     "ConnectorError",
     "SkippedRecord",
     "user_value",
+    "CalendarEvent",
+    "CalendarChanges",
     "AuthMethod",
     "AUTH_CAPABILITIES",
     "AuthOutcome",

@@ -35,6 +35,7 @@ import attrs
 import phonenumbers
 import sqlalchemy as sa
 
+from twpcore.cluster.jobs import LOCAL_JOBS, Jobs
 from twpcore.config import Config
 from twpcore.dialing import DialingPlans
 from twpcore.events import Event, EventBus
@@ -348,6 +349,9 @@ class Contacts(Protocol):
 class SmsService:
     """Owns the SMS outbox of one kernel: submission checks, the dispatcher and delivery receipts."""
 
+    jobs: Jobs = LOCAL_JOBS
+    """Whether this process dispatches the outbox now: always alone, one node at a time in a cluster (``Kernel`` sets it)."""
+
     def __init__(self, config: Config, instances: InstanceManager, parameters: ParameterRegistry, dialing_plans: DialingPlans,
                  events: EventBus, contacts: Contacts | None = None):
         from twpcore.default_plugins.notifications import load_options
@@ -598,7 +602,9 @@ class SmsService:
     async def _dispatch_forever(self) -> None:
         while not self._stopping:
             try:
-                await self.dispatch_once()
+                async with self.jobs.once("sms-outbox") as mine:  # one node of a cluster dispatches (docs/cluster.md)
+                    if mine:
+                        await self.dispatch_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the dispatcher must outlive a bad pass

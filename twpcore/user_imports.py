@@ -52,6 +52,7 @@ import sqlalchemy as sa
 
 from twpcore import rights
 from twpcore.clock import next_daily
+from twpcore.cluster.jobs import LOCAL_JOBS, Jobs
 from twpcore.config import Config, LimitsConfig
 from twpcore.dialing import DialingPlans
 from twpcore.events import Event, EventBus
@@ -492,6 +493,9 @@ def split_name(name: str) -> tuple[str, str]:
 class UserImportService:
     """The kernel's users-import service (``kernel.user_imports``): runs imports on demand and on schedule."""
 
+    jobs: Jobs = LOCAL_JOBS
+    """Whether this process runs a scheduled import now: always alone, one node at a time in a cluster (``Kernel`` sets it)."""
+
     def __init__(self, limits: LimitsConfig, plugins: PluginManager, contexts: ContextFactory, dialing_plans: DialingPlans,
                  events: EventBus, telephony: TelephonyService):
         self.limits = limits
@@ -926,10 +930,13 @@ class UserImportService:
                 pass
 
     async def _scheduled(self, import_id: int, trigger: str) -> None:
-        try:
-            await self.run(import_id, trigger)
-        except UserImportError as exc:
-            log.info("scheduled run of user import %s skipped: %s", import_id, exc.detail)
+        async with self.jobs.once(f"user-import:{import_id}") as mine:  # one node of a cluster runs it (docs/cluster.md)
+            if not mine:
+                return
+            try:
+                await self.run(import_id, trigger)
+            except UserImportError as exc:
+                log.info("scheduled run of user import %s skipped: %s", import_id, exc.detail)
 
 
 @attrs.frozen

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from twpcore.default_plugins.rules_parameters import RULES_PARAMETERS
 from twpcore.hookspecs import hookimpl
 from twpcore.parameters import ParameterDefinition as P
+from twpcore.teamwork.params import PARAMETERS as TEAMWORK
 
 # Guide 9.1.8: features of the Caller application that can be enabled or disabled.
 CALLER_FEATURES = {
@@ -15,10 +17,8 @@ CALLER_FEATURES = {
     "AuthorizeNote": "may post a public note",
     "AuthorizeP2pAppSharing": "may share an application from their PC",
     "AuthorizePublicList": "may turn a private contact list into a public one",
-    "AuthorizeShareRulesGroup": "may share forward rules with a group (boss/secretary, 9.1.7)",
     "AuthorizeSimpleRules": "may create, change and delete forward rules",
     "AuthorizeSms": "may send an SMS to a contact's mobile number",
-    "AuthorizeSupervisionInformation": "may see supervision information (boss/secretary, 9.1.7)",
     "AuthorizedCurrentDevice": "may create a new current device",
 }
 CALLER_EXPERT = {
@@ -63,9 +63,21 @@ SYSTEM = [
 ]
 
 
+# Guide 9.1.4 and 9.1.7: the voicemail number and the boss / secretary settings name things, they are not switches.
+RECEPTION = [
+    P("vmNumber", "", "number the Caller's voicemail button calls (guide 9.1.4); empty: no voicemail button", "Caller"),
+    P("AuthorizeSupervisionInformation", "", "name of the group of bosses whose calls the user sees and may intercept (guide 9.1.7); "
+      "empty: none", "Caller"),
+    P("AuthorizeShareRulesGroup", "", "name of the group of bosses whose active forwarding the user sees (guide 9.1.7); empty: none",
+      "Caller"),
+    P("SupervisionInformationIGroup", "", "intercom group whose directories name the callers of bosses' calls (guide 9.1.7); "
+      "empty: the intercom groups the boss and the user share", "Caller", expert=True),
+]
+
+
 @hookimpl
 def twp_register_parameters(register):
-    for d in SERVER + SYSTEM:
+    for d in SERVER + SYSTEM + RECEPTION + RULES_PARAMETERS + TEAMWORK:  # TEAMWORK: Alerter (9.2.1), chat/notes retention (issue 19)
         register(d)
     for name, what in CALLER_FEATURES.items():
         register(P(name, "No" if name in DEFAULT_OFF else "Yes", f"Yes if the user {what} (guide 9.1.8)", "Caller", "yesno"))

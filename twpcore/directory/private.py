@@ -27,7 +27,7 @@ class PrivateContacts:
     """Private and pushed contacts of the directory service."""
 
     if typing.TYPE_CHECKING:
-        kernel: Any
+        parameters: Any
         rows: dict[int, dict[str, Any]]
         ready: Any
         store: Any
@@ -56,7 +56,7 @@ class PrivateContacts:
         await self.ready.wait()
         row = await self.private_directory(user_id)
         if contact_id is None:
-            allowed = await self.store.run(lambda c: self.kernel.parameters.resolve_one(c, user_id, "AuthorizeContactFavorite").as_bool())
+            allowed = await self.store.run(lambda c: self.parameters.resolve_one(c, user_id, "AuthorizeContactFavorite").as_bool())
             if not allowed:
                 raise DirectoryError(
                     403, "forbidden", "creating private contacts is not allowed for you (parameter AuthorizeContactFavorite, guide 9.1.8)"

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from twpcore.clock import next_daily
+from twpcore.cluster.jobs import LOCAL_JOBS, Jobs
 from twpcore.directory.errors import DirectoryError
 from twpcore.store import schema as t
 
@@ -30,8 +31,11 @@ SCHEDULED = ("daily", "interval")
 class Scheduling:
     """Deferred tasks and the sync schedule of the directory service."""
 
+    jobs: Jobs = LOCAL_JOBS
+    """Whether this process runs a scheduled sync now: always alone, one node at a time in a cluster (``Kernel`` sets it)."""
+
     if typing.TYPE_CHECKING:
-        kernel: Any
+        parameters: Any
         rows: dict[int, dict[str, Any]]
         tick: float
         _next: dict[int, tuple[float | None, float | None]]
@@ -94,10 +98,10 @@ class Scheduling:
         def run(conn: sa.Connection) -> tuple[dict[int, str], dict[int, float]]:
             times = (
                 {
-                    d: self.kernel.parameters.domain_value(conn, d, "timeSynchronizationDirectories").value
+                    d: self.parameters.domain_value(conn, d, "timeSynchronizationDirectories").value
                     for d in {r["domain_id"] for r in self.rows.values()}
                 }
-                if "timeSynchronizationDirectories" in self.kernel.parameters.definitions
+                if "timeSynchronizationDirectories" in self.parameters.definitions
                 else {}
             )
             s = t.directory_syncs
@@ -175,10 +179,13 @@ class Scheduling:
                 pass
 
     async def _scheduled(self, directory_id: int, trigger: str) -> None:
-        try:
-            await self.sync(directory_id, trigger)
-        except DirectoryError as exc:
-            log.info("scheduled sync of directory %s skipped: %s", directory_id, exc.detail)
+        async with self.jobs.once(f"directory-sync:{directory_id}") as mine:  # one node of a cluster runs it (docs/cluster.md)
+            if not mine:
+                return
+            try:
+                await self.sync(directory_id, trigger)
+            except DirectoryError as exc:
+                log.info("scheduled sync of directory %s skipped: %s", directory_id, exc.detail)
 
 
 

@@ -31,7 +31,7 @@ import logging
 import random
 import time
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -67,6 +67,14 @@ from twpcore.schema import ConfigErrors, Secret, hide_values, looks_secret, stru
 from twpcore.server_side import hidden_values
 from twpcore.store import redact_url
 from twpcore.store import schema as t
+
+if typing.TYPE_CHECKING:
+    from twpcore.config import Config
+    from twpcore.dialing import DialingPlans
+    from twpcore.events import EventBus
+    from twpcore.instances import InstanceManager
+    from twpcore.parameters import ParameterRegistry
+    from twpcore.plugins import PluginManager
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +140,21 @@ def _secret_keys(cls: type | None) -> set[str]:
 class DirectoryService(Scheduling, PrivateContacts):
     """The kernel's directory service (``kernel.directories``)."""
 
-    def __init__(self, kernel: Any):
-        self.kernel = kernel
+    def __init__(self, config: Config, plugins: PluginManager, instances: InstanceManager, events: EventBus, parameters: ParameterRegistry,
+                 dialing_plans: DialingPlans, instance_context: Callable[[str, Kind, logging.Logger], InstanceContext]):
+        self.config = config
+        """The server's config: its ``[directories.<name>]`` tables and their source file."""
+        self.plugins = plugins
+        """The loaded plugins: the connector types (``Kind.DIRECTORY_CONNECTOR``)."""
+        self.instances = instances
+        """The instance manager: each directory is one instance there, with the states of a PBX link."""
+        self.events = events
+        self.parameters = parameters
+        self.dialing_plans = dialing_plans
+        self.instance_context = instance_context
+        """Makes the context a connector object receives (``Kernel.instance_context``)."""
+        self.store: Any = None
+        """Set by the kernel when it opens the store (``Kernel.attach_store``): directories, contacts and syncs live there."""
         self.index = DirectoryIndex()
         self.rows: dict[int, dict[str, Any]] = {}
         self.mappings: dict[int, Mapping] = {}
@@ -177,10 +198,6 @@ class DirectoryService(Scheduling, PrivateContacts):
         self._company_names: dict[int, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def store(self) -> Any:
-        return self.kernel.store
-
     async def read(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(conn, *args)`` in a read-only transaction that never blocks writers (SQLite: BEGIN DEFERRED)."""
         store = self.store
@@ -202,9 +219,9 @@ class DirectoryService(Scheduling, PrivateContacts):
         index is ready; syncs and private-contact changes wait for it.
         """
         await self.store.run(self._upsert_config_directories)
-        for spec in self.kernel.config.instances_of(Kind.DIRECTORY_CONNECTOR):
-            problem = next((p for p in self.problems if p.startswith(f"{self.kernel.config.source}: {spec.path}:")), None)
-            inst = self.kernel.instances.instances.get((Kind.DIRECTORY_CONNECTOR, spec.name))
+        for spec in self.config.instances_of(Kind.DIRECTORY_CONNECTOR):
+            problem = next((p for p in self.problems if p.startswith(f"{self.config.source}: {spec.path}:")), None)
+            inst = self.instances.instances.get((Kind.DIRECTORY_CONNECTOR, spec.name))
             if problem is not None and inst is not None and inst.state == InstanceState.CONFIGURED:
                 inst.set(InstanceState.CONFIG_ERROR, problem)
         loading = asyncio.get_running_loop().create_task(self._initial_load(), name="directory-load")
@@ -259,16 +276,16 @@ class DirectoryService(Scheduling, PrivateContacts):
         await self.refresh_plans()
         await self.refresh_visibility()
         await self._load_schedule()
-        for key in [k for k in self.kernel.instances.instances if k[0] == Kind.DIRECTORY_CONNECTOR and k[1].startswith("directory:")]:
+        for key in [k for k in self.instances.instances if k[0] == Kind.DIRECTORY_CONNECTOR and k[1].startswith("directory:")]:
             if int(key[1].split(":", 1)[1]) not in self.rows:
-                del self.kernel.instances.instances[key]
+                del self.instances.instances[key]
         for row in rows:
             self._show(row)
 
     async def refresh_plans(self) -> None:
         def run(conn: sa.Connection) -> dict[int, DialingPlan]:
             ids = conn.execute(sa.select(t.domains.c.id)).scalars().all()
-            return {i: self.kernel.dialing_plans.get(conn, i) for i in ids}
+            return {i: self.dialing_plans.get(conn, i) for i in ids}
 
         self._plans = await self.read(run)
 
@@ -278,19 +295,21 @@ class DirectoryService(Scheduling, PrivateContacts):
 
     async def _watch(self) -> None:
         """Follow admin changes: rights and users change visibility; users and devices feed the users directory."""
-        sub = self.kernel.events.subscribe(lambda e: e.type.startswith("admin.") or e.type == "system.resync", name="directories")
+        sub = self.events.subscribe(lambda e: e.type.startswith("admin.") or e.type == "system.resync", name="directories")
         try:
             while True:
                 event = await sub.get()
                 self._soon("visibility", 0.2, self.refresh_visibility)
                 if event.type.startswith(("admin.domain.", "admin.parameter_value.")):
                     self._soon("plans", 0.2, self._after_domain_change)
-                if event.type.startswith(("admin.user.", "admin.device.", "admin.domain.")) or event.type == "system.resync":
+                # The node where the change was made syncs the users directory; the others only follow (docs/cluster.md).
+                if event.origin is None and (event.type.startswith(("admin.user.", "admin.device.", "admin.domain."))
+                                             or event.type == "system.resync"):
                     for row in list(self.rows.values()):
                         if row["connector"] == "twp_users" and row["type"] != "draft" and (event.domain_id in (None, row["domain_id"])):
                             self._soon(f"users:{row['id']}", 0.5, functools.partial(self.sync, row["id"], "change", wait=True))
         finally:
-            self.kernel.events.unsubscribe(sub)
+            self.events.unsubscribe(sub)
 
     async def _after_domain_change(self) -> None:
         await self.refresh_plans()
@@ -299,9 +318,9 @@ class DirectoryService(Scheduling, PrivateContacts):
     # ------------------------------------------------------------------ config-declared directories
     def _upsert_config_directories(self, conn: sa.Connection) -> None:
         self.problems = []
-        source = self.kernel.config.source
+        source = self.config.source
         declared: set[int] = set()
-        for spec in self.kernel.config.instances_of(Kind.DIRECTORY_CONNECTOR):
+        for spec in self.config.instances_of(Kind.DIRECTORY_CONNECTOR):
             settings = dict(getattr(spec, "settings", {}) or {})
             where = f"{source}: {spec.path}"
             if not spec.domain:
@@ -345,7 +364,7 @@ class DirectoryService(Scheduling, PrivateContacts):
 
     # ------------------------------------------------------------------ settings
     def connector_type(self, name: str) -> Any:
-        rec = self.kernel.plugins.types[Kind.DIRECTORY_CONNECTOR].get(name)
+        rec = self.plugins.types[Kind.DIRECTORY_CONNECTOR].get(name)
         return None if rec is None else rec.cls
 
     def check(self, conn: sa.Connection | None, data: dict[str, Any], existing: dict[str, Any] | None, *, domain_id: int | None = None,
@@ -457,7 +476,7 @@ class DirectoryService(Scheduling, PrivateContacts):
         """
         cls = self.connector_type(row["connector"])
         if cls is None:
-            known = ", ".join(sorted(self.kernel.plugins.types[Kind.DIRECTORY_CONNECTOR])) or "none"
+            known = ", ".join(sorted(self.plugins.types[Kind.DIRECTORY_CONNECTOR])) or "none"
             return "not_installed", f'no loaded plugin provides the connector "{row["connector"]}"; install it, or use one of: {known}'
         if row["type"] == "draft":
             return "disabled", "type draft: drafts never synchronize (guide 8.1); set type public or private to synchronize it"
@@ -482,12 +501,12 @@ class DirectoryService(Scheduling, PrivateContacts):
     def _show(self, row: dict[str, Any]) -> None:
         """Set the state of the directory's one instance in ``kernel.instances`` (added for a directory of the API)."""
         key = (Kind.DIRECTORY_CONNECTOR, self._config_names.get(row["id"]) or f"directory:{row['id']}")
-        inst = self.kernel.instances.instances.get(key)
+        inst = self.instances.instances.get(key)
         if inst is None or (key[1].startswith("directory:") and inst.spec.name != row["name"]):
             spec = InstanceSpec(Kind.DIRECTORY_CONNECTOR, row["name"], row["connector"], f"directories/{row['id']}",
                                 company=self._company_names.get(row["company_id"]), domain=row.get("domain_name"))
-            inst = self.kernel.instances.instances[key] = Instance(
-                spec, type=self.kernel.plugins.types[Kind.DIRECTORY_CONNECTOR].get(row["connector"])
+            inst = self.instances.instances[key] = Instance(
+                spec, type=self.plugins.types[Kind.DIRECTORY_CONNECTOR].get(row["connector"])
             )
         state, reason = self.state(row)
         inst.attempts = self.retries.get(row["id"], (0, 0.0))[0]
@@ -496,7 +515,7 @@ class DirectoryService(Scheduling, PrivateContacts):
 
     def _forget(self, directory_id: int) -> None:
         """A directory was deleted: its instance goes (a config-declared one stays, its table still names it)."""
-        self.kernel.instances.instances.pop((Kind.DIRECTORY_CONNECTOR, f"directory:{directory_id}"), None)
+        self.instances.instances.pop((Kind.DIRECTORY_CONNECTOR, f"directory:{directory_id}"), None)
         self.outcomes.pop(directory_id, None)
         self.retries.pop(directory_id, None)
 
@@ -593,8 +612,8 @@ class DirectoryService(Scheduling, PrivateContacts):
         if state == "config_error":
             raise DirectoryError(409, "config_error", f"directory {row['name']}: {reason}", "options")
         cfg = structure(cls.Config, row.get("options") or {}, source=f"directory {row['name']}", path="options")
-        ctx = InstanceContext(f"directory:{row['name']}", Kind.DIRECTORY_CONNECTOR, self.kernel,
-                              logging.getLogger(f"twp.directory_connector.{row['connector']}"))
+        ctx = self.instance_context(f"directory:{row['name']}", Kind.DIRECTORY_CONNECTOR,
+                                    logging.getLogger(f"twp.directory_connector.{row['connector']}"))
         obj = cls(cfg, ctx)
         obj.directory = DirectoryRef(row["id"], row["name"], row["type"], row["domain_id"], row["company_id"])
         return obj
@@ -676,7 +695,7 @@ class DirectoryService(Scheduling, PrivateContacts):
                     raise DirectoryError(
                         409, "draft", f"directory {row['name']} is a draft: drafts never synchronize (guide 8.1); set its type to public or private"
                     )
-                plan = await self.store.run(self.kernel.dialing_plans.get, row["domain_id"])
+                plan = await self.store.run(self.dialing_plans.get, row["domain_id"])
                 owners: list[OwnerSync] = []
                 try:
                     async with asyncio.timeout(self.sync_timeout):
@@ -735,7 +754,7 @@ class DirectoryService(Scheduling, PrivateContacts):
             log.log(level, "directory %s sync (%s): %s, %d records, %d created, %d updated, %d deleted, %d ignored in %.2f s%s",
                     row["name"], trigger, report.status, report.records, report.created, report.updated, report.deleted,
                     report.ignored, report.duration or 0, f": {report.error}" if report.error else "")
-            self.kernel.events.publish(Event("directory.synced", {k: v for k, v in report.as_json().items() if k != "problems"},
+            self.events.publish(Event("directory.synced", {k: v for k, v in report.as_json().items() if k != "problems"},
                                              row["company_id"], row["domain_id"]))
             return report
 
@@ -801,7 +820,7 @@ class DirectoryService(Scheduling, PrivateContacts):
         return await self.read(run)
 
     async def plan(self, domain_id: int) -> DialingPlan:
-        plan = await self.store.run(self.kernel.dialing_plans.get, domain_id)
+        plan = await self.store.run(self.dialing_plans.get, domain_id)
         self._plans[domain_id] = plan
         return plan
 

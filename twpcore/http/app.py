@@ -24,6 +24,7 @@ from twpcore.http.dialplan import dialplan_routes
 from twpcore.http.directories import directory_routes
 from twpcore.http.negotiate import negotiate_routes
 from twpcore.http.presence import presence_routes
+from twpcore.http.price_lists import price_list_routes
 from twpcore.http.reception import reception_routes
 from twpcore.http.resources import RESOURCES, make_handlers
 from twpcore.http.rights_objects import rights_objects_routes
@@ -66,6 +67,7 @@ def all_routes() -> list[Route]:
     routes += teamwork_routes()
     routes += reception_routes()
     routes += cluster_routes()
+    routes += price_list_routes()
     return routes
 
 

@@ -42,7 +42,7 @@ def _zone(request: web.Request) -> dt.tzinfo:
         return UTC
     try:
         return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" names a directory: IsADirectoryError
         raise bad_request(f'query parameter tz: unknown time zone "{name[:64]}"; use an IANA name such as Europe/Paris, or UTC', "tz") from None
 
 

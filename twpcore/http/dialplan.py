@@ -6,6 +6,7 @@ from aiohttp import web
 
 from twpcore.admin import dialing_plans as plans
 from twpcore.dialplan import DialingPlanSettings
+from twpcore.events import Event
 from twpcore.http.core import KERNEL, Route, bad_request, path_int, principal, read_json, store_of
 
 
@@ -20,7 +21,10 @@ async def put_plan(request: web.Request) -> web.Response:
     who, ident = principal(request), path_int(request)
     kernel = request.app[KERNEL]
     data = await read_json(request)
-    return web.json_response(await store_of(request).run(plans.replace_plan, kernel.dialing_plans, who, ident, data, request.remote or ""))
+    answer = await store_of(request).run(plans.replace_plan, kernel.dialing_plans, who, ident, data, request.remote or "")
+    # The domain changed: caches of its plan follow (the directory index here, every node of a cluster: docs/cluster.md).
+    kernel.events.publish(Event("admin.domain.updated", {"id": ident, "resource": "domains", "dialing_plan": True}, None, ident))
+    return web.json_response(answer)
 
 
 async def test_plan(request: web.Request) -> web.Response:

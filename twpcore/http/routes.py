@@ -344,6 +344,7 @@ async def health(request: web.Request) -> web.Response:
         body["plugins"]["items"], body["instances"]["items"] = await _limited_view(kernel, who)
         body["warnings"] = kernel.warnings_for(who.companies)
         body["call_logs"]["last_error"] = None  # a store error may quote another company's rows
+        body.pop("cluster", None)  # nodes and every company's PBX links: the operator's view (docs/cluster.md)
     return web.json_response(body, status=200 if body["ready"] else 503)
 
 

@@ -15,6 +15,7 @@ import attrs
 from aiohttp import web
 
 from twpcore.http.core import KERNEL, MAX_ID, ApiError, Route, bad_request, parse_id, principal, read_json, store_of
+from twpcore.rules import access as forward_rules
 from twpcore.telephony import call_control_access as access
 from twpcore.telephony.events import FORWARD_TYPES
 from twpcore.telephony.service import Device, TelephonyError
@@ -157,6 +158,9 @@ async def forwarding(request: web.Request) -> web.Response:
     if ftype not in FORWARD_TYPES:
         raise bad_request(f"type: expected one of {', '.join(FORWARD_TYPES)}, got {ftype!r}", "type")
     number = body.get("number")
+    who = principal(request)
+    if not who.is_admin:  # the Authorize* switches of admin guide 9.1.8 and CreateOnlyRUL (9.6.2)
+        await forward_rules.check_pbx_forwarding(store_of(request), request.app[KERNEL].parameters, who.id, ftype, number is not None)
     target = None if number is None else await _dialable(request, dev, _str(body, "number"))
     await _run(request, dev, "forwarding", "set_forwarding", ftype, target)
     return web.json_response({"device": dev.number, "type": ftype, "number": target})

@@ -13,21 +13,22 @@ half of its writes behind, and reads would not share one snapshot.  Read-only sn
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from twpcore.store import schema
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,6 +71,39 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def scripted_head(versions: Path | None = None) -> str | None:
+    """The head revision of the migration scripts, read from their ``revision`` and ``down_revision`` lines.
+
+    Alembic is not imported.  None (so the caller asks Alembic) unless every script names its
+    revision and its parent as literals and exactly one revision is nobody's parent.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (versions or Path(MIGRATIONS) / "versions").glob("*.py"):
+        if path.name.startswith("__"):
+            continue
+        found = {m.group(1): m.group(2) for m in _REVISION_LINE.finditer(path.read_text(encoding="utf-8"))}
+        try:
+            revision = ast.literal_eval(found["revision"])
+            parent = ast.literal_eval(found["down_revision"])
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        if isinstance(parent, str):
+            parents.add(parent)
+        elif isinstance(parent, tuple | list):
+            parents.update(p for p in parent if isinstance(p, str))
+        elif parent is not None:
+            return None
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
 class Store:
     """The kernel's database handle."""
 
@@ -106,6 +140,8 @@ class Store:
 
     # -- lifecycle ---------------------------------------------------------------
     def alembic_config(self, connection: sa.Connection | None = None) -> AlembicConfig:
+        from alembic.config import Config as AlembicConfig  # Alembic is imported only to migrate (about 0.2 s)
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", MIGRATIONS)
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
@@ -114,17 +150,37 @@ class Store:
         return cfg
 
     def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
 
     def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
+
+    def _stored_revision(self) -> str | None:
+        """The one revision in ``alembic_version``, read without Alembic; None when there is no such table or not one row."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+        return rows[0] if len(rows) == 1 else None
 
     def upgrade(self) -> tuple[str | None, str | None]:
         """Apply every pending migration; return (revision before, revision after)."""
         if self.migrated is not None:  # `twp serve` migrates before the kernel starts: once is enough
             return self.migrated, self.migrated
         try:
+            # A store already at the head (every start but the first) is not handed to Alembic:
+            # importing it and reading its scripts was about 0.2 s of each start (docs/benchmarks.md).
+            stored = self._stored_revision()
+            if stored is not None and stored == scripted_head():
+                self.migrated = stored
+                return stored, stored
+            from alembic import command
+
             before = self.current_revision()
             with self.engine.begin() as conn:
                 command.upgrade(self.alembic_config(conn), "head")

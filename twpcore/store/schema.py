@@ -541,18 +541,190 @@ user_import_runs = sa.Table(
 # ------------------------------------------------------------------ end of users import
 
 # ------------------------------------------------------------------ presence and rules (issue 18, migration 0010)
+presence_states = sa.Table(
+    "presence_states", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False, server_default="online"),
+    sa.Column("message", sa.String(200), nullable=False, server_default=""),
+    sa.Column("source", sa.String(16), nullable=False, server_default="user"),
+    sa.Column("previous_state", sa.String(16), nullable=True),
+    sa.Column("previous_message", sa.String(200), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""A user's TWP presence (user guide 3.1, 3.2); ``previous_*`` is what inactivity replaced, restored on activity."""
+
+profiles = sa.Table(
+    "profiles", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False, server_default=""),
+    sa.Column("device_kind", sa.String(16), nullable=False, server_default="office"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("schedule", sa.JSON, nullable=True),
+    sa.Column("presence", sa.String(16), nullable=True),
+    _created(),
+    sa.UniqueConstraint("user_id", "name", name="uq_profiles_user_name"),
+)
+"""Profiles (user guide 5.1.1, 5.1.2): one active per user; ``schedule`` switches to it by date and time, setting ``presence``."""
+
+forward_rules = sa.Table(
+    "forward_rules", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("profile_id", sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=True, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("forward", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False, server_default=""),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("imposed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("conditions", sa.JSON, nullable=True),
+    _created(),
+)
+"""Forward rules (admin guide 9.6, user guide 5.1.3-5.1.5): ``simple`` ones are applied in the PBX, ``advanced`` ones by TWP
+on each incoming call; ``imposed`` ones are set by an administrator (no profile: they apply whatever the active profile)."""
+
+forward_decisions = sa.Table(
+    "forward_decisions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("call_id", sa.String(128), nullable=False),
+    sa.Column("caller", sa.String(64), nullable=False, server_default=""),
+    sa.Column("rule_id", sa.Integer, nullable=True),
+    sa.Column("rule_name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(64), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_forward_decisions_user_at", "user_id", "at"),
+)
+"""What the advanced rules decided for each incoming call, and why (``GET /api/v1/me/forward-decisions``)."""
 # ------------------------------------------------------------------ end of presence and rules
 
 # ------------------------------------------------------------------ teamwork (issue 19, migration 0011)
+# Chat between users (user guide 2.6), the notes and notifications of the event journal
+# (user guide 4.1) and the Alerter's XML templates (guide 9.2.1); twpcore/teamwork, twpcore/alerter.
+chat_messages = sa.Table(
+    "chat_messages", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("sender_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("recipient_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    _created(),
+    sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_chat_messages_recipient_read", "recipient_id", "read_at"),
+    sa.Index("ix_chat_messages_pair", "sender_id", "recipient_id", "id"),
+    sa.Index("ix_chat_messages_company_created", "company_id", "created_at"),
+)
+
+journal_notes = sa.Table(
+    "journal_notes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("audience", sa.String(8), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("contact_id", sa.Integer, nullable=True),
+    sa.Column("number", sa.String(64), nullable=True),
+    sa.Column("number_keys", sa.String(400), nullable=False, server_default=""),
+    sa.Column("call_log_id", sa.Integer, sa.ForeignKey("call_logs.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("text", sa.Text, nullable=False),
+    _created(),
+    sa.Index("ix_journal_notes_author_created", "author_id", "created_at"),
+    sa.Index("ix_journal_notes_user_created", "user_id", "created_at"),
+    sa.Index("ix_journal_notes_company_audience", "company_id", "audience", "created_at"),
+)
+
+alerter_templates = sa.Table(
+    "alerter_templates", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("xml", sa.Text, nullable=False),
+    _created(),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("company_id", "name", name="uq_alerter_templates_company_name"),
+)
 # ------------------------------------------------------------------ end of teamwork
 
 # ------------------------------------------------------------------ reception (issue 19, migration 0012)
+voicemail_boxes = sa.Table(
+    "voicemail_boxes", metadata,
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("new_messages", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_caller", sa.String(64), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+phone_queue_calls = sa.Table(
+    "phone_queue_calls", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("queue_id", sa.Integer, sa.ForeignKey("phone_queues.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("call_id", sa.String(128), nullable=False),
+    sa.Column("caller", sa.String(64), nullable=True),
+    sa.Column("arrived_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("left_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("taken_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    sa.Index("ix_phone_queue_calls_queue_arrived", "queue_id", "arrived_at"),
+)
 # ------------------------------------------------------------------ end of reception
 
 # ------------------------------------------------------------------ call cost (issue 16, migration 0013)
+price_lists = sa.Table(
+    "price_lists", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("domain_id", sa.Integer, sa.ForeignKey("domains.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
+    _created(),
+    sa.UniqueConstraint("company_id", "name", name="uq_price_lists_company_name"),
+)
+
+price_list_rates = sa.Table(
+    "price_list_rates", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("price_list_id", sa.Integer, sa.ForeignKey("price_lists.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("line", sa.Integer, nullable=False),
+    sa.Column("dialprefix", sa.String(32), nullable=False),
+    sa.Column("destination", sa.String(200), nullable=False, server_default=""),
+    sa.Column("rate", sa.Numeric(18, 6, asdecimal=False), nullable=False),
+    sa.Column("min_duration", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("billing_block", sa.Integer, nullable=False),
+    sa.Column("connect_charge", sa.Numeric(18, 6, asdecimal=False), nullable=False, server_default="0"),
+    sa.Column("start_day", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("stop_day", sa.Integer, nullable=False, server_default="7"),
+    sa.Column("start_time", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("stop_time", sa.Integer, nullable=False, server_default="86400"),
+    sa.Index("ix_price_list_rates_list", "price_list_id"),
+)
+
+# What a call-log entry cost, computed from the price list of its domain when the entry is written.
+# Money columns read back as floats (asdecimal=False): backups write rows as JSON, which has no Decimal.
+call_logs.append_column(sa.Column("cost", sa.Numeric(18, 6, asdecimal=False), nullable=True))
+call_logs.append_column(sa.Column("currency", sa.String(3), nullable=True))
+call_logs.append_column(sa.Column("price_list", sa.String(100), nullable=True))
+call_logs.append_column(sa.Column("destination", sa.String(200), nullable=True))
 # ------------------------------------------------------------------ end of call cost
 
 # ------------------------------------------------------------------ calendar sync (issue 18, migration 0014)
+calendar_sync_states = sa.Table(
+    "calendar_sync_states", metadata,
+    sa.Column("directory_id", sa.Integer, sa.ForeignKey("directories.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    sa.Column("mailbox", sa.String(320), nullable=False),
+    sa.Column("state", sa.Text, nullable=True),
+    sa.Column("synced_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("error", sa.String(1000), nullable=True),
+)
+"""Where each user's calendar sync stands with a calendar connector: the mailbox read, the provider's
+opaque state (EWS SyncFolderItems SyncState, Google syncToken), the last success and the last error."""
 # ------------------------------------------------------------------ end of calendar sync
 
 # ------------------------------------------------------------------ cluster (issue 20, migration 0015)

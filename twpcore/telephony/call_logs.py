@@ -33,10 +33,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from twpcore.clock import next_daily
+from twpcore.cluster.jobs import LOCAL_JOBS, Jobs
 from twpcore.dialing import DialingPlans
 from twpcore.parameters import ParameterRegistry
 from twpcore.store import Store
 from twpcore.store import schema as t
+from twpcore.telephony.pricing import price_entries
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,9 @@ def outcome_of(change_type: str, call: dict[str, Any], cause: str | None, failed
 
 class CallLogRecorder:
     """Turns ended calls into call-log rows, written in batches off the event loop (``telephony.call_logs``)."""
+
+    jobs: Jobs = LOCAL_JOBS
+    """Whether this process runs the daily retention now: always alone, one node at a time in a cluster (``Kernel`` sets it)."""
 
     def __init__(self, parameters: ParameterRegistry, dialing_plans: DialingPlans, devices: Container[tuple[int, str]]):
         self.parameters = parameters
@@ -250,6 +255,7 @@ class CallLogRecorder:
         for row in rows:
             if row["remote_name"]:
                 row["remote_name"] = str(row["remote_name"])[:500]
+        price_entries(conn, rows)  # the cost from the domain's price list (issue 16)
         conn.execute(sa.insert(t.call_logs), rows)
         return len(rows)
 
@@ -260,7 +266,9 @@ class CallLogRecorder:
             try:
                 hhmm = await self._db().run(self._cleaning_hour, parameter)
                 await asyncio.sleep(max(1.0, next_daily(hhmm, time.time()) - time.time()))
-                await self.purge(parts=parts)
+                async with self.jobs.once(f"retention:{parameter}") as mine:  # one node of a cluster purges (docs/cluster.md)
+                    if mine:
+                        await self.purge(parts=parts)
             except asyncio.CancelledError:
                 raise
             except Exception:  # try again tomorrow
@@ -360,6 +368,7 @@ def entry_json(r: Any) -> dict[str, Any]:
         "name": r.remote_name, "started_at": started.isoformat() if started else None,
         "answered_at": answered.isoformat() if answered else None, "ended_at": ended.isoformat() if ended else None,
         "duration": r.duration, "outcome": r.outcome, "outcome_to": r.outcome_to, "cause": r.cause,
+        "cost": float(r.cost) if r.cost is not None else None, "currency": r.currency, "price_list": r.price_list, "destination": r.destination,
     }
 
 

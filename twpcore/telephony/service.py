@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
@@ -119,8 +120,15 @@ class TelephonyService:
         self._tasks: list[asyncio.Task] = []
         self.call_logs = CallLogRecorder(parameters, dialing_plans, self.devices)
         self.limits = limits
+        self.on_message_waiting: Callable[[Device, PbxEvent], None] | None = None
+        """Told of every ``message_waiting`` event of a supervised device, emptied mailboxes included (the reception service's counters)."""
         self.repeats = RepeatLimiter(log)
         """Rate limit of the warnings about what a PBX sends (one key per link and kind of problem)."""
+        self.serving: Callable[[str], bool] | None = None
+        """Set by a cluster node (``twpcore.cluster``): whether this node still holds a link's lease; events of a link it may no
+        longer hold are ignored, so two nodes never act on one link's events.  ``None``: one process, every link is its own."""
+        self.rules: Any = None
+        """The forward rules (``twpcore.rules.service.RulesService``), set by the kernel: told of call changes and of links coming back."""
 
     def model(self, domain_id: int) -> CallModel:
         model = self.models.get(domain_id)
@@ -290,6 +298,8 @@ class TelephonyService:
             link.expiry = None
         log.info("PBX link %s up", link.name)
         self.events.publish(Event("link.up", {"link": link.name}, link.company_id, link.domain_id))
+        if self.rules is not None:
+            self.rules.link_up(link.name)  # what TWP set in the PBX (simple forward rules) is set again
         self._schedule_resync(link)
 
     def on_link_down(self, driver: PbxDriver, reason: str) -> None:
@@ -325,6 +335,26 @@ class TelephonyService:
         if cleared:
             log.warning("PBX link %s still down after %g s: its %d call(s) cleared (limits.calls_kept_after_link_down)",
                         link.name, float(self.limits.calls_kept_after_link_down), cleared)
+
+    def release_link(self, name: str, why: str) -> None:
+        """Another cluster node serves the link now (``twpcore.cluster``): stop supervising it here, silently.
+
+        Its calls are forgotten without events or call-log entries: the node that took the
+        link over reconciles them with snapshots and reports what follows.
+        """
+        link = self.links.get(name)
+        if link is None:
+            return
+        link.connected, link.since, link.last_error = False, time.time(), why
+        link.monitored.clear()
+        self._cancel_resync(link)
+        if link.expiry:
+            link.expiry.cancel()
+            link.expiry = None
+        if link.domain_id is not None:
+            model = self.model(link.domain_id)
+            for number in link.devices:
+                model.forget(number, cause="handed_over")
 
     def _cancel_resync(self, link: Link) -> None:
         if link.resync and not link.resync.done():
@@ -411,7 +441,7 @@ class TelephonyService:
 
     def on_event(self, driver: PbxDriver, event: PbxEvent) -> None:
         link = self._link_of(driver)
-        if link is None or link.domain_id is None:
+        if link is None or link.domain_id is None or (self.serving is not None and not self.serving(link.name)):
             return
         bounded, problem = bounded_event(event)
         if problem:
@@ -423,6 +453,8 @@ class TelephonyService:
         if dev is None:
             log.debug("link %s: event for unknown device %s ignored", link.name, _shown(bounded.device))
             return
+        if bounded.type == "message_waiting" and self.on_message_waiting is not None:
+            self.on_message_waiting(dev, bounded)
         try:
             changes = self.model(link.domain_id).apply(attrs.evolve(bounded, link=link.name))
         except Exception:  # noqa: BLE001 - a bad event must never stop the link
@@ -445,6 +477,8 @@ class TelephonyService:
             if directories is not None and change.type.startswith("call."):
                 # Reverse lookup once per call, from the index in memory: adds remote_name and contact.
                 directories.enrich_call(dev.domain_id, dev.user_id, change.device, data, change.type)
+            if self.rules is not None and change.type.startswith("call."):
+                self.rules.on_call_change(dev, change.type, data)  # advanced forward rules decide; a forwarded call names its rule
             # Presence (not call details) also reaches the users granted the device's intercom groups.
             seen_by = (users | self.watchers.get((dev.domain_id, dev.number), frozenset())) if change.type in SHARED_CHANGES else users
             if change.type.startswith("call.") and self.queue_watchers:

@@ -1,4 +1,4 @@
-"""Real servers started for tests: PostgreSQL, OpenLDAP (slapd), and a private unixODBC set-up.
+"""Real servers started for tests: PostgreSQL, Redis, OpenLDAP (slapd), and a private unixODBC set-up.
 
 Tests use the real component wherever Debian ships one (see ``DESIGN.md``). Each
 server here is a ``ServerProcess``: ``start()`` prepares a private temporary
@@ -10,6 +10,12 @@ come up raises ``ServerStartError`` with the tail of its log.
 Some servers (PostgreSQL) refuse to run as root, which is what CI is. When the
 effective uid is 0 such a server runs as its Debian system user (``postgres``), through
 ``setpriv`` (or ``runuser``), and its temporary directory is given to that user.
+
+``TwpServeProcess`` runs TWP itself, ``twp serve`` as a child process, for the tests that need
+the whole server as a user starts it (its command line, its shutdown, a browser, a fuzzer)::
+
+    with TwpServeProcess(tmp_path, demo=True) as twp:    # demo data and the simulated PBX
+        requests.post(f"{twp.base_url}/api/v1/auth/admin-login", json={"login": "admin", "password": twp.password})
 
 This module imports nothing from the kernel, so plugin test suites may use it alone::
 
@@ -33,17 +39,23 @@ import atexit
 import base64
 import contextlib
 import glob
+import json
 import logging
 import os
 import pwd
+import queue
 import re
 import shutil
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -55,8 +67,8 @@ import attrs
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ACTIVE_DIRECTORY_SCHEMA", "ODBC_DRIVERS", "OdbcEnvironment", "PostgresServer", "ServerProcess",
-    "ServerStartError", "SlapdServer", "find_free_port", "find_odbc_driver", "make_test_certificates",
+    "ACTIVE_DIRECTORY_SCHEMA", "ODBC_DRIVERS", "OdbcEnvironment", "PostgresServer", "RedisServer", "ServerProcess",
+    "ServerStartError", "SlapdServer", "TwpServeProcess", "find_free_port", "find_odbc_driver", "make_test_certificates",
     "to_ldif", "write_mdb",
 ]
 
@@ -358,6 +370,157 @@ class ServerProcess:
         self.stop()
 
 
+def _toml_value(value: Any) -> str:
+    """A TOML value for a string, a number, a boolean or a list of them (JSON spells these as TOML does)."""
+    return json.dumps(value)
+
+
+class TwpServeProcess:
+    """``twp serve`` run as a child process on 127.0.0.1, with its own config and SQLite store in ``directory``.
+
+    ``start()`` writes ``directory/twp.toml`` (unless ``config`` is given), starts
+    ``python -m twpcore.cli --config twp.toml serve``, reads the first admin's one-time
+    password from the banner the server prints, and waits until ``GET /api/v1/health``
+    answers 200.  ``stop()`` sends SIGTERM (or the signal given) and waits for the exit.
+    The server's log (its stderr) is ``log_path``; what it printed on stdout is ``printed``.
+
+    ``demo=True`` adds the demo data (``[demo] seed``) and the simulated PBX: the ``pbxsim``
+    plugin listening on ``pbx_port``, with devices 201-203 and no generated traffic, and a
+    PBX link ``demo`` (MX-One driver, company Demo, domain Paris) to it; ``pbxsim`` overrides
+    or adds ``[plugins.pbxsim]`` options (``{"answer_after": "60s"}``).  ``extra_config`` is
+    TOML appended to the generated file.
+    """
+
+    def __init__(self, directory: Path | str, *, demo: bool = False, port: int | None = None, pbxsim: Mapping[str, Any] | None = None,
+                 extra_config: str = "", config: Path | str | None = None, env: Mapping[str, str] | None = None,
+                 start_timeout: float = 120.0, stop_timeout: float = 20.0) -> None:
+        self.directory = Path(directory)
+        self.demo = demo
+        self.port = port or find_free_port()
+        self.pbx_port = find_free_port() if demo else None
+        self.pbxsim = dict(pbxsim or {})
+        self.extra_config = extra_config
+        self.config_path = Path(config) if config is not None else self.directory / "twp.toml"
+        self._write_config = config is None
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.log_path = self.directory / "serve.log"
+        """The server's stderr: its log."""
+        self.printed: list[str] = []
+        """The lines the server printed on stdout (the banner with the password)."""
+        self.password: str | None = None
+        """The first admin's one-time password, as the banner printed it."""
+        self.process: subprocess.Popen[str] | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config_text(self) -> str:
+        """The ``twp.toml`` that ``start()`` writes."""
+        text = (f'[storage]\nurl = "sqlite:///{self.directory}/var/twp.db"\nbackup_dir = "{self.directory}/backups"\n'
+                f'[http]\nhost = "127.0.0.1"\nport = {self.port}\n')
+        if self.demo:
+            options = {"listen": f"127.0.0.1:{self.pbx_port}", "traffic_interval": "0s", "devices": ["201-203"], **self.pbxsim}
+            text += "[demo]\nseed = true\n[plugins.pbxsim]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in options.items())
+            text += (f'[pbx.links.demo]\ndriver = "mxone"\ncompany = "Demo"\ndomain = "Paris"\nhost = "127.0.0.1"\n'
+                     f"port = {self.pbx_port}\ncapacity = 100\n")
+        return text + self.extra_config
+
+    def argv(self) -> list[str]:
+        """The command ``start()`` runs (for a test that runs it itself, for example to see it fail)."""
+        return [sys.executable, "-m", "twpcore.cli", "--config", str(self.config_path), "serve"]
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+
+    def start(self) -> Self:
+        """Write the config, start the server, read the password it prints, wait until it is healthy."""
+        if self.process is not None:
+            raise ServerStartError(f"twp serve: already started on port {self.port}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self._write_config:
+            self.config_path.write_text(self.config_text())
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(self.argv(), cwd=self.directory, env=self.env, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.PIPE, stderr=log_file, text=True)
+        threading.Thread(target=self._read_stdout, name=f"twp-serve-{self.port}-stdout", daemon=True).start()
+        try:
+            self._wait_password()
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _read_stdout(self) -> None:
+        process = self.process
+        assert process is not None and process.stdout is not None
+        for line in process.stdout:  # read to the end, so a chatty server never blocks on a full pipe
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _fail(self, why: str) -> ServerStartError:
+        return ServerStartError(f"twp serve ({self.config_path}): {why}\n--- stdout ---\n{''.join(self.printed)}"
+                                f"--- last lines of {self.log_path} ---\n{self.log_text()[-4000:]}")
+
+    def _wait_password(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while self.password is None:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise self._fail(f"printed no admin password within {self.start_timeout:.0f} s") from None
+            if line is None:
+                assert self.process is not None
+                raise self._fail(f"exited with code {self.process.wait()} before printing the admin password")
+            self.printed.append(line)
+            if match := re.match(r"^\s+password: (\S+)$", line):
+                self.password = match.group(1)
+
+    def wait_healthy(self, timeout: float | None = None) -> None:
+        """Wait until ``GET /api/v1/health`` answers 200 (the banner comes just before the socket is served)."""
+        deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
+        while True:
+            if self.process is None or self.process.poll() is not None:
+                raise self._fail("exited before it answered /api/v1/health")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/api/v1/health", timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise self._fail("did not answer /api/v1/health with 200 in time")
+            time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Send ``sig`` and wait for the exit (kill after ``stop_timeout``); the exit code, None if never started."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("twp serve did not stop within %.0f s; killing it", self.stop_timeout)
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
 @cache
 def _utf8_locale() -> str:
     """``C.UTF-8`` where the C library has it (Debian 12 does), else ``C``."""
@@ -461,6 +624,49 @@ class PostgresServer(ServerProcess):
             with open(hba, "w") as handle:
                 handle.write(rule + text)
             conn.execute("SELECT pg_reload_conf()")
+
+
+# -- Redis ---------------------------------------------------------------------------
+
+class RedisServer(ServerProcess):
+    """A throw-away ``redis-server`` (Debian ``redis-server``): no persistence, no password, 127.0.0.1 only.
+
+    ``kill()`` and ``pause()`` stand for a crashed or hung Redis; ``start_again()`` brings
+    it back on the same port (empty, as a restarted Redis without persistence is).
+    """
+
+    name = "redis"
+    binaries = ("redis-server",)
+
+    def command(self) -> list[str]:
+        assert self.tmpdir is not None
+        return [self.binary("redis-server"), "--bind", self.host, "--port", str(self.port), "--save", "", "--appendonly", "no",
+                "--dir", str(self.tmpdir), "--protected-mode", "no", "--loglevel", "warning"]
+
+    def is_ready(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``, for ``[cluster] redis``."""
+        if not self.port:
+            raise ServerStartError("redis: url read before start()")
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start_again(self) -> None:
+        """Start the server again on the same port after ``kill()``."""
+        assert self.tmpdir is not None, "redis: start_again() before start()"
+        argv = self.command()
+        with open(self.log_path, "ab") as logfile:
+            self.process = subprocess.Popen(self.wrap(argv), cwd=self.tmpdir, env=self.environment(),
+                                            stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT)
+        self._wait_ready(argv)
+        _running.add(self)
 
 
 # -- OpenLDAP ------------------------------------------------------------------------

@@ -281,7 +281,8 @@ async def twp_shutdown(context: PluginContext) -> None:
 
 
 def _offer(context: PluginContext, event: Event) -> None:
-    if isinstance(context.state, Webhook):
+    # In a cluster every node observes every event; the node that published it (origin None) posts it, once.
+    if isinstance(context.state, Webhook) and getattr(event, "origin", None) is None:
         context.state.offer(event)
 
 

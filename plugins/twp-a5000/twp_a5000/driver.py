@@ -23,12 +23,10 @@ write PDU traces (guide 10.6) under ``trace_dir``, VTI-XML with its password mas
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import functools
 import logging
-import random
 import re
 import time
 from pathlib import Path
@@ -39,6 +37,7 @@ import attrs
 from twp_a5000.config import A5000Config
 from twp_csta.driver import CSTA_CAPABILITIES, CstaXmlDriver
 from twp_csta.errors import CstaBaseError, CstaLinkError
+from twp_csta.link import ReconnectingLink
 from twp_csta.vtixml import VtiClient, VtiError, VtiMessage
 from twp_csta.xml.codec import Message
 from twpcore.plugin_api import AuthFailed, CallSnapshot, Kind, NotReady, PbxDriver, PbxEvent, RepeatLimiter
@@ -121,8 +120,14 @@ _DELEGATED = (
 )
 
 
-class A5000Driver(PbxDriver):
-    """One link of an A5000 domain; see the module docstring."""
+class A5000Driver(ReconnectingLink[VtiClient], PbxDriver):
+    """One link of an A5000 domain; see the module docstring.
+
+    A VTI-XML link reconnects through the toolkit's ``ReconnectingLink``; a CSTA link is the
+    toolkit's CSTA XML driver (``self.csta``), to which the lifecycle and the calls are delegated.
+    """
+
+    link_kind = "VTI-XML"
 
     type_name = "a5000"
     Config = A5000Config
@@ -147,19 +152,11 @@ class A5000Driver(PbxDriver):
         self.protocols = tuple(config.device_protocols) or ("VTIXML",)
         vars(self)["capabilities"] = VTIXML_CAPABILITIES | ({"forwarding"} if config.csta_link else frozenset())
         self.repeats = RepeatLimiter(self.log)
-        self.client: VtiClient | None = None
+        self.init_link()  # the client, reconnection with backoff, link counters (twp_csta.link)
         self.locations: dict[str, tuple[str | None, str | None]] = {}
         self.connection_site: str | None = None
-        self.last_error: str | None = None
-        self._reconnects = 0
         self._trace: VtiTrace | None = None
-        self._generation = 0
-        self._closing = False
-        self._lost = asyncio.Event()
-        self._lost_reason = ""
-        self._manager: asyncio.Task | None = None
         self._failures = 0
-        self._totals: dict[str, int] = {}
 
     def bind(self, sink: Any) -> None:
         super().bind(sink)
@@ -181,23 +178,13 @@ class A5000Driver(PbxDriver):
     def trace(self) -> Any:
         return self.csta.trace if self.csta is not None else self._trace
 
-    @property
-    def address(self) -> str:
-        return f"{self.config.host}:{self.config.port}"
-
     def device_location(self, device: str) -> tuple[str | None, str | None] | None:
         """(site, cluster) where the PBX says the subscriber is logged (VTI-XML links only, guide 10.5)."""
         return self.locations.get(device) if self.csta is None else None
 
-    # -- lifecycle (VTI-XML) ---------------------------------------------------------
-    def backoff(self, attempt: int, *, jitter: bool = True) -> float:
-        cfg = self.config
-        delay = min(float(cfg.reconnect_max), float(cfg.reconnect_min) * (2 ** min(attempt, 30)))
-        return delay * random.uniform(0.8, 1.2) if jitter else delay
-
+    # -- lifecycle (VTI-XML; the reconnect loop, ``address`` and ``backoff``: twp_csta.link.ReconnectingLink) --
     async def setup(self) -> None:
-        self._closing = False
-        self._lost = asyncio.Event()
+        self._begin_setup()
         try:
             client = await self._open()
         except VtiError as exc:
@@ -214,7 +201,7 @@ class A5000Driver(PbxDriver):
                            retry_after=self.backoff(self._failures - 1, jitter=False)) from None
         self._failures = 0
         self._attach(client)
-        self._manager = asyncio.get_running_loop().create_task(self._manage(), name=f"vtixml-link-{self.name}")
+        self._start_manager(f"vtixml-link-{self.name}")
         self.log.info("VTI-XML link %s connected to %s (connection site %s)", self.name, self.address, self.connection_site)
         self.link_up()
 
@@ -238,59 +225,8 @@ class A5000Driver(PbxDriver):
         self._lost.clear()
         self.last_error = None
 
-    async def _on_link_lost(self, gen: int, reason: str) -> None:
-        if gen != self._generation or self._closing:
-            return
-        self._lost_reason = reason
-        self._lost.set()
-
-    async def _manage(self) -> None:
-        while not self._closing:
-            await self._lost.wait()
-            if self._closing:
-                return
-            reason = self._lost_reason or "link lost"
-            self.last_error = reason
-            client, self.client = self.client, None
-            if client is not None:
-                self._remember(client)
-                await client.close()
-            self.link_down(reason)
-            attempt = 0
-            while not self._closing:
-                delay = self.backoff(attempt)
-                attempt += 1
-                await asyncio.sleep(delay)
-                try:
-                    client = await self._open()
-                except asyncio.CancelledError:
-                    raise
-                except (CstaBaseError, OSError) as exc:
-                    self.last_error = getattr(exc, "message", None) or str(exc)
-                    self.log.warning("%s: VTI-XML reconnection to %s failed: %s", self.name, self.address, self.last_error)
-                    continue
-                except Exception as exc:  # keep the manager alive whatever happens
-                    self.last_error = repr(exc)
-                    self.log.exception("%s: VTI-XML reconnection to %s failed", self.name, self.address)
-                    continue
-                self._attach(client)
-                self._reconnects += 1
-                self.log.info("%s: VTI-XML link back after %d attempt(s)", self.name, attempt)
-                self.link_up()
-                break
-
-    def _remember(self, client: VtiClient) -> None:
-        for key, value in attrs.asdict(client.stats).items():
-            self._totals[key] = self._totals.get(key, 0) + value
-
     async def close(self) -> None:
-        self._closing = True
-        self._lost.set()
-        manager, self._manager = self._manager, None
-        if manager is not None and manager is not asyncio.current_task():
-            manager.cancel()
-            with contextlib.suppress(BaseException):
-                await manager
+        await self._stop_manager()
         client, self.client = self.client, None
         if client is not None:
             self._remember(client)
@@ -299,10 +235,7 @@ class A5000Driver(PbxDriver):
         self.repeats.flush()
 
     def link_stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = dict(self._totals)
-        if self.client is not None:
-            for key, value in attrs.asdict(self.client.stats).items():
-                stats[key] = stats.get(key, 0) + value
+        stats = self._counters()
         stats.update(protocol="vtixml", connection_site=self.connection_site, reconnects=self._reconnects, monitors=len(self.locations),
                      last_error=self.last_error, trace=self._trace.as_json() if self._trace else None)
         return stats

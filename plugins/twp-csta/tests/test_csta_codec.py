@@ -30,6 +30,7 @@ BUILDER_CASES = {
     "SingleStepTransferCall": lambda: c.single_step_transfer_call(CALL, "204"),
     "ConferenceCall": lambda: c.conference_call(CALL, OTHER),
     "DeflectCall": lambda: c.deflect_call(CALL, "205"),
+    "DirectedPickupCall": lambda: c.directed_pickup_call(CALL, "205"),
     "GenerateDigits": lambda: c.generate_digits(CALL, "123#"),
     "SetForwarding": lambda: c.set_forwarding("201", "forwardImmediate", True, "300"),
     "GetForwarding": lambda: c.get_forwarding("201"),

@@ -36,12 +36,10 @@ operation.  ``docs/telephony.md`` describes the options.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import functools
 import logging
-import random
 import re
 import time
 from collections.abc import Callable
@@ -52,6 +50,7 @@ import attrs
 
 from twp_csta.errors import APPLICATION_SESSION_CATEGORY, CodecError, CstaBaseError, CstaError, CstaLinkError
 from twp_csta.framing import FRAMINGS, Framing
+from twp_csta.link import ReconnectingLink
 from twp_csta.session import CstaClient, MessageCodec
 from twp_csta.xml import codec
 from twp_csta.xml.codec import Codec, Connection, Message, MessageKind, as_list, device_text
@@ -88,6 +87,9 @@ CSTA_CAPABILITIES = frozenset({
     "monitor", "snapshot", "make_call", "answer", "hang_up", "hold", "retrieve", "consultation_call", "alternate",
     "reconnect", "transfer", "single_step_transfer", "conference", "deflect", "dtmf", "forwarding", "do_not_disturb",
 })
+#: What the XML base adds (plugin API 1.2): ECMA-269 Directed Pickup Call and Message Waiting events. The BER base
+#: does not: the project's ECMA-285 modules (``twp_csta.ber.modules``) have neither the operation nor the event.
+CSTA_XML_CAPABILITIES = CSTA_CAPABILITIES | {"directed_pickup", "message_waiting"}
 _ORPHANS_PER_MONITOR = 50
 _ORPHAN_MONITORS = 500
 _PASSWORD_RE = re.compile(rb"(<(?:[\w.-]+:)?password\b[^>]*>)(.*?)(</(?:[\w.-]+:)?password\s*>)", re.S | re.I)
@@ -221,6 +223,10 @@ def events_from_csta(message: Message, device: str) -> list[PbxEvent]:
         return [PbxEvent("do_not_disturb", device, dnd=(message.text("doNotDisturbOn") or "").lower() == "true")]
     if name == "MonitorEndedEvent":
         return [PbxEvent("monitor_lost", device, cause=cause or "monitorEnded")]
+    if name == "MessageWaitingEvent":
+        # ECMA-269 Message Waiting: a lamp state (messageWaitingOn), no message count; deviceForMessage is optional.
+        on = (message.text("messageWaitingOn") or "").lower() == "true"
+        return [PbxEvent("message_waiting", device, calling=message.device_field("deviceForMessage"), messages=None if on else 0)]
     return []
 
 
@@ -312,7 +318,7 @@ class PduTrace:
         return {"file": str(self.path), "device": self.device, "pdus": self.pdus, "bytes": self.written, "started": self.started}
 
 
-class CstaDriver(PbxDriver):
+class CstaDriver(ReconnectingLink[CstaClient], PbxDriver):
     """Base of every CSTA driver, whatever the encoding; see the module docstring.
 
     An encoding is four hooks: ``make_codec`` and ``make_framing`` (what goes on the
@@ -335,25 +341,17 @@ class CstaDriver(PbxDriver):
         self.log = getattr(context, "logger", None) or log
         self.repeats = RepeatLimiter(self.log)
         """Rate limit of warnings about what the PBX sends; shared by the link's successive clients."""
-        self.client: CstaClient | None = None
+        self.init_link()  # the client, reconnection with backoff, link counters (twp_csta.link)
         self.session_id: str | None = None
-        self.last_error: str | None = None
-        self.reconnects = 0
         self.orphans_dropped = 0
         self.events_unrouted = 0
         self.mapping_errors = 0
         self.trace: PduTrace | None = None
-        self._generation = 0
-        self._closing = False
-        self._lost = asyncio.Event()
-        self._lost_reason = ""
-        self._manager: asyncio.Task | None = None
         self._setup_failures = 0
         self._xref_device: dict[str, str] = {}
         self._device_xref: dict[str, str] = {}
         self._orphans: dict[str, list[Message]] = {}
         self._snapshot_call = True
-        self._totals: dict[str, int] = {}
 
     # -- the encoding's hooks -----------------------------------------------------------
     def make_codec(self) -> MessageCodec:
@@ -386,24 +384,13 @@ class CstaDriver(PbxDriver):
         """Normalized events of one CSTA event for ``device`` (override for vendor quirks)."""
         return events_from_csta(message, device)
 
-    # -- lifecycle -------------------------------------------------------------------
-    @property
-    def address(self) -> str:
-        return f"{self.config.host}:{self.config.port}"
-
+    # -- lifecycle (the reconnect loop, ``address`` and ``backoff``: twp_csta.link.ReconnectingLink) ----------
     @property
     def connected(self) -> bool:
         return self.client is not None and self.client.connected
 
-    def backoff(self, attempt: int, *, jitter: bool = True) -> float:
-        """Wait before reconnection attempt ``attempt`` (0-based): exponential, capped, with ±20% jitter."""
-        cfg = self.config
-        delay = min(float(cfg.reconnect_max), float(cfg.reconnect_min) * (2 ** min(attempt, 30)))
-        return delay * random.uniform(0.8, 1.2) if jitter else delay
-
     async def setup(self) -> None:
-        self._closing = False
-        self._lost = asyncio.Event()
+        self._begin_setup()
         try:
             client = await self._open()
         except AssociationRefused as exc:
@@ -426,7 +413,7 @@ class CstaDriver(PbxDriver):
             raise NotReady(reason, retry_after=self.backoff(self._setup_failures - 1, jitter=False)) from None
         self._setup_failures = 0
         self._attach(client)
-        self._manager = asyncio.get_running_loop().create_task(self._manage(), name=f"csta-link-{self.name}")
+        self._start_manager(f"csta-link-{self.name}")
         self.log.info("CSTA link %s connected to %s (%s%s)", self.name, self.address, self.describe_wire(client),
                       f", session {self.session_id}" if self.session_id else "")
         self.link_up()
@@ -463,61 +450,8 @@ class CstaDriver(PbxDriver):
         self._orphans.clear()
         self.last_error = None
 
-    async def _on_link_lost(self, gen: int, reason: str) -> None:
-        if gen != self._generation or self._closing:
-            return
-        self._lost_reason = reason
-        self._lost.set()
-
-    async def _manage(self) -> None:
-        """Wait for the link to be lost, then reconnect with backoff until it is back."""
-        while not self._closing:
-            await self._lost.wait()
-            if self._closing:
-                return
-            reason = self._lost_reason or "link lost"
-            self.last_error = reason
-            client, self.client = self.client, None
-            if client is not None:
-                self._remember(client)
-                await client.close()
-            self.link_down(reason)
-            attempt = 0
-            while not self._closing:
-                delay = self.backoff(attempt)
-                attempt += 1
-                self.log.info("%s: reconnecting to %s in %.2f s (attempt %d)", self.name, self.address, delay, attempt)
-                await asyncio.sleep(delay)
-                try:
-                    client = await self._open()
-                except asyncio.CancelledError:
-                    raise
-                except (CstaBaseError, OSError) as exc:
-                    self.last_error = getattr(exc, "message", None) or str(exc)
-                    self.log.warning("%s: reconnection to %s failed: %s", self.name, self.address, self.last_error)
-                    continue
-                except Exception as exc:  # keep the link manager alive whatever happens
-                    self.last_error = repr(exc)
-                    self.log.exception("%s: reconnection to %s failed", self.name, self.address)
-                    continue
-                self._attach(client)
-                self.reconnects += 1
-                self.log.info("%s: CSTA link back after %d attempt(s)", self.name, attempt)
-                self.link_up()
-                break
-
-    def _remember(self, client: CstaClient) -> None:
-        for key, value in attrs.asdict(client.stats).items():
-            self._totals[key] = self._totals.get(key, 0) + value
-
     async def close(self) -> None:
-        self._closing = True
-        self._lost.set()
-        manager, self._manager = self._manager, None
-        if manager is not None and manager is not asyncio.current_task():
-            manager.cancel()
-            with contextlib.suppress(BaseException):
-                await manager
+        await self._stop_manager()
         client, self.client = self.client, None
         if client is not None:
             if client.connected:
@@ -530,10 +464,7 @@ class CstaDriver(PbxDriver):
 
     def link_stats(self) -> dict[str, Any]:
         """Counters of the link (frames, malformed frames skipped, reconnections ...) for ``GET /api/v1/links``."""
-        stats: dict[str, Any] = dict(self._totals)
-        if self.client is not None:
-            for key, value in attrs.asdict(self.client.stats).items():
-                stats[key] = stats.get(key, 0) + value
+        stats = self._counters()
         stats.update(reconnects=self.reconnects, orphans_dropped=self.orphans_dropped, events_unrouted=self.events_unrouted,
                      mapping_errors=self.mapping_errors, monitors=len(self._xref_device), session=self.session_id,
                      last_error=self.last_error, trace=self.trace.as_json() if self.trace else None)
@@ -738,6 +669,11 @@ class CstaDriver(PbxDriver):
     async def deflect(self, device: str, call_id: str, number: str) -> None:
         await self._request("deflect", codec.deflect_call(Connection(call_id, device), number))
 
+    async def directed_pickup(self, device: str, call_id: str, requesting_device: str) -> str | None:
+        response = await self._request("directed_pickup", codec.directed_pickup_call(Connection(call_id, device), requesting_device))
+        picked = response.connection_field("pickedCall")
+        return picked.call_id if picked is not None else None
+
     async def dtmf(self, device: str, call_id: str, digits: str) -> None:
         await self._request("dtmf", codec.generate_digits(Connection(call_id, device), digits))
 
@@ -767,7 +703,7 @@ class CstaXmlDriver(CstaDriver):
 
     type_name = "csta_xml"
     Config = CstaXmlConfig
-    capabilities = CSTA_CAPABILITIES
+    capabilities = CSTA_XML_CAPABILITIES
     description = "CSTA XML (ECMA-323) over TCP"
 
     def __init__(self, config: CstaXmlConfig, context: Any):

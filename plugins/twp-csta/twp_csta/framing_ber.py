@@ -109,7 +109,45 @@ def _apdu_error(payload: bytes, tags: frozenset[int]) -> str | None:
 
 
 @attrs.define(eq=False)
-class _PrefixedFraming(Framing):
+class _ResyncingFraming(Framing):
+    """What the three BER framings share: after bytes no frame can start with, skip to the next place one can.
+
+    Each framing says where a frame could start (``_plausible``); ``_resync`` drops the
+    bytes before the next such place and reports them once per run of garbage (the
+    ``garbage`` error), counting the rest of the run in ``bytes_skipped``.
+    """
+
+    garbage_words: ClassVar[str] = "a {name} frame"
+    """What the dropped bytes are not, in the ``garbage`` error (``{name}``: the framing's name)."""
+
+    _in_garbage: bool = attrs.field(default=False, init=False, repr=False)
+
+    def reset(self) -> None:
+        super().reset()
+        self._in_garbage = False
+
+    def _plausible(self, buf: bytearray, i: int) -> bool | None:
+        """Could a frame start at ``buf[i]``?  None: not enough bytes to say."""
+        raise NotImplementedError
+
+    def _resync(self, out: list[Frame | FramingError]) -> None:
+        buf = self._buffer
+        cut = len(buf)
+        for i in range(1, len(buf)):
+            if self._plausible(buf, i) is not False:
+                cut = i
+                break
+        if not self._in_garbage:
+            self._in_garbage = True
+            what = self.garbage_words.format(name=self.name)
+            out.append(self._error("garbage", f"{cut} bytes that are not {what} dropped", skipped=cut))
+        else:
+            self.bytes_skipped += cut
+        del buf[:cut]
+
+
+@attrs.define(eq=False)
+class _PrefixedFraming(_ResyncingFraming):
     """A length prefix, then one BER APDU whose own length must agree with it."""
 
     header_size: ClassVar[int] = 2
@@ -119,7 +157,6 @@ class _PrefixedFraming(Framing):
     apdu_tags: frozenset[int] = attrs.field(default=APDU_TAGS)
     """First bytes accepted as the start of an APDU."""
     _discard: int = attrs.field(default=0, init=False, repr=False)
-    _in_garbage: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         upper = self.length_limit + self.header_size
@@ -138,7 +175,6 @@ class _PrefixedFraming(Framing):
     def reset(self) -> None:
         super().reset()
         self._discard = 0
-        self._in_garbage = False
 
     def encode(self, invoke_id: int | None, payload: bytes) -> bytes:
         problem = _apdu_error(payload, self.apdu_tags)
@@ -208,20 +244,6 @@ class _PrefixedFraming(Framing):
             out.append(Frame(payload, None))
         return out
 
-    def _resync(self, out: list[Frame | FramingError]) -> None:
-        buf = self._buffer
-        cut = len(buf)
-        for i in range(1, len(buf)):
-            if self._plausible(buf, i) is not False:
-                cut = i
-                break
-        if not self._in_garbage:
-            self._in_garbage = True
-            out.append(self._error("garbage", f"{cut} bytes that are not a {self.name} frame dropped", skipped=cut))
-        else:
-            self.bytes_skipped += cut
-        del buf[:cut]
-
 
 @attrs.define(eq=False)
 class Len2Framing(_PrefixedFraming):
@@ -273,24 +295,20 @@ class HiPathFraming(_PrefixedFraming):
 
 
 @attrs.define(eq=False)
-class TlvFraming(Framing):
+class TlvFraming(_ResyncingFraming):
     """No prefix: each APDU is delimited by its own BER tag and definite length."""
 
     name: ClassVar[str] = "tlv"
     carries_invoke_id: ClassVar[bool] = False
+    garbage_words: ClassVar[str] = "a BER APDU"
 
     max_frame_size: int = attrs.field(default=0xFFFF)
     apdu_tags: frozenset[int] = attrs.field(default=APDU_TAGS)
-    _in_garbage: bool = attrs.field(default=False, init=False, repr=False)
 
     @max_frame_size.validator
     def _check_max(self, attribute: attrs.Attribute, value: int) -> None:
         if not 4 <= value <= 16 * 1024 * 1024:
             raise ValueError(f"TlvFraming.max_frame_size: expected 4-{16 * 1024 * 1024}, got {value}")
-
-    def reset(self) -> None:
-        super().reset()
-        self._in_garbage = False
 
     def encode(self, invoke_id: int | None, payload: bytes) -> bytes:
         problem = _apdu_error(payload, self.apdu_tags)
@@ -337,20 +355,6 @@ class TlvFraming(Framing):
             self.frames += 1
             out.append(Frame(payload, None))
         return out
-
-    def _resync(self, out: list[Frame | FramingError]) -> None:
-        buf = self._buffer
-        cut = len(buf)
-        for i in range(1, len(buf)):
-            if self._plausible(buf, i) is not False:
-                cut = i
-                break
-        if not self._in_garbage:
-            self._in_garbage = True
-            out.append(self._error("garbage", f"{cut} bytes that are not a BER APDU dropped", skipped=cut))
-        else:
-            self.bytes_skipped += cut
-        del buf[:cut]
 
 
 #: BER framings by the name used in PBX link config (``framing = "len2"``).

@@ -35,6 +35,7 @@ import attrs
 
 from twpcore.plugin_api import (
     AuthFailed,
+    CalendarChanges,
     ConnectorError,
     DirectoryConnector,
     Duration,
@@ -177,6 +178,12 @@ class ExchangeConfig:
     """Per-request time-out."""
     page_size: int = setting(100, min=1, max=1000, help="contacts fetched per FindItem page and per GetItem request")
     """Paging of FindItem (IndexedPageItemView) and chunking of GetItem."""
+    calendar: bool = setting(False, help="also read the calendar of each user of the domain with an Email, for calendar "
+                                         "presence (guide 8.6.2, 8.7.4); the account needs the same rights as for private contacts")
+    """Makes the directory a calendar connector (``twpcore.calendars.CalendarSync``)."""
+    calendar_every: Duration = setting(Duration(300), min=30, max=86400, help="seconds between two calendar reads (each one "
+                                                                              "incremental: EWS SyncFolderItems)")
+    """The calendar schedule."""
 
     def __attrs_post_init__(self) -> None:
         parse_connection_string(self.url)
@@ -193,8 +200,8 @@ class ExchangeConnector(DirectoryConnector):
 
     type_name = "exchange"
     Config = ExchangeConfig
-    capabilities = frozenset({"sync", "test_connection", "private"})
-    description = "Exchange 2010+ / Office 365 contacts over EWS (public folders, a mailbox, users' private contacts)"
+    capabilities = frozenset({"sync", "test_connection", "private", "calendar"})
+    description = "Exchange 2010+ / Office 365 contacts over EWS (public folders, a mailbox, users' private contacts) and users' calendars"
     default_fields: ClassVar[dict[str, str]] = DEFAULT_FIELDS
 
     config: ExchangeConfig
@@ -229,6 +236,18 @@ class ExchangeConnector(DirectoryConnector):
         if self.target.mode == "mailbox":
             return iterate_in_thread(lambda emit: self._produce_mailbox(emit, self._own_address(), other=False), max_batches=2)
         return iterate_in_thread(self._produce_public, max_batches=2)
+
+    async def calendar_changes(self, mailbox: str, state: str | None) -> CalendarChanges:
+        """The changes of the calendar of ``mailbox`` since ``state`` (EWS SyncFolderItems): ``twp_exchange.calendar``."""
+        return await asyncio.to_thread(self._calendar_changes, mailbox, state)
+
+    def _calendar_changes(self, mailbox: str, state: str | None) -> CalendarChanges:
+        from twp_exchange.calendar import read_changes
+
+        try:
+            return read_changes(ews(), self._account(mailbox, other=True), state, self.config.page_size)
+        except Exception as exc:  # noqa: BLE001 - translated
+            raise self._translate(exc, f"calendar of {mailbox}") from None
 
     async def close(self) -> None:
         protocols, self._protocols = self._protocols, []

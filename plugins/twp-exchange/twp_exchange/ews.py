@@ -7,6 +7,8 @@ reaches everything below through :func:`twp_exchange.connector.ews`.
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import requests
@@ -20,12 +22,15 @@ from exchangelib import (
     Configuration,
     Contact,
     Credentials,
+    EWSDateTime,
+    EWSTimeZone,
     OAuth2Credentials,
 )
 from exchangelib.errors import (
     ErrorAccessDenied,
     ErrorFolderNotFound,
     ErrorImpersonateUserDenied,
+    ErrorInvalidSyncStateData,
     ErrorItemNotFound,
     ErrorNonExistentMailbox,
     ErrorServerBusy,
@@ -36,7 +41,23 @@ from exchangelib.errors import (
     TransportError,
     UnauthorizedError,
 )
-from exchangelib.items import DistributionList
+from exchangelib.items import CalendarItem, DistributionList
+
+_AUTHORIZATION = re.compile(r"""(['"]?Authorization['"]?\s*[:=]\s*['"]?)(Basic|Bearer|NTLM|Negotiate)?\s*[^'",}\s]+""", re.IGNORECASE)
+
+
+class HideCredentials(logging.Filter):
+    """exchangelib's DEBUG log shows each request's headers, Basic credentials and bearer tokens included: hide them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "uthorization" in text:
+            record.msg, record.args = _AUTHORIZATION.sub(lambda m: f"{m[1]}{m[2] + ' ' if m[2] else ''}***", text), ()
+        return True
+
+
+for _name in ("exchangelib.util", "exchangelib.util.xml", "exchangelib.protocol"):
+    logging.getLogger(_name).addFilter(HideCredentials())
 
 
 class ClientCredentials(OAuth2Credentials):
@@ -52,7 +73,8 @@ class ClientCredentials(OAuth2Credentials):
 
 
 __all__ = [
-    "BASIC", "DELEGATE", "IMPERSONATION", "NTLM", "OAUTH2", "Account", "ClientCredentials", "Configuration", "Contact",
+    "BASIC", "DELEGATE", "IMPERSONATION", "NTLM", "OAUTH2", "Account", "CalendarItem", "ClientCredentials", "Configuration", "Contact",
+    "EWSDateTime", "EWSTimeZone", "ErrorInvalidSyncStateData",
     "Credentials", "DistributionList", "EWSError", "ErrorAccessDenied", "ErrorFolderNotFound", "ErrorImpersonateUserDenied",
     "ErrorItemNotFound", "ErrorNonExistentMailbox", "ErrorServerBusy", "ErrorTimeoutExpired", "RateLimitError",
     "ResponseMessageError", "TransportError", "UnauthorizedError", "requests",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twp_exchange.connector import ExchangeConnector
 from twpcore.plugin_api import DirectoryConnector, Register, hookimpl
 
-TWP_PLUGIN_API = "1.0"
+TWP_PLUGIN_API = "1.2"
 """The TWP plugin API version this plugin is written for."""
 
 

@@ -15,6 +15,19 @@ What it serves:
 - ``FindItem`` with ``IndexedPageItemView`` paging (IdOnly ids) and ``GetItem`` returning
   ``Contact`` / ``DistributionList`` elements, or ``ErrorItemCorrupt`` for items marked
   corrupt;
+- ``SyncFolderItems`` on a mailbox's Calendar folder (``GetFolder`` on ``calendar``):
+  ``CalendarItem`` elements (Start, End, Subject, Location, Sensitivity,
+  LegacyFreeBusyStatus, CalendarItemType, IsCancelled); a SyncState names the folder,
+  a generation and a position in the folder's change journal, so a later call answers
+  the items created, updated and deleted since (``EwsMailbox.add_event``,
+  ``change_event``, ``delete_event``); ``expire_sync_states()`` makes every earlier state
+  answer ``ErrorInvalidSyncStateData``, as a state Exchange no longer holds does.  The
+  whole change list is answered in one response (``MaxChangesReturned`` is read but not
+  split into pages);
+- ``GetUserAvailability`` (free/busy, in UTC, with ``GetServerTimeZones`` answering UTC):
+  every login of the organisation sees the busy times of a mailbox, as Exchange's Default
+  calendar permission allows; subjects and locations only for the logins in
+  ``EwsMailbox.free_busy_details``, never for private items;
 - mailbox access rules: a request for another mailbox passes through
   ``ExchangeImpersonation`` when the login holds the ApplicationImpersonation role
   (``impersonators``), or as delegate when the mailbox owner granted the login Reviewer
@@ -32,6 +45,7 @@ the server.  ``requests`` keeps the SOAP operations received, for assertions.
 from __future__ import annotations
 
 import base64
+import datetime
 import html
 import itertools
 import json
@@ -55,7 +69,7 @@ SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 
-__all__ = ["EwsContact", "EwsFolder", "EwsMailbox", "EwsServer"]
+__all__ = ["EwsCalendarItem", "EwsContact", "EwsFolder", "EwsMailbox", "EwsServer"]
 
 _ids = itertools.count(1)
 
@@ -133,14 +147,50 @@ class EwsContact:
 
 
 @attrs.define(eq=False)
+class EwsCalendarItem:
+    """An appointment of a Calendar folder; times are aware datetimes (written in UTC)."""
+
+    subject: str
+    start: Any
+    end: Any
+    location: str = ""
+    sensitivity: str = "Normal"
+    """Normal, Personal, Private or Confidential (Outlook's "Private" button sets Private)."""
+    free_busy: str = "Busy"
+    """LegacyFreeBusyStatus: Free, Tentative, Busy, OOF, WorkingElsewhere, NoData."""
+    item_type: str = "Single"
+    """CalendarItemType: Single, RecurringMaster (a series), Occurrence, Exception."""
+    cancelled: bool = False
+    id: str = attrs.field(factory=lambda: _new_id("event"))
+    change_key: str = "DwAAABYAAAA"
+
+    def xml(self, folder_id: str) -> str:
+        def when(value: Any) -> str:
+            return str(value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+        return (f'<t:CalendarItem><t:ItemId Id="{_x(self.id)}" ChangeKey="{self.change_key}"/>'
+                f'<t:ParentFolderId Id="{_x(folder_id)}" ChangeKey="AQAAAA=="/>'
+                f"<t:ItemClass>IPM.Appointment</t:ItemClass><t:Subject>{_x(self.subject)}</t:Subject>"
+                f"<t:Sensitivity>{self.sensitivity}</t:Sensitivity>"
+                f"<t:Start>{when(self.start)}</t:Start><t:End>{when(self.end)}</t:End>"
+                f"<t:IsAllDayEvent>false</t:IsAllDayEvent><t:LegacyFreeBusyStatus>{self.free_busy}</t:LegacyFreeBusyStatus>"
+                f"<t:Location>{_x(self.location)}</t:Location><t:IsCancelled>{str(self.cancelled).lower()}</t:IsCancelled>"
+                f"<t:CalendarItemType>{self.item_type}</t:CalendarItemType></t:CalendarItem>")
+
+
+@attrs.define(eq=False)
 class EwsFolder:
     """A folder (public or in a mailbox) holding contacts and sub-folders."""
 
     name: str
-    items: list[EwsContact] = attrs.field(factory=list)
+    items: list[Any] = attrs.field(factory=list)
     children: list[EwsFolder] = attrs.field(factory=list)
     folder_class: str = "IPF.Contact"
     id: str = attrs.field(factory=lambda: _new_id("folder"))
+    journal: list[tuple[str, str]] = attrs.field(factory=list)
+    """("create" | "update" | "delete", item id) of each change, in order: what SyncFolderItems answers from."""
+    generation: int = 0
+    """Bumped by ``EwsMailbox.expire_sync_states``: states of an earlier generation are refused."""
 
     def add(self, *folders: EwsFolder) -> EwsFolder:
         self.children.extend(folders)
@@ -157,7 +207,7 @@ class EwsFolder:
             yield from child.walk_with_parents()
 
     def xml(self, parent: EwsFolder | None = None) -> str:
-        tag = "ContactsFolder" if self.folder_class == "IPF.Contact" else "Folder"
+        tag = {"IPF.Contact": "ContactsFolder", "IPF.Appointment": "CalendarFolder"}.get(self.folder_class, "Folder")
         parent_id = f'<t:ParentFolderId Id="{_x(parent.id)}" ChangeKey="AQAAAA=="/>' if parent is not None else ""
         return (f'<t:{tag}><t:FolderId Id="{_x(self.id)}" ChangeKey="AQAAAA=="/>{parent_id}'
                 f"<t:FolderClass>{self.folder_class}</t:FolderClass><t:DisplayName>{_x(self.name)}</t:DisplayName>"
@@ -174,9 +224,37 @@ class EwsMailbox:
     reviewers: set[str] = attrs.field(factory=set)
     """Logins the owner gave Reviewer rights on the Contacts folder in Outlook (guide 8.7.6, solution 2)."""
     root: EwsFolder = attrs.field(factory=lambda: EwsFolder("Top of Information Store", folder_class="IPF.Note"))
+    calendar: EwsFolder = attrs.field(factory=lambda: EwsFolder("Calendar", folder_class="IPF.Appointment"))
+    free_busy_details: set[str] = attrs.field(factory=set)
+    """Logins that see subjects and locations in free/busy answers (Outlook's "Free/Busy time, subject, location");
+    everyone else of the organisation sees free/busy times only (Exchange's Default permission)."""
 
     def __attrs_post_init__(self) -> None:
         self.root.children.append(self.contacts)
+        self.root.children.append(self.calendar)
+
+    def add_event(self, subject: str, start: Any, end: Any, **fields: Any) -> EwsCalendarItem:
+        """A new appointment in the Calendar (``fields``: location, sensitivity, free_busy, item_type, cancelled)."""
+        item = EwsCalendarItem(subject, start, end, **fields)
+        self.calendar.items.append(item)
+        self.calendar.journal.append(("create", item.id))
+        return item
+
+    def change_event(self, item: EwsCalendarItem, **fields: Any) -> EwsCalendarItem:
+        """The appointment changed in Outlook (new times, subject, sensitivity...)."""
+        for name, value in fields.items():
+            setattr(item, name, value)
+        item.change_key = base64.b64encode(secrets.token_bytes(6)).decode()
+        self.calendar.journal.append(("update", item.id))
+        return item
+
+    def delete_event(self, item: EwsCalendarItem) -> None:
+        self.calendar.items.remove(item)
+        self.calendar.journal.append(("delete", item.id))
+
+    def expire_sync_states(self) -> None:
+        """Every SyncState given so far for the Calendar is refused from now on (ErrorInvalidSyncStateData)."""
+        self.calendar.generation += 1
 
 
 class _Fault(Exception):
@@ -337,6 +415,8 @@ class EwsServer:
             smtp = header.find(f".//{{{T}}}ExchangeImpersonation//{{{T}}}PrimarySmtpAddress")
             if smtp is not None:
                 impersonated = (smtp.text or "").strip()
+        if op == "GetUserAvailabilityRequest":
+            return self.envelope(self._availability(op_elem, login))
         handler = getattr(self, f"_op_{op}", None)
         if handler is None:
             return self.fault(f"The request {op} is not served by this EWS simulator")
@@ -404,6 +484,8 @@ class EwsServer:
             self.may_open(login, mailbox, impersonated is not None)
             if name == "contacts":
                 return mailbox.contacts
+            if name == "calendar":
+                return mailbox.calendar
             if name in ("root", "msgfolderroot"):
                 return mailbox.root
             raise _Fault("ErrorFolderNotFound", f"The specified folder {name} could not be found in the store.")
@@ -468,6 +550,99 @@ class EwsServer:
                  f'</t:{"DistributionList" if item.distribution_list else "Contact"}>') for item in page)
             out.append(self.success("FindItem", self.root_folder(offset, len(page), len(folder.items), "Items", items)))
         return "".join(out)
+
+    def _op_SyncFolderItems(self, elem: ET.Element, login: str, impersonated: str | None) -> str:
+        target = elem.find(f"{{{M}}}SyncFolderId")
+        if target is None or not len(target):
+            raise _Fault("ErrorInvalidRequest", "SyncFolderId is required.")
+        folder = self._resolve_folder(target[0], login, impersonated)
+        state_elem = elem.find(f"{{{M}}}SyncState")
+        state = (state_elem.text or "").strip() if state_elem is not None else ""
+        by_id = {item.id: item for item in folder.items}
+        if state:
+            try:
+                folder_id, generation, position = base64.b64decode(state).decode().split("|")
+                start = int(position)
+                valid = folder_id == folder.id and int(generation) == folder.generation and 0 <= start <= len(folder.journal)
+            except ValueError:
+                valid = False
+            if not valid:
+                # Exchange keeps SyncState and IncludesLastItemInRange in its error answer (exchangelib reads them).
+                return ('<m:SyncFolderItemsResponseMessage ResponseClass="Error"><m:MessageText>Synchronization state data is '
+                        "corrupt or otherwise invalid.</m:MessageText><m:ResponseCode>ErrorInvalidSyncStateData</m:ResponseCode>"
+                        "<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:SyncState/>"
+                        "<m:IncludesLastItemInRange>true</m:IncludesLastItemInRange></m:SyncFolderItemsResponseMessage>")
+            first: dict[str, str] = {}
+            last: dict[str, str] = {}
+            for kind, item_id in folder.journal[start:]:
+                first.setdefault(item_id, kind)
+                last.pop(item_id, None)
+                last[item_id] = kind  # re-inserted: ordered by latest change
+            changes = []
+            for item_id, kind in last.items():
+                if kind == "delete":
+                    if first[item_id] != "create":
+                        changes.append(f'<t:Delete><t:ItemId Id="{_x(item_id)}" ChangeKey="AAAAAA=="/></t:Delete>')
+                elif item_id in by_id:
+                    tag = "Create" if first[item_id] == "create" else "Update"
+                    changes.append(f"<t:{tag}>{by_id[item_id].xml(folder.id)}</t:{tag}>")
+        else:
+            changes = [f"<t:Create>{item.xml(folder.id)}</t:Create>" for item in folder.items]
+        new_state = base64.b64encode(f"{folder.id}|{folder.generation}|{len(folder.journal)}".encode()).decode()
+        return self.success("SyncFolderItems", f"<m:SyncState>{new_state}</m:SyncState>"
+                                               "<m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>"
+                                               f"<m:Changes>{''.join(changes)}</m:Changes>")
+
+    def _op_GetServerTimeZones(self, elem: ET.Element, login: str, impersonated: str | None) -> str:
+        # Only UTC, without daylight saving: what a client asking for free/busy in UTC needs.
+        return self.success("GetServerTimeZones", (
+            '<m:TimeZoneDefinitions><t:TimeZoneDefinition Id="UTC" Name="(UTC) Coordinated Universal Time">'
+            '<t:Periods><t:Period Bias="PT0H" Name="Standard" Id="Std"/></t:Periods>'
+            '<t:TransitionsGroups><t:TransitionsGroup Id="0"><t:Transition><t:To Kind="Period">Std</t:To></t:Transition>'
+            "</t:TransitionsGroup></t:TransitionsGroups>"
+            '<t:Transitions><t:Transition><t:To Kind="Group">0</t:To></t:Transition></t:Transitions>'
+            "</t:TimeZoneDefinition></m:TimeZoneDefinitions>"))
+
+    def _availability(self, elem: ET.Element, login: str) -> str:
+        """GetUserAvailability (free/busy, requested in UTC): the busy times of each mailbox in the window."""
+        window = elem.find(f".//{{{T}}}TimeWindow")
+        assert window is not None, "a FreeBusyViewOptions TimeWindow"
+
+        def moment(tag: str) -> datetime.datetime:
+            text = (window.findtext(f"{{{T}}}{tag}") or "").replace("Z", "")
+            return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
+
+        start, end = moment("StartTime"), moment("EndTime")
+        answers = []
+        for data in elem.findall(f".//{{{T}}}MailboxData"):
+            address = (data.findtext(f"{{{T}}}Email/{{{T}}}Address") or "").strip()
+            mailbox = self.mailboxes.get(address.lower())
+            if mailbox is None:
+                answers.append('<m:FreeBusyResponse><m:ResponseMessage ResponseClass="Error"><m:MessageText>No mailbox with such '
+                               f"guid or SMTP address {_x(address)}</m:MessageText><m:ResponseCode>ErrorMailRecipientNotFound"
+                               "</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:ResponseMessage></m:FreeBusyResponse>")
+                continue
+            details = login in mailbox.free_busy_details
+            events = []
+            for item in mailbox.calendar.items:
+                if item.cancelled or item.free_busy == "Free" or item.end <= start or item.start >= end:
+                    continue
+                detail = ""
+                if details and item.sensitivity not in ("Private", "Confidential"):
+                    detail = (f"<t:CalendarEventDetails><t:ID>{_x(item.id)}</t:ID><t:Subject>{_x(item.subject)}</t:Subject>"
+                              f"<t:Location>{_x(item.location)}</t:Location><t:IsMeeting>false</t:IsMeeting>"
+                              "<t:IsRecurring>false</t:IsRecurring><t:IsException>false</t:IsException>"
+                              "<t:IsReminderSet>false</t:IsReminderSet><t:IsPrivate>false</t:IsPrivate></t:CalendarEventDetails>")
+                elif details:
+                    detail = "<t:CalendarEventDetails><t:IsPrivate>true</t:IsPrivate></t:CalendarEventDetails>"
+                events.append(f"<t:CalendarEvent><t:StartTime>{item.start.astimezone(datetime.UTC):%Y-%m-%dT%H:%M:%S}</t:StartTime>"
+                              f"<t:EndTime>{item.end.astimezone(datetime.UTC):%Y-%m-%dT%H:%M:%S}</t:EndTime>"
+                              f"<t:BusyType>{item.free_busy}</t:BusyType>{detail}</t:CalendarEvent>")
+            answers.append('<m:FreeBusyResponse><m:ResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode>'
+                           f"</m:ResponseMessage><m:FreeBusyView><t:FreeBusyViewType>{'Detailed' if details else 'FreeBusy'}"
+                           f"</t:FreeBusyViewType><t:CalendarEventArray>{''.join(events)}</t:CalendarEventArray></m:FreeBusyView>"
+                           "</m:FreeBusyResponse>")
+        return f"<m:GetUserAvailabilityResponse><m:FreeBusyResponseArray>{''.join(answers)}</m:FreeBusyResponseArray></m:GetUserAvailabilityResponse>"
 
     def _op_GetItem(self, elem: ET.Element, login: str, impersonated: str | None) -> str:
         index: dict[str, tuple[EwsContact, EwsFolder]] = {}

@@ -12,6 +12,15 @@ service-account directory connector uses, answering in Google's JSON:
   ``domain``, ``maxResults`` up to 500, ``pageToken``), allowed to admins only;
 - ``GET /v1/people/me/connections`` (People API ``connections.list``: ``personFields``
   required, ``pageSize`` up to 1000, ``pageToken``) for the user named by ``sub``.
+- ``GET /calendar/v3/calendars/{calendarId}/events`` (Calendar API ``events.list`` on
+  ``primary`` or the user's own address: ``maxResults`` up to 2500, ``pageToken``,
+  ``syncToken``, ``showDeleted``) for the user named by ``sub``, with the
+  ``calendar.readonly`` scope.  The last page carries a ``nextSyncToken``; a later
+  call with it lists the events changed since, cancelled ones included
+  (``status: "cancelled"``).  ``expire_sync_tokens(user)`` makes every earlier token
+  answer HTTP 410 (``fullSyncRequired``), as Google does for an expired token.  Events
+  are single events (``add_event``, ``change_event``, ``delete_event``): the
+  simulator does not expand recurring series.
 
 Errors are Google's: ``{"error": "invalid_grant", "error_description": …}`` from the
 token endpoint, ``{"error": {"code": 403, "message": …, "status": "PERMISSION_DENIED"}}``
@@ -36,8 +45,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 DIRECTORY_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
 CONTACTS_SCOPE = "https://www.googleapis.com/auth/contacts.readonly"
+CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.readonly"
 
-__all__ = ["CONTACTS_SCOPE", "DIRECTORY_SCOPE", "GoogleApiServer", "GoogleUser"]
+__all__ = ["CALENDAR_SCOPE", "CONTACTS_SCOPE", "DIRECTORY_SCOPE", "GoogleApiServer", "GoogleUser"]
 
 
 def _b64decode(text: str) -> bytes:
@@ -59,6 +69,11 @@ class GoogleUser:
     contacts: list[dict[str, Any]] = attrs.field(factory=list)
     """People API person resources (``names``, ``phoneNumbers``, ``emailAddresses``…)."""
     id: str = attrs.field(factory=lambda: str(100000000000000000000 + secrets.randbelow(10**20)))
+    events: list[dict[str, Any]] = attrs.field(factory=list)
+    """Calendar API event resources of the primary calendar, cancelled ones kept (``status: "cancelled"``)."""
+    changed: dict[str, int] = attrs.field(factory=dict)
+    """event id -> the server's change number of its last change (what sync tokens count)."""
+    token_generation: int = 0
 
     def resource(self) -> dict[str, Any]:
         full = " ".join(p for p in (self.given_name, self.family_name) if p)
@@ -93,11 +108,13 @@ class GoogleApiServer:
     _accounts: dict[str, tuple[str, Any]] = attrs.field(factory=dict)
     _tokens: dict[str, tuple[str, str, set[str]]] = attrs.field(factory=dict)
     _client_ids: dict[str, str] = attrs.field(factory=dict)
+    _changes: int = 0
     _runner: web.AppRunner | None = None
     _port: int = 0
 
     # -- set-up ------------------------------------------------------------------------
-    def service_account(self, name: str = "apitws", *, authorize: tuple[str, ...] = (DIRECTORY_SCOPE, CONTACTS_SCOPE)) -> dict[str, Any]:
+    def service_account(self, name: str = "apitws", *,
+                        authorize: tuple[str, ...] = (DIRECTORY_SCOPE, CONTACTS_SCOPE, CALENDAR_SCOPE)) -> dict[str, Any]:
         """A new service account's JSON key (as downloaded from the console), its scopes authorized domain-wide."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         client_id = str(100000000000000000000 + secrets.randbelow(10**20))
@@ -112,6 +129,35 @@ class GoogleApiServer:
                 "client_email": email, "client_id": client_id, "token_uri": self.token_url,
                 "auth_uri": "https://accounts.google.com/o/oauth2/auth"}
 
+    def add_event(self, user: GoogleUser, summary: str, start: Any, end: Any, **fields: Any) -> dict[str, Any]:
+        """A new event in the user's primary calendar (``fields``: location, visibility, transparency, status, eventType)."""
+        event: dict[str, Any] = {"kind": "calendar#event", "id": secrets.token_hex(13), "status": "confirmed", "summary": summary,
+                                 "start": {"dateTime": start.isoformat()}, "end": {"dateTime": end.isoformat()},
+                                 "visibility": "default", "transparency": "opaque", "eventType": "default", **fields}
+        user.events.append(event)
+        self._touch(user, event)
+        return event
+
+    def change_event(self, user: GoogleUser, event: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        event.update({k: ({"dateTime": v.isoformat()} if k in ("start", "end") and hasattr(v, "isoformat") else v)
+                      for k, v in fields.items()})
+        self._touch(user, event)
+        return event
+
+    def delete_event(self, user: GoogleUser, event: dict[str, Any]) -> None:
+        """Deleted as Google keeps it: ``status: "cancelled"``, listed to sync tokens, hidden from full lists."""
+        event["status"] = "cancelled"
+        self._touch(user, event)
+
+    def expire_sync_tokens(self, user: GoogleUser) -> None:
+        """Every sync token given so far for the user's calendar answers 410 Gone from now on."""
+        user.token_generation += 1
+
+    def _touch(self, user: GoogleUser, event: dict[str, Any]) -> None:
+        self._changes += 1
+        event["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        user.changed[event["id"]] = self._changes
+
     def user(self, email: str) -> GoogleUser | None:
         return next((u for u in self.users if u.primary_email.lower() == email.lower()), None)
 
@@ -120,6 +166,7 @@ class GoogleApiServer:
         app.router.add_post("/token", self._token)
         app.router.add_get("/admin/directory/v1/users", self._users)
         app.router.add_get("/v1/people/me/connections", self._connections)
+        app.router.add_get("/calendar/v3/calendars/{calendar}/events", self._events)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port)
@@ -253,6 +300,46 @@ class GoogleApiServer:
             return failure
         body = self._paged(list(owner.contacts), request.query, "pageSize", 100, 1000, "connections")
         body["totalPeople"] = body["totalItems"] = len(owner.contacts)
+        return web.json_response(body)
+
+    async def _events(self, request: web.Request) -> web.Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        grant = self._authorize(request, CALENDAR_SCOPE)
+        if isinstance(grant, web.Response):
+            return grant
+        self.requests.append(("events.list", grant[1]))
+        owner = self.user(grant[1])
+        calendar = request.match_info["calendar"]
+        if owner is None or (calendar != "primary" and calendar.lower() != owner.primary_email.lower()):
+            return self._api_error(404, "Not Found", "NOT_FOUND")
+        query = request.query
+        token = query.get("syncToken", "")
+        if token and any(name in query for name in ("timeMin", "timeMax", "updatedMin", "q", "orderBy", "iCalUID")):
+            return self._api_error(400, "Sync token cannot be used with timeMin, timeMax, updatedMin, q, orderBy or iCalUID.",
+                                   "INVALID_ARGUMENT")
+        if (failure := self._page_allowed()) is not None:
+            return failure
+        if token:
+            try:
+                user_id, generation, since = _b64decode(token).decode().split("|")
+                valid = user_id == owner.id and int(generation) == owner.token_generation
+            except ValueError:
+                valid = False
+            if not valid:
+                gone = {"error": {"code": 410, "message": "Sync token is no longer valid, a full sync is required.",
+                                  "errors": [{"domain": "calendar", "reason": "fullSyncRequired",
+                                              "message": "Sync token is no longer valid, a full sync is required."}]}}
+                return web.json_response(gone, status=410)
+            entries = [e for e in owner.events if owner.changed.get(e["id"], 0) > int(since)]
+        else:
+            show_deleted = query.get("showDeleted") == "true"
+            entries = [e for e in owner.events if show_deleted or e.get("status") != "cancelled"]
+        body = dict(self._paged(entries, query, "maxResults", 250, 2500, "items"))
+        body.update(kind="calendar#events", summary=owner.primary_email, timeZone="UTC")
+        if "nextPageToken" not in body:
+            body["nextSyncToken"] = base64.urlsafe_b64encode(
+                f"{owner.id}|{owner.token_generation}|{self._changes}".encode()).decode().rstrip("=")
         return web.json_response(body)
 
     @staticmethod

@@ -28,15 +28,12 @@ import ssl
 import struct
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import attrs
-import ldap3
-from ldap3.core import exceptions as lx
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import escape_rdn
 
+from twp_ldap.deferred import Deferred
 from twpcore.plugin_api import (
     AuthFailed,
     ConnectorError,
@@ -50,6 +47,17 @@ from twpcore.plugin_api import (
     setting,
     user_value,
 )
+
+if TYPE_CHECKING:
+    import ldap3
+    from ldap3.core import exceptions as lx
+    from ldap3.utils import conv as ldap_conv
+    from ldap3.utils import dn as ldap_dn
+else:  # imported on first use: ldap3 costs about 0.2 s of a server start (twp_ldap.deferred)
+    ldap3 = Deferred("ldap3")
+    lx = Deferred("ldap3.core.exceptions")
+    ldap_conv = Deferred("ldap3.utils.conv")
+    ldap_dn = Deferred("ldap3.utils.dn")
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +128,8 @@ LDAP_DEFAULT_FIELDS: dict[str, str] = {
     "fax": "facsimileTelephoneNumber",
 }
 
-_SCOPES = {"subtree": ldap3.SUBTREE, "one": ldap3.LEVEL, "base": ldap3.BASE}
+_SCOPES = {"subtree": "SUBTREE", "one": "LEVEL", "base": "BASE"}
+"""Search scopes: ldap3's values of ``ldap3.SUBTREE``, ``LEVEL`` and ``BASE``."""
 
 # LDAP result codes (RFC 4511) the connector explains.
 _SIZE_LIMIT_EXCEEDED, _TIME_LIMIT_EXCEEDED, _ADMIN_LIMIT_EXCEEDED = 4, 3, 11
@@ -404,8 +413,8 @@ class LdapConnector(DirectoryConnector):
             if not value:
                 raise ConnectorError(f"this private directory's base_dn or filter uses {{{key}}} but the user has no {key}")
             values[key] = value
-        flt = _substitute(flt, {k: escape_filter_chars(v) for k, v in values.items()})
-        base = _substitute(base, {k: escape_rdn(v) for k, v in values.items()})
+        flt = _substitute(flt, {k: ldap_conv.escape_filter_chars(v) for k, v in values.items()})
+        base = _substitute(base, {k: ldap_dn.escape_rdn(v) for k, v in values.items()})
         return base, flt
 
     def _search(self, conn: ldap3.Connection, url: str, base: str, flt: str, *, attributes: Any,

@@ -23,13 +23,13 @@ switch (``SimConfig.encoding``):
   StopApplicationSession, MonitorStart/Stop, SnapshotDevice, SnapshotCall, MakeCall,
   AnswerCall, ClearConnection, ClearCall, HoldCall, RetrieveCall, ConsultationCall,
   AlternateCall, ReconnectCall, TransferCall, SingleStepTransferCall, ConferenceCall,
-  DeflectCall, GenerateDigits, SetForwarding/GetForwarding, SetDoNotDisturb/
+  DeflectCall, DirectedPickupCall, GenerateDigits, SetForwarding/GetForwarding, SetDoNotDisturb/
   GetDoNotDisturb, GetSwitchingFunctionDevices (the ``subscribers`` list, sent in
   SwitchingFunctionDevices segments), SystemStatus.  Unknown devices, calls and monitors are answered
   with ``CSTAErrorCode`` as a switch would.
 - **Events** (ECMA-323) go to the monitors of every device involved: Originated,
   Delivered, Established, Held, Retrieved, Transfered, Conferenced, Diverted,
-  ConnectionCleared, Failed, Queued, Forwarding and DoNotDisturb, with the calling,
+  ConnectionCleared, Failed, Queued, Forwarding, DoNotDisturb and MessageWaiting (``sim.message_waiting``), with the calling,
   called, alerting, answering, last-redirection devices, ``localConnectionInfo`` of
   the monitored device, a cause, and connection lists for transfers and conferences.
 - **Telephony behaviour**: forwarding immediate / busy / no answer (after
@@ -577,6 +577,12 @@ class PbxSimulator:
         """Forwarding set at the phone: ``destination`` None cancels it."""
         self._set_forwarding(self.device(number), forwarding_type, destination is not None, destination)
 
+    def message_waiting(self, number: str, on: bool = True, left_by: str | None = None) -> None:
+        """The voice mail of ``number`` got a new message (or was emptied: ``on=False``): ECMA-269 MessageWaitingEvent."""
+        self._internal_device(number)
+        self._notify("MessageWaitingEvent", None, [number], {
+            "targetDevice": _dev(number), "deviceForMessage": _dev(left_by) if left_by else None, "messageWaitingOn": on})
+
     def set_dnd(self, number: str, on: bool) -> None:
         """Do-not-disturb switched at the phone."""
         self._set_dnd(self.device(number), on)
@@ -940,6 +946,28 @@ class PbxSimulator:
             raise SimFault("operation", "invalidDestination")
         self._divert(call, device, target, "redirected", alerted=True)
         return build("DeflectCallResponse")
+
+    def _req_DirectedPickupCall(self, link: SimLink, m: Message) -> Message:
+        """ECMA-269 Directed Pickup Call: the call ringing (or queued) at a device goes to the requesting device, answered."""
+        call, device = self._conn(m, "callToBePickedUp", ("alerting", "queued"))
+        requesting = self._internal_device(m.device_field("requestingDevice"), "invalidPickUpDeviceID").number
+        if requesting in call.connections:
+            raise SimFault("operation", "invalidDestination")
+        if any(state in ("connected", "initiated") for _, state in self.connections_of(requesting)):
+            raise SimFault("stateIncompatibility", "connectedCallExists")
+        call.cancel_timers(device)
+        recipients = list(call.connections)
+        del call.connections[device]
+        self._notify("DivertedEvent", call, [*recipients, requesting], {
+            "connection": Connection(call.id, device),
+            "divertingDevice": _dev(device),
+            "newDestination": _dev(requesting),
+            **self._party_fields(call),
+        }, cause="callPickup", local={device: "null"})
+        call.last_redirection = device
+        call.connections[requesting] = "alerting"
+        self._answer(call, requesting)
+        return build("DirectedPickupCallResponse", {"pickedCall": Connection(call.id, requesting)})
 
     def _req_GenerateDigits(self, link: SimLink, m: Message) -> Message:
         call, device = self._conn(m, "connectionToSendDigits", ("connected",))

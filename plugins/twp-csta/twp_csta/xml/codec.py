@@ -219,6 +219,8 @@ CONNECTION_FIELDS = (
     "callToBeHeld",
     "callToBeRetrieved",
     "callToBeDiverted",
+    "callToBePickedUp",
+    "pickedCall",
     "connectionToSendDigits",
     "existingCall",
     "activeCall",
@@ -805,6 +807,11 @@ def deflect_call(call_to_be_diverted: Connection, new_destination: DeviceRef) ->
     return build("DeflectCall", {"callToBeDiverted": call_to_be_diverted, "newDestination": _dev(new_destination)})
 
 
+def directed_pickup_call(call_to_be_picked_up: Connection, requesting_device: DeviceRef) -> Message:
+    """``DirectedPickupCall`` (ECMA-269 "Directed Pickup Call"; ECMA-285 operation 220): take a call alerting or queued at another device."""
+    return build("DirectedPickupCall", {"callToBePickedUp": call_to_be_picked_up, "requestingDevice": _dev(requesting_device)})
+
+
 def generate_digits(connection: Connection, characters_to_send: str) -> Message:
     """``GenerateDigits``: send DTMF on a connection."""
     if not characters_to_send:
@@ -951,6 +958,7 @@ REQUEST_BUILDERS: dict[str, Callable[..., Message]] = {
     "SingleStepTransferCall": single_step_transfer_call,
     "ConferenceCall": conference_call,
     "DeflectCall": deflect_call,
+    "DirectedPickupCall": directed_pickup_call,
     "GenerateDigits": generate_digits,
     "SetForwarding": set_forwarding,
     "GetForwarding": get_forwarding,

@@ -1,0 +1,1 @@
+"""TWP presence: users' states and messages, and what colleagues see of them (issue 18)."""
