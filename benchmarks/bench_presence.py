@@ -80,8 +80,8 @@ def main() -> None:
     publish, delivered, cpu = asyncio.run(measure(args.watchers))
     m = machine_info()
     text = "\n".join([
-        f"Command: `python benchmarks/bench_presence.py --write`; {args.watchers:,} watching clients, median of {RUNS} changes "
-        "(min / max).",
+        f"Command: `python benchmarks/bench_presence.py --write`; {args.watchers:,} watching clients, median, min and max of {RUNS} changes"
+        ".",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, {m['python']}, {m['os']}; load average {m['load']} "
         f"(1 min, other work on the host); {m['date']}.",

@@ -75,7 +75,7 @@ def main() -> None:
     per_explain, per_explain_cpu = timed(True, 20)
     m = machine_info()
     text = "\n".join([
-        "Command: `python benchmarks/bench_rules.py --write`; median of 7 runs of 0.5 s (min / max in brackets).",
+        "Command: `python benchmarks/bench_rules.py --write`; median, min and max of 7 runs of 0.5 s.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, {m['python']}, {m['os']}; load average {m['load']} "
         f"(1 min, other work on the host); {m['date']}.",

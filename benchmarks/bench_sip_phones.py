@@ -38,7 +38,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_telephony import FIRST, pct, populate, rss_kib, wait_http
+from bench_telephony import FIRST, pct, populate, rss_kib, start_serve, wait_http
 from common import machine, machine_info, write_section
 
 from twp_csta.sim.sipp import SippPhones
@@ -53,16 +53,9 @@ async def run(args: argparse.Namespace) -> dict:
     login, password = populate(url, args.phones)
     port = find_free_port()
     phone_map = ", ".join(f'"{FIRST + i}" = "{phones.address}"' for i in range(args.phones))
-    cfg = tmp / "twp.toml"
-    cfg.write_text(f"""
-[storage]
-url = "{url}"
-[http]
-port = {port}
-websocket_queue = 100000
-[logging]
-level = "WARNING"
-[pbx.links.phones]
+    result: dict = {"phones": args.phones, "calls_per_phone": args.calls, "transport": args.transport}
+    started = time.perf_counter()
+    proc = start_serve(tmp, url, port, "phones", f"""
 driver = "snom"
 company = "Bench"
 domain = "Paris"
@@ -76,11 +69,6 @@ request_timeout = 30
 phones = {{ {phone_map} }}
 """)
     base = f"http://127.0.0.1:{port}"
-    result: dict = {"phones": args.phones, "calls_per_phone": args.calls, "transport": args.transport}
-    started = time.perf_counter()
-    with open(tmp / "serve.log", "w") as serve_log:
-        proc = subprocess.Popen([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp,
-                                stdout=subprocess.DEVNULL, stderr=serve_log)
     try:
         await wait_http(base)
         async with aiohttp.ClientSession() as s:

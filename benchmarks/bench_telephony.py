@@ -101,6 +101,26 @@ def populate(url: str, n: int) -> tuple[str, str]:
     return "bench", password
 
 
+def start_serve(tmp: Path, url: str, port: int, link: str, options: str) -> subprocess.Popen:
+    """Write ``tmp/twp.toml`` (the store at ``url``, HTTP on ``port``, one PBX link ``link`` whose table holds the TOML
+    lines ``options``) and start ``twp serve`` on it; the server's stderr goes to ``tmp/serve.log``."""
+    cfg = tmp / "twp.toml"
+    cfg.write_text(f"""
+[storage]
+url = "{url}"
+[http]
+port = {port}
+websocket_queue = 100000
+[logging]
+level = "WARNING"
+[pbx.links.{link}]
+{options.strip()}
+""")
+    with open(tmp / "serve.log", "w") as serve_log:  # the server keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp,
+                                stdout=subprocess.DEVNULL, stderr=serve_log)
+
+
 async def wait_http(base: str, timeout: float = 60) -> None:
     async with aiohttp.ClientSession() as s:
         deadline = time.monotonic() + timeout
@@ -132,16 +152,9 @@ async def run(args: argparse.Namespace) -> dict:
     login, password = populate(url, args.devices)
     populate_s = time.perf_counter() - t0
     port = find_free_port()
-    cfg = tmp / "twp.toml"
-    cfg.write_text(f"""
-[storage]
-url = "{url}"
-[http]
-port = {port}
-websocket_queue = 100000
-[logging]
-level = "WARNING"
-[pbx.links.bench]
+    base = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    proc = start_serve(tmp, url, port, "bench", f"""
 driver = "{args.driver}"
 host = "127.0.0.1"
 port = {sim.port}
@@ -151,11 +164,6 @@ capacity = {args.devices + 10}
 heartbeat_interval = 0
 request_timeout = 30
 """)
-    base = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    with open(tmp / "serve.log", "w") as serve_log:  # the server keeps its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "twpcore.cli", "--config", str(cfg), "serve"], cwd=tmp,
-                                stdout=subprocess.DEVNULL, stderr=serve_log)
     result: dict = {"devices": args.devices, "populate_s": round(populate_s, 1)}
     try:
         await wait_http(base)

@@ -15,12 +15,10 @@ import time
 
 import pytest
 
-from twp_csta.driver import CstaXmlDriver
-from twp_csta.testing import EXTERNAL, start_lab
+from twp_csta.testing import EXTERNAL, renamed_driver, start_lab
 from twpcore.alerter import TemplateError, parse
 from twpcore.alerter.service import AlerterService
 from twpcore.events import Event
-from twpcore.hookspecs import hookimpl
 
 GUIDE_EXAMPLE = """<alerter vip="true">
   <text x="10" y="5">[-DisplayName-] ([-CompanyName-])</text>
@@ -32,18 +30,6 @@ GUIDE_EXAMPLE = """<alerter vip="true">
   <button x="120" y="90" exe="c:\\Windows\\notepad.exe [-PhoneNumber-]">Notes</button>
 </alerter>
 """
-
-
-class AlerterPbx(CstaXmlDriver):
-    """The kernel's CSTA XML driver under a name of this test."""
-
-    type_name = "csta_alerter"
-
-
-class Drivers:
-    @hookimpl
-    def twp_register_pbx_drivers(self, register):
-        register(AlerterPbx)
 
 
 @pytest.mark.parametrize(("xml", "expected"), [
@@ -100,7 +86,7 @@ async def test_admins_upload_templates_checked_and_only_for_their_companies(twp_
 
 
 async def test_a_ringing_call_pops_the_card_of_the_template_with_the_guides_fields(twp_app):
-    lab = await start_lab(twp_app, "csta_alerter", plugins=[("alerter-pbx", Drivers())])
+    lab = await start_lab(twp_app, "csta_alerter", plugins=renamed_driver("csta_alerter"))
     try:
         admin, alice = lab.admin, lab.users["alice"]
         private = await admin.create("directories", domain_id=lab.domain_id, name="[TwsPrivate]", connector="private", type="private")

@@ -14,10 +14,11 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from test_reception_kit import bosses_group, eventually, intercom_with_book, lab_of, set_parameter
+from test_reception_kit import bosses_group, intercom_with_book, lab_of, set_parameter
 
 from twp_csta.testing import EXTERNAL
 from twpcore.reception.switches import CLIENT, GROUP_SWITCHES, SERVER, SWITCHES
+from twpcore.testing.waiting import eventually
 
 names = itertools.count(1)
 RINGING: dict[str, str] = {}

@@ -13,16 +13,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-import time
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
-from twp_csta.driver import CstaXmlDriver
-from twp_csta.testing import DIALED_EXTERNAL, start_lab
-from twpcore.hookspecs import hookimpl
+from twp_csta.testing import DIALED_EXTERNAL, renamed_driver, start_lab
 from twpcore.telephony.pricing import PriceList, PriceListError, dialed_forms, parse_csv
+from twpcore.testing.call_logs import wait_call_log
 
 # The guide's columns, a header line, and rows an operator's list typically holds.
 GUIDE_LIST = """dialprefix,destination,rate,min_duration,billing block,connect_charge,start_day,stop_day,start_time,stop_time
@@ -133,29 +130,9 @@ async def test_price_lists_are_imported_per_company_and_never_seen_by_another(tw
 
 
 # -- real calls ---------------------------------------------------------------------------------
-class CostPbx(CstaXmlDriver):
-    type_name = "csta_call_cost"
-
-
-class Drivers:
-    @hookimpl
-    def twp_register_pbx_drivers(self, register):
-        register(CostPbx)
-
-
-async def logged(client: Any, n: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 5
-    while True:
-        body = await client.get("/api/v1/me/call-logs")
-        if body["total"] >= n:
-            return body["items"]
-        assert time.monotonic() < deadline, f"{n} entries expected, got {body}"
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.parametrize("twp_db_url", ["sqlite", "postgresql"], indirect=True)
 async def test_an_answered_outgoing_call_gets_the_cost_of_its_duration_from_its_domains_list(twp_app):
-    lab = await start_lab(twp_app, "csta_call_cost", plugins=[("call-cost-pbx", Drivers())])
+    lab = await start_lab(twp_app, "csta_call_cost", plugins=renamed_driver("csta_call_cost"))
     try:
         company_wide = "33,France,1,0,60,5,1,7,0,86400\n"
         per_second = "336,France mobile,0.01,0,1,0.10,1,7,0,86400\n"
@@ -173,7 +150,7 @@ async def test_an_answered_outgoing_call_gets_the_cost_of_its_duration_from_its_
         missed = await lab.sim.incoming_call("0612345678", "201")  # incoming: never priced
         await ws.expect("call.delivered", call={"call_id": missed})
         lab.sim.hang_up("0612345678", missed)
-        entries = {e["call_id"]: e for e in await logged(lab.users["alice"], 2)}
+        entries = {e["call_id"]: e for e in (await wait_call_log(lab.users["alice"], 2))["items"]}
         out = entries[call_id]
         # The dialed 00612345678 is +33612345678 in canonical form: 336 (the domain's list) is matched, not 33 (the company's).
         assert (out["canonical_number"], out["price_list"], out["destination"], out["currency"]) == (

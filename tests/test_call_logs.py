@@ -17,43 +17,19 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from twp_csta.driver import CstaXmlDriver
-from twp_csta.testing import EXTERNAL, DriverConformance, start_lab, user_client
-from twpcore.hookspecs import hookimpl
+from twp_csta.testing import EXTERNAL, DriverConformance, renamed_driver, start_lab, user_client
 from twpcore.store import schema as t
+from twpcore.testing.call_logs import wait_call_log as logged
 
 UTC = dt.UTC
 BOTH = pytest.mark.parametrize("twp_db_url", ["sqlite", "postgresql"], indirect=True)
 
 
-class CallLogPbx(CstaXmlDriver):
-    """The kernel's CSTA XML driver under a name of this test."""
-
-    type_name = "csta_call_log"
-
-
-class Drivers:
-    @hookimpl
-    def twp_register_pbx_drivers(self, register):
-        register(CallLogPbx)
-
-
-PLUGINS = [("call-log-pbx", Drivers())]
+PLUGINS = renamed_driver("csta_call_log")
 
 
 async def lab_of(twp_app: Any) -> Any:
     return await start_lab(twp_app, "csta_call_log", plugins=PLUGINS)
-
-
-async def logged(client: Any, n: int, path: str = "/api/v1/me/call-logs", params: dict | None = None, timeout: float = 5.0) -> dict[str, Any]:
-    """Poll a call log until it holds at least ``n`` entries (entries are written in the background)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        body = await client.get(path, params=params)
-        if body["total"] >= n:
-            return body
-        assert time.monotonic() < deadline, f"{path}: {n} entries expected, got {body}"
-        await asyncio.sleep(0.05)
 
 
 async def settled(lab: Any) -> None:

@@ -12,33 +12,19 @@ import time
 
 import pytest
 
-from twp_csta.testing import EventStream
+from twp_csta.testing import event_stream as stream
+from twpcore.testing.office import OFFICE_PEOPLE
+from twpcore.testing.office import office as kit_office
 
 BOTH = pytest.mark.parametrize("twp_db_url", ["sqlite", "postgresql"], indirect=True)
 """The scenario on both stores: the queries are plain SQLAlchemy Core, the proof is running them."""
 
 
-async def stream(server, client):
-    ws = await server.client.ws_connect("/api/v1/events", params={"access_token": client.token})
-    s = EventStream(ws)
-    await s.expect("system.hello")
-    return s
-
-
 async def office(twp_app):
-    server = await twp_app()
-    root = await server.admin()
-    ids = {}
-    for company in ("Alpha", "Bravo"):
-        c = await root.create("companies", name=company)
-        d = await root.create("domains", company_id=c["id"], name="Paris")
-        ids[company] = {"company": c["id"], "domain": d["id"]}
-    users = {}
-    for login, company in (("ann", "Alpha"), ("bob", "Alpha"), ("zoe", "Bravo")):
-        user = await root.create("users", domain_id=ids[company]["domain"], login=login, first_name=login.title(), last_name="Smith")
-        users[login] = user
-    clients = {login: server.user_client(u["id"]) for login, u in users.items()}
-    return server, root, ids, users, clients
+    """(server, root, {company: ids}, {login: user}, {login: client}) of the kit's office, users named "<Login> Smith"."""
+    o = await kit_office(twp_app, user_fields=lambda login: {"first_name": login.title(), "last_name": "Smith"})
+    logins = [p[0] for p in OFFICE_PEOPLE]
+    return o["server"], o["root"], {c: o[c] for c in ("Alpha", "Bravo")}, {x: o[x]["user"] for x in logins}, {x: o[x]["client"] for x in logins}
 
 
 @BOTH

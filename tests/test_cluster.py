@@ -17,15 +17,11 @@ from twpcore.cluster.streams import StreamTransport
 from twpcore.config import ClusterConfig, Config
 from twpcore.events import Event, EventBus
 from twpcore.schema import ConfigErrors
-from twpcore.testing.servers import RedisServer
 
 
-@pytest.fixture
-def redis_server():
-    if not RedisServer.available():
-        pytest.skip("redis-server is not installed; run scripts/install-system-deps.sh")
-    with RedisServer() as server:
-        yield server
+async def until_true(predicate):
+    while not predicate():
+        await asyncio.sleep(0.01)
 
 
 async def next_event(sub, timeout=5.0):
@@ -147,8 +143,12 @@ async def test_a_job_runs_on_one_node_at_a_time_and_again_after_its_node_finishe
                 await asyncio.sleep(hold)
 
     # a holds the job longer than a lease lives: its lease is extended meanwhile, so b never runs it at the same time.
-    await asyncio.gather(job(a, 1.5), job(b, 0))
+    running = asyncio.create_task(job(a, 2.0))
+    await asyncio.wait_for(until_true(lambda: ran == ["a"]), 5)
+    await asyncio.sleep(1.3)  # past a's first lease time: only its extension keeps the job a's
+    await job(b, 0)
     assert ran == ["a"]
+    await running
     await job(b, 0)
     assert ran == ["a", "b"]
     await a.redis.aclose()

@@ -14,34 +14,18 @@ import time
 import uuid
 
 import psycopg
-import pytest
 
 from twp_csta.sim import PbxSimulator
 from twpcore.testing.cluster import ClusterRig
-from twpcore.testing.servers import RedisServer
+from twpcore.testing.waiting import eventually
 
 log = logging.getLogger(__name__)
 NODES = ("a", "b", "c")
 CALLERS = {"201": "0600000201", "202": "0600000202", "203": "0600000203"}
 
 
-@pytest.fixture
-def redis_server():
-    if not RedisServer.available():
-        pytest.skip("redis-server is not installed; run scripts/install-system-deps.sh")
-    with RedisServer() as server:
-        yield server
-
-
-async def until(what, check, timeout=30.0, every=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not seen within {timeout:.0f} s: {what}")
-        await asyncio.sleep(every)
+def until(what, check, timeout=30.0):
+    return eventually(check, what, timeout, every=0.1)
 
 
 class Watcher:

@@ -7,44 +7,20 @@ of the contact shows the call and both notes, newest first, and only Alice reads
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any
 
 import pytest
 
-from twp_csta.driver import CstaXmlDriver
-from twp_csta.testing import EXTERNAL, DriverConformance, start_lab
-from twpcore.hookspecs import hookimpl
+from twp_csta.testing import EXTERNAL, DriverConformance, renamed_driver, start_lab
+from twpcore.testing.call_logs import wait_call_log
+from twpcore.testing.office import office
 
 BOTH = pytest.mark.parametrize("twp_db_url", ["sqlite", "postgresql"], indirect=True)
 """The scenario on both stores: the queries are plain SQLAlchemy Core, the proof is running them."""
 
 
-class NotesPbx(CstaXmlDriver):
-    """The kernel's CSTA XML driver under a name of this test."""
-
-    type_name = "csta_notes"
-
-
-class Drivers:
-    @hookimpl
-    def twp_register_pbx_drivers(self, register):
-        register(NotesPbx)
-
-
-async def logged(client: Any, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = await client.get("/api/v1/me/call-logs")
-        if len(body["items"]) >= n:
-            return body["items"]
-        assert time.monotonic() < deadline, f"the call log never held {n} entries: {body}"
-        await asyncio.sleep(0.05)
-
-
 async def test_a_call_comment_and_notes_on_a_contact_make_its_event_journal(twp_app):
-    lab = await start_lab(twp_app, "csta_notes", plugins=[("notes-pbx", Drivers())])
+    lab = await start_lab(twp_app, "csta_notes", plugins=renamed_driver("csta_notes"))
     try:
         alice, bob = lab.users["alice"], lab.users["bob"]
         private = await lab.admin.create("directories", domain_id=lab.domain_id, name="[TwsPrivate]", connector="private", type="private")
@@ -57,7 +33,7 @@ async def test_a_call_comment_and_notes_on_a_contact_make_its_event_journal(twp_
         lab.sim.hang_up(EXTERNAL, call_id)
         await ws.expect("call.cleared", after=mark, call={"call_id": call_id})
         await lab.kernel.telephony.call_logs.flush()
-        [call] = await logged(alice, 1)
+        [call] = (await wait_call_log(alice, 1))["items"]
 
         comment = await alice.post("/api/v1/journal/entries", {"text": "Wants a quote by Friday", "call_log_id": call["id"]}, status=201)
         assert (comment["kind"], comment["audience"], comment["call_log_id"]) == ("note", "me", call["id"])
@@ -83,20 +59,6 @@ async def test_a_call_comment_and_notes_on_a_contact_make_its_event_journal(twp_
         assert (await alice.get("/api/v1/journal", params={"number": "0612345678", "calls": "false"}))["items"] == []
     finally:
         await lab.close()
-
-
-async def office(twp_app):
-    server = await twp_app()
-    root = await server.admin()
-    out = {"server": server, "root": root}
-    for company in ("Alpha", "Bravo"):
-        c = await root.create("companies", name=company)
-        d = await root.create("domains", company_id=c["id"], name="Paris")
-        out[company] = {"company": c["id"], "domain": d["id"]}
-    for login, company in (("ann", "Alpha"), ("bob", "Alpha"), ("zoe", "Bravo")):
-        user = await root.create("users", domain_id=out[company]["domain"], login=login)
-        out[login] = {"id": user["id"], "client": server.user_client(user["id"])}
-    return out
 
 
 @BOTH

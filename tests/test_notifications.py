@@ -10,32 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from twp_csta.testing import EventStream
+from twp_csta.testing import event_stream as stream
+from twpcore.testing.office import office as kit_office
 
 BOTH = pytest.mark.parametrize("twp_db_url", ["sqlite", "postgresql"], indirect=True)
 """The scenario on both stores: the queries are plain SQLAlchemy Core, the proof is running them."""
 
 
-async def stream(server, client):
-    ws = await server.client.ws_connect("/api/v1/events", params={"access_token": client.token})
-    s = EventStream(ws)
-    await s.expect("system.hello")
-    return s
-
-
 async def office(twp_app):
-    server = await twp_app()
-    root = await server.admin()
-    o = {"server": server, "root": root}
-    for company in ("Alpha", "Bravo"):
-        c = await root.create("companies", name=company)
-        d = await root.create("domains", company_id=c["id"], name="Paris")
-        o[company] = {"company": c["id"], "domain": d["id"]}
-    nice = await root.create("domains", company_id=o["Alpha"]["company"], name="Nice")
-    for login, domain in (("ann", o["Alpha"]["domain"]), ("bob", o["Alpha"]["domain"]), ("carl", nice["id"]), ("zoe", o["Bravo"]["domain"])):
-        user = await root.create("users", domain_id=domain, login=login, first_name=login.title())
-        o[login] = {"id": user["id"], "client": server.user_client(user["id"])}
-    return o
+    """Ann and Bob in Alpha's Paris, Carl in Alpha's Nice, Zoe in Bravo."""
+    return await kit_office(twp_app, (("ann", "Alpha"), ("bob", "Alpha"), ("carl", "Alpha", "Nice"), ("zoe", "Bravo")),
+                            user_fields=lambda login: {"first_name": login.title()})
 
 
 async def test_a_custom_notification_reaches_the_colleague_live_and_stays_in_both_journals(twp_app):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from test_reception_kit import eventually, lab_of
+from test_reception_kit import lab_of
 
 from twp_csta.testing import EXTERNAL
+from twpcore.testing.waiting import eventually
 
 SECOND = "0698765432"
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from test_reception_kit import bosses_group, eventually, intercom_with_book, lab_of, set_parameter
+from test_reception_kit import bosses_group, intercom_with_book, lab_of, set_parameter
 
 from twp_csta.testing import EXTERNAL
+from twpcore.testing.waiting import eventually
 
 DUPONT = [("u1", {"uid": "u1", "sn": "Dupont", "givenName": "Jean", "telephoneNumber": EXTERNAL})]
 

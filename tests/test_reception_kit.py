@@ -6,10 +6,7 @@ Every test runs a real server (``twp_app``) whose CSTA XML link talks TCP to the
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -79,16 +76,6 @@ FIELDS = {"id": "uid", "last_name": "sn", "first_name": "givenName", "phone": "t
 
 async def lab_of(twp_app: Any, driver: str = "csta_reception", **kw: Any) -> Any:
     return await start_lab(twp_app, driver, plugins=PLUGINS, **kw)
-
-
-async def eventually(predicate: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
-        await asyncio.sleep(0.02)
 
 
 async def set_parameter(lab: Any, name: str, value: str, *, user: str | None = None) -> dict[str, Any]:

@@ -28,10 +28,9 @@ from typing import Any
 import attrs
 import pytest
 
-from twp_csta.driver import CstaXmlDriver
-from twp_csta.testing import EXTERNAL, start_lab
+from twp_csta.testing import EXTERNAL, renamed_driver, start_lab
 from twpcore import calendars, rights
-from twpcore.hookspecs import hookimpl
+from twpcore.testing.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("cheap_password_hashes")
 
@@ -128,7 +127,7 @@ async def make_directory(w: World, domain: str) -> Obj:
     name = f"Public {d['name']}"
     directory = await w.admin.create("directories", domain_id=d["id"], name=name, connector="twp_users")
     # Creating a users directory starts its first sync; wait for a finished one.
-    await eventually_async(lambda: synced(w, directory["id"]), f"directory {name} synchronized")
+    await eventually(lambda: synced(w, directory["id"]), f"directory {name} synchronized", every=0.05)
     return Obj(f"directory:{directory['id']}", directory["id"], {"name": name, "last_name": d["last_name"], "device": d["device"]})
 
 
@@ -577,39 +576,7 @@ async def test_calendar_events_own_crud_privacy_group_grants_and_providers(world
 
 # -- intercom groups and phone queues, live through the PBX simulator (7.4.4, 7.4.5) ------
 
-class WalkPbx(CstaXmlDriver):
-    """The kernel's CSTA XML driver, under a name of this test."""
-
-    type_name = "csta_walk"
-
-
-class WalkDrivers:
-    @hookimpl
-    def twp_register_pbx_drivers(self, register):
-        register(WalkPbx)
-
-
-PLUGINS = [("walk-pbx", WalkDrivers())]
-
-
-async def eventually_async(predicate: Callable[[], Awaitable[Any]], what: str, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
-        await asyncio.sleep(0.05)
-
-
-async def eventually(predicate: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
-        await asyncio.sleep(0.02)
+PLUGINS = renamed_driver("csta_walk")
 
 
 async def test_intercom_presence_reaches_granted_users_live_and_stops_when_the_grant_goes(twp_app):

@@ -41,14 +41,24 @@ SEGMENTS = {
 # {id} of paths whose first segment does not name the object (a user's own contacts and lists).
 PATH_IDS = {"/api/v1/me/contacts/{id}": "contact", "/api/v1/directories/contacts/{id}": "contact",
             "/api/v1/me/lists/{id}": "list", "/api/v1/me/lists/{id}/contacts": "list",
-            "/api/v1/me/calendar/events/{id}": "calendar_event", "/api/v1/me/call-logs/{id}": "call_log"}
+            "/api/v1/me/calendar/events/{id}": "calendar_event", "/api/v1/me/call-logs/{id}": "call_log",
+            "/api/v1/alerter/templates/{id}": "alerter_template", "/api/v1/journal/entries/{id}": "journal_entry",
+            "/api/v1/me/forward-rules/{id}": "forward_rule", "/api/v1/me/profiles/{id}": "profile",
+            "/api/v1/me/profiles/{id}/activate": "profile"}
 # {member} of a relation, by the relation's path.
-MEMBERS = {"/api/v1/groups/{id}/members/{member}": "user", "/api/v1/intercom-groups/{id}/devices/{member}": "device"}
+MEMBERS = {"/api/v1/groups/{id}/members/{member}": "user", "/api/v1/intercom-groups/{id}/devices/{member}": "device",
+           "/api/v1/users/{id}/forward-rules/{member}": "forward_rule"}
+# The Alerter template of each company (the guide's example, trimmed): {id} of /api/v1/alerter/templates/{id}.
+ALERTER_XML = """<alerter vip="false">
+  <text x="10" y="5">[-DisplayName-] ([-CompanyName-])</text>
+  <button x="10" y="30" url="http://intranet.example.com/?q=[-PhoneNumber-]">Look up</button>
+</alerter>
+"""
 # Values for properties of request bodies, by name (B's ids are filled in by the world).
 SAMPLES: dict[str, Any] = {
     "name": "pwned", "first_name": "pwned", "description": "pwned", "value": "No", "login": "pwned",
     "number": "2099", "digits": "1", "other_call_id": "c-2", "on": True, "seats": 5, "enabled": False,
-    "priority": 1, "settings": {}, "rules": [], "type": "immediate",
+    "priority": 1, "settings": {}, "rules": [], "type": "immediate", "xml": ALERTER_XML,
 }
 SMS_HTTP = importlib.util.find_spec("twp_sms_http") is not None
 PATCH_PREFERENCE = ("name", "first_name", "value", "description", "number", "enabled", "seats", "on")
@@ -76,10 +86,22 @@ async def build_company(server: Any, admin: Any, name: str, n: int) -> dict[str,
         await admin.create("authorizations", object_type="directory", object_ref=f"directory:{did}", subject_type="user", subject_id=w["user"])
     w["directory_name"] = f"Outlook {n}"
     owner = await server.login(f"user-{name}", f"pass-{name}-123456")
-    w["contact"] = (await owner.post("/api/v1/me/contacts", {"last_name": name, "phone": f"01 55 17 18 8{n}"}, status=201))["id"]
+    w["contact_phone"] = f"01 55 17 18 8{n}"
+    w["contact"] = (await owner.post("/api/v1/me/contacts", {"last_name": name, "phone": w["contact_phone"]}, status=201))["id"]
     w["list"] = (await owner.post("/api/v1/me/lists", {"name": "Favourites"}, status=201))["id"]
     w["calendar_event"] = (await owner.post("/api/v1/me/calendar/events", {"start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z",
                                                                           "subject": name}, status=201))["id"]
+    # Teamwork (issue 19): a note, a general notification and a chat message of the user; the company's Alerter template.
+    w["journal_entry"] = (await owner.post("/api/v1/journal/entries", {"text": f"note of {name}", "number": "0612345678"}, status=201))["id"]
+    await owner.post("/api/v1/journal/entries", {"text": f"general notification of {name}", "audience": "all"}, status=201)
+    await owner.post("/api/v1/chat/messages", {"to": w["user2"], "text": f"hello from {name}"}, status=201)
+    w["alerter_template"] = (await admin.post("/api/v1/alerter/templates", {"company_id": w["company"], "name": f"card {name}",
+                                                                            "xml": ALERTER_XML}, status=201))["id"]
+    # Presence (issue 18): a profile and an inactive forward rule of the user.
+    w["profile"] = (await owner.post("/api/v1/me/profiles", {"name": f"Home {name}", "device": f"{n}01", "device_kind": "home"},
+                                     status=201))["id"]
+    w["forward_rule"] = (await owner.post("/api/v1/me/forward-rules", {"name": f"To {name} mobile", "forward": "immediate",
+                                                                       "target": "0612345678", "active": False}, status=201))["id"]
     await admin.put(f"/api/v1/companies/{w['company']}/quotas/Caller", {"seats": 10})
     w["authorization"] = (
         await admin.create("authorizations", object_type="application", object_ref="Caller", subject_type="group", subject_id=w["group"])
@@ -201,6 +223,12 @@ def fill_path(path: str, w: dict[str, Any]) -> str:
             return w["sms_instance"]
         if param == "link" and segment == "wildix":
             return w["link"]  # a PBX link of the company (not a Wildix one: the routes answer 404 either way)
+        if param == "link" and segment in ("snom", "yealink"):
+            return w["link"]  # a PBX link of the company (not a phone one: key presses are for super users, action URLs answer 404)
+        if param == "event" and segment in ("snom", "yealink"):
+            return {"snom": "incoming", "yealink": "incoming_call"}[segment]  # the action URL of a ringing call
+        if param == "name" and path == "/api/v1/cluster/links/{name}/move":
+            return w["link"]
         pytest.fail(f"{path}: the tenancy test does not know which object of a company fills {{{param}}}; teach it (SEGMENTS/MEMBERS)")
 
     return re.sub(r"{(\w+)}", value, path)
@@ -258,6 +286,22 @@ def body_for(method: str, op: dict[str, Any], target: dict[str, Any], own: dict[
     return body
 
 
+# What a user reads of its own without a path parameter; a few need a query naming what to read.
+USER_QUERIES: dict[str, Any] = {
+    "/api/v1/chat/messages": lambda w: {"with": str(w["user2"])},
+    "/api/v1/journal": lambda w: {"number": "0612345678"},  # each user's note is about this number
+    "/api/v1/directories/search": lambda w: {"q": w["name"]},  # B's user and contact bear B's name
+    "/api/v1/directories/reverse": lambda w: {"number": w["contact_phone"]},
+}
+UNSTABLE_READS = {"/api/v1/events"}  # the WebSocket of live events, not a read
+
+
+def user_reads(doc: dict[str, Any], w: dict[str, Any]) -> list[tuple[str, dict[str, str] | None]]:
+    """The user-level GETs without a path parameter, with the query each needs for world ``w``."""
+    return [(path, USER_QUERIES[path](w) if path in USER_QUERIES else None) for method, path, op in operations(doc)
+            if method == "GET" and "{" not in path and op["x-twp-access"] in ("user", "any") and path not in UNSTABLE_READS]
+
+
 async def snapshot(world: dict[str, Any], w: dict[str, Any]) -> dict[str, Any]:
     """Everything a super user reads of company ``w``: every GET by id, and every list filtered on it."""
     root, out = world["root"], {}
@@ -270,6 +314,8 @@ async def snapshot(world: dict[str, Any], w: dict[str, Any]) -> dict[str, Any]:
         elif any(p["name"] == "company_id" for p in op.get("parameters", [])):
             out[path] = await root.get(path, params={"company_id": str(w["company"]), "limit": "500"})
     out["me"] = await world["user_b"].get("/api/v1/me")  # B's user is still logged in
+    for path, params in user_reads(world["doc"], w):  # and reads back its notes, chats, rules, profiles ... unchanged
+        out[f"user {path} {params}"] = (await world["user_b"].call("GET", path, params=params), world["user_b"].last_status)
     for number in (w["device_number"], w["device2_number"]):  # B's call goes on
         out[f"calls at {number}"] = await root.get("/api/v1/calls", params={"device": number, "domain_id": str(w["domain"])})
     return out
@@ -346,6 +392,19 @@ async def test_lists_creations_and_server_wide_objects_stay_out_of_reach(world):
     audit = await limited.get("/api/v1/audit", params={"limit": "500"})
     assert audit["items"] and all(e["company_id"] == a["company"] for e in audit["items"])
 
+    # A user's own lists (chat, journal, notifications, rules, profiles, bosses ...): nothing of B, by name or by id.
+    read = 0
+    for path, params in user_reads(doc, b):
+        answer = await user_a.call("GET", path, params=params)
+        assert user_a.last_status in (200, 403, 404), f"user of A: GET {path} {params} -> {user_a.last_status} {answer}"
+        shown = {k: v for k, v in answer.items() if k != "query"} if isinstance(answer, dict) else answer  # (a search echoes its query)
+        assert "Bravo" not in str(shown), f"user of A: GET {path} {params} shows something of company B: {answer}"
+        read += user_a.last_status == 200
+    assert read >= 15
+    for path, params in (("/api/v1/journal", {"number": "0612345678"}), ("/api/v1/notifications/general", None)):
+        mine = await user_a.get(path, params=params)  # A's own note and notification are there: the absence of B's means something
+        assert "Alpha" in str(mine), (path, mine)
+
     # Creating objects that reference B's ids: 404 naming the field, nothing stored.
     totals_before = {p: (await root.get(p))["total"] for p, op in list_paths if any(q["name"] == "company_id" for q in op.get("parameters", []))}
     refused = 0
@@ -406,3 +465,34 @@ async def test_lists_creations_and_server_wide_objects_stay_out_of_reach(world):
             continue
         answer = await user_a.call(method, fill_path(path, a), body_for(method, op, a, a))
         assert user_a.last_status == 403 and answer["error"] == "forbidden", f"{method} {path} -> {user_a.last_status}"
+
+
+async def test_an_admin_of_another_company_cannot_press_keys_on_a_links_phones(twp_app: Any) -> None:
+    """``POST /api/v1/snom/<link>/keys``: a vendor link does not tell its plugin its company, so the route is for super users."""
+    from twp_csta.sim.phones import HttpPhones
+    from twp_csta.sim.sipp import free_port
+
+    sim = HttpPhones("snom", {"101": "127.0.0.1"}, port=free_port(), username="admin", password="phone-pw")
+    await sim.start()
+    try:
+        link = {"driver": "snom", "company": "Alpha", "domain": "Paris", "host": "127.0.0.1", "port": 0, "firmware": "8.4.35",
+                "phones": {"101": "127.0.0.1"}, "http_port": sim.port, "http_username": "admin", "http_password": "phone-pw",
+                "action_url_secret": "k3y-for-actions", "request_timeout": 2, "keepalive_interval": 0}
+        server = await twp_app(config={"pbx": {"links": {"alpha-phones": link}}})
+        root = await server.admin()
+        alpha = await root.create("companies", name="Alpha")
+        bravo = await root.create("companies", name="Bravo")
+        domain = await root.create("domains", company_id=alpha["id"], name="Paris")
+        user = await root.create("users", domain_id=domain["id"], login="alice")
+        await root.create("devices", user_id=user["id"], number="101")
+        await wait_supervised(server, {"alpha-phones": {"101"}})
+        bravo_admin = await server.admin(super_user=False, companies=(bravo["id"],))
+        answer = await bravo_admin.call("POST", "/api/v1/snom/alpha-phones/keys", {"device": "101", "keys": "F1;ENTER"})
+        assert bravo_admin.last_status == 403 and "super users" in answer["detail"], answer
+        alpha_admin = await server.admin(super_user=False, companies=(alpha["id"],))
+        await alpha_admin.post("/api/v1/snom/alpha-phones/keys", {"device": "101", "keys": "F1;ENTER"}, status=403)
+        assert sim.phones["101"].requests == []  # the phone got nothing
+        await root.post("/api/v1/snom/alpha-phones/keys", {"device": "101", "keys": "F1;ENTER"})  # a super user's presses arrive
+        assert sim.phones["101"].requests == [("/command.htm", {"key": "F1;ENTER"})]
+    finally:
+        await sim.stop()

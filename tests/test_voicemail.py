@@ -7,11 +7,12 @@ import asyncio
 
 import pytest
 from aiosmtpd.controller import Controller
-from test_reception_kit import eventually, lab_of, set_parameter
+from test_reception_kit import lab_of, set_parameter
 
 from twp_csta.testing import EXTERNAL
 from twpcore.testing.servers import find_free_port
 from twpcore.testing.smtp import Mailbox
+from twpcore.testing.waiting import eventually
 
 MAIL_OPTIONS = {"plugins": {"notifications": {"mail_retry_delay": "50ms", "mail_timeout": "5s"}}}
 

@@ -247,6 +247,41 @@ class CalendarChanges:
     """Items read but not shown, each with its reason ("recurring series "Weekly" ...")."""
 
 
+@attrs.define
+class CalendarChangesBuilder:
+    """What a connector gathers while it reads a mailbox's changes, item by item; ``changes`` makes the ``CalendarChanges``.
+
+    The last word on an item wins: an item deleted and then seen again is an event, an event
+    later found deleted (or not to be shown) is a deleted id.
+    """
+
+    events: dict[str, CalendarEvent] = attrs.field(factory=dict)
+    deleted: set[str] = attrs.field(factory=set)
+    skipped: list[str] = attrs.field(factory=list)
+
+    def put(self, source_id: str, event: CalendarEvent | None, why: str = "") -> None:
+        """The item ``source_id`` is ``event`` now; ``None`` (cancelled, a series, not shown): it goes, ``why`` noted if given."""
+        if event is None:
+            self.delete(source_id)
+            if why:
+                self.skipped.append(why)
+            return
+        self.deleted.discard(source_id)
+        self.events[source_id] = event
+
+    def delete(self, source_id: str) -> None:
+        """The item ``source_id`` was deleted: what TWP holds for it goes."""
+        self.deleted.add(source_id)
+        self.events.pop(source_id, None)
+
+    def skip(self, why: str) -> None:
+        """An item read but not shown, and not known by an id (or not to be deleted): ``why`` names it."""
+        self.skipped.append(why)
+
+    def changes(self, state: str, *, full: bool) -> CalendarChanges:
+        return CalendarChanges(tuple(self.events.values()), tuple(sorted(self.deleted)), state, full=full, skipped=tuple(self.skipped))
+
+
 def apply_changes(conn: sa.Connection, user_id: int, source: str, changes: CalendarChanges,
                   today: dt.datetime | None = None) -> dict[str, int]:
     """Write what a calendar connector read for one user: upsert changed events, delete the deleted ones.

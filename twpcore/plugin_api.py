@@ -146,6 +146,8 @@ CalendarEvent = _calendars.CalendarEvent
 """One calendar event as a connector with the ``calendar`` capability reports it (start, end, subject, show_as, private, source_id)."""
 CalendarChanges = _calendars.CalendarChanges
 """What ``DirectoryConnector.calendar_changes`` returns: events changed, ids deleted, the next state, ``full``."""
+CalendarChangesBuilder = _calendars.CalendarChangesBuilder
+"""Gathers a mailbox's changes item by item (``put``, ``delete``, ``skip``) into the ``CalendarChanges`` (``changes``)."""
 user_value = _directory.user_value
 show_value = _schema.show
 
@@ -219,6 +221,7 @@ __all__ = [
     "user_value",
     "CalendarEvent",
     "CalendarChanges",
+    "CalendarChangesBuilder",
     "AuthMethod",
     "AUTH_CAPABILITIES",
     "AuthOutcome",

@@ -52,7 +52,7 @@ import sqlalchemy as sa
 
 from twpcore import rights
 from twpcore.clock import next_daily
-from twpcore.cluster.jobs import LOCAL_JOBS, Jobs
+from twpcore.cluster.jobs import LOCAL_JOBS, Jobs, run_once
 from twpcore.config import Config, LimitsConfig
 from twpcore.dialing import DialingPlans
 from twpcore.events import Event, EventBus
@@ -930,13 +930,8 @@ class UserImportService:
                 pass
 
     async def _scheduled(self, import_id: int, trigger: str) -> None:
-        async with self.jobs.once(f"user-import:{import_id}") as mine:  # one node of a cluster runs it (docs/cluster.md)
-            if not mine:
-                return
-            try:
-                await self.run(import_id, trigger)
-            except UserImportError as exc:
-                log.info("scheduled run of user import %s skipped: %s", import_id, exc.detail)
+        await run_once(self.jobs, f"user-import:{import_id}", lambda: self.run(import_id, trigger), expected=UserImportError,
+                       log=log, skipped=f"scheduled run of user import {import_id} skipped: %s")
 
 
 @attrs.frozen

@@ -98,7 +98,8 @@ class AlerterService:
                 sel = sel.where(a.c.company_id == company_id)
             return [self._row_json(r) for r in conn.execute(sel) if who.manages(r.company_id)]
 
-        return {"items": await self._db().read(run)}
+        items = await self._db().read(run)
+        return {"items": items, "total": len(items)}
 
     async def template(self, who: Principal, ident: int) -> dict[str, Any]:
         def run(conn: sa.Connection) -> dict[str, Any]:

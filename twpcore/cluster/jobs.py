@@ -7,6 +7,8 @@ A service running such a job asks its ``Jobs`` first::
             return          # another node runs it now
         ...
 
+``run_once`` is that pattern for a scheduled job whose expected failures are logged, not raised.
+
 One process (no ``[cluster]``) has ``LOCAL_JOBS``, which always says yes; a cluster node
 hands its ``ClusterNode``, which says yes only while this node holds the job's lease in Redis.
 """
@@ -14,8 +16,9 @@ hands its ``ClusterNode``, which says yes only while this node holds the job's l
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Protocol
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 
 class Jobs(Protocol):
@@ -33,3 +36,16 @@ class LocalJobs:
 
 
 LOCAL_JOBS = LocalJobs()
+
+
+async def run_once(jobs: Jobs, job: str, work: Callable[[], Awaitable[Any]], *, expected: type[Exception], log: logging.Logger,
+                   skipped: str) -> None:
+    """Run ``work()`` when ``jobs`` gives this process ``job``; an ``expected`` error (one with a ``detail``) is logged
+    at info as ``skipped`` (a %-format taking that detail), not raised: a scheduled job is tried again at its next time."""
+    async with jobs.once(job) as mine:  # one node of a cluster runs it (docs/cluster.md)
+        if not mine:
+            return
+        try:
+            await work()
+        except expected as exc:
+            log.info(skipped, getattr(exc, "detail", exc))

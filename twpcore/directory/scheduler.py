@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from twpcore.clock import next_daily
-from twpcore.cluster.jobs import LOCAL_JOBS, Jobs
+from twpcore.cluster.jobs import LOCAL_JOBS, Jobs, run_once
 from twpcore.directory.errors import DirectoryError
 from twpcore.store import schema as t
 
@@ -179,13 +179,8 @@ class Scheduling:
                 pass
 
     async def _scheduled(self, directory_id: int, trigger: str) -> None:
-        async with self.jobs.once(f"directory-sync:{directory_id}") as mine:  # one node of a cluster runs it (docs/cluster.md)
-            if not mine:
-                return
-            try:
-                await self.sync(directory_id, trigger)
-            except DirectoryError as exc:
-                log.info("scheduled sync of directory %s skipped: %s", directory_id, exc.detail)
+        await run_once(self.jobs, f"directory-sync:{directory_id}", lambda: self.sync(directory_id, trigger), expected=DirectoryError,
+                       log=log, skipped=f"scheduled sync of directory {directory_id} skipped: %s")
 
 
 

@@ -32,7 +32,7 @@ from twpcore.http.routes import kernel_routes
 from twpcore.http.sessions import session_routes
 from twpcore.http.sms import sms_routes
 from twpcore.http.teamwork import teamwork_routes
-from twpcore.http.telephony import telephony_routes
+from twpcore.http.telephony import CALL_ID, telephony_routes
 from twpcore.http.traces import trace_routes
 from twpcore.http.user_imports import user_import_routes
 
@@ -172,7 +172,8 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
         for code in r.errors:
             op["responses"][str(code)] = {"description": ERRORS.get(code, "error"), "content": {"application/json": {"schema": error}}}
         params = [{"name": n, "in": "path", "required": True,
-                   "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if n in ("id", "member") else {"type": "string"}}
+                   "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if n in ("id", "member")
+                   else {"type": "string", "pattern": CALL_ID.pattern} if n == "call_id" else {"type": "string"}}
                   for n in re.findall(r"{(\w+)}", r.path)]
         params += [
             {"name": q[0], "in": "query", "required": bool(len(q) > 3 and q[3].get("required")), "schema": query_schema(q), "description": q[2]}

@@ -15,7 +15,8 @@ import math
 import re
 import uuid
 import weakref
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiohttp import web
 
@@ -35,6 +36,27 @@ WEBSOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("websockets")
 OPENAPI = web.AppKey("openapi", dict)
 BODY = web.RequestKey("body", dict)
 BODY_SCHEMA = web.RequestKey("body_schema", dict)
+
+
+_T = TypeVar("_T")
+
+
+def api_error(exc: Any) -> ApiError:
+    """The ``ApiError`` a service error describes: its ``status``, ``error``, ``detail`` and ``field``."""
+    return ApiError(exc.status, exc.error, exc.detail, exc.field)
+
+
+def service_call(errors: type[Exception]) -> Callable[[Awaitable[_T]], Awaitable[_T]]:
+    """``_call = service_call(SmsError)`` in a route module; ``await _call(service.op(...))`` then answers an
+    ``SmsError`` as the ``ApiError`` it describes (``api_error``)."""
+
+    async def call(coro: Awaitable[_T]) -> _T:
+        try:
+            return await coro
+        except errors as exc:
+            raise api_error(exc) from None
+
+    return call
 
 
 def open_store(kernel: Kernel) -> Store:

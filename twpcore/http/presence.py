@@ -131,6 +131,8 @@ async def explain(request: web.Request) -> web.Response:
     if body.get("presence") is not None and body["presence"] not in PRESENCE_STATES:
         raise ApiError(400, "bad_request", f"presence: expected one of {', '.join(PRESENCE_STATES)}, got {str(body['presence'])[:20]!r}",
                        "presence")
+    if len(str(body.get("caller") or "")) > 64:
+        raise ApiError(400, "bad_request", "caller: a phone number of at most 64 characters", "caller")
     if body.get("at") is not None:
         try:
             at = dt.datetime.fromisoformat(str(body["at"]))
@@ -154,6 +156,8 @@ async def decisions(request: web.Request) -> web.Response:
     who = principal(request)
     limit = query_int(request, "limit", 50, lo=1, hi=500)
     call_id = request.query.get("call_id")
+    if call_id is not None and len(call_id) > 128:
+        raise ApiError(400, "bad_request", "call_id: at most 128 characters (a call id as the call events give it)", "call_id")
     return web.json_response({"items": await _run(request, rules_db.decisions, who.id, call_id, limit)})
 
 

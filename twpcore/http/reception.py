@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, read_json, store_of
+from twpcore.http.core import KERNEL, ApiError, Route, api_error, bad_request, path_int, principal, read_json, store_of
 from twpcore.http.telephony import CALL_ID, _call_id, _dialable, _str
 from twpcore.reception import queues as q
 from twpcore.reception import rules
@@ -24,14 +24,11 @@ from twpcore.telephony.service import Device, TelephonyError
 
 TAG = "reception"
 WAITING = ("queued", "alerting")
+NUMBER = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S"}  # what _str accepts: non-blank, at most 64
 
 
 def _kernel(request: web.Request) -> Any:
     return request.app[KERNEL]
-
-
-def _api(exc: TelephonyError) -> ApiError:
-    return ApiError(exc.status, exc.error, exc.detail, exc.field)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -47,14 +44,14 @@ async def _own_device(request: web.Request, number: Any) -> Device:
     try:
         return _kernel(request).telephony.device_for(who, number, None, mine)
     except TelephonyError as exc:
-        raise _api(exc) from None
+        raise api_error(exc) from None
 
 
 async def _pickup(request: web.Request, ringing: Device, call_id: str, mine: Device, queue_id: int | None = None) -> web.Response:
     try:
         picked = await _kernel(request).reception.pickup(ringing, call_id, mine, queue_id, principal(request).id)
     except TelephonyError as exc:
-        raise _api(exc) from None
+        raise api_error(exc) from None
     return web.json_response({"call_id": picked, "device": mine.number, "from_device": ringing.number, "picked_call_id": call_id})
 
 
@@ -187,7 +184,7 @@ async def call_voicemail(request: web.Request) -> web.Response:
     try:
         call_id = await _kernel(request).telephony.run(mine, "make_call", "make_call", dialed)
     except TelephonyError as exc:
-        raise _api(exc) from None
+        raise api_error(exc) from None
     return web.json_response({"call_id": call_id, "device": mine.number, "dialed": dialed}, status=201)
 
 
@@ -207,7 +204,10 @@ def reception_routes() -> list[Route]:
         Route("POST", "/api/v1/calls/{call_id}/pickup", intercept, "user",
               "Intercept a call ringing at a device you watch (directed pickup; AuthorizeInterception, guide 9.1.8)", TAG,
               body={"type": "object", "required": ["device"],
-                    "properties": {"device": {"type": "string"}, "domain_id": {"type": "integer"}, "to_device": {"type": "string"}}},
+                    "properties": {"device": {**NUMBER, "description": "the ringing device"},
+                                   "domain_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
+                                                 "description": "the ringing device's domain (default: yours)"},
+                                   "to_device": {**NUMBER, "description": "your device that takes the call (default: your first)"}}},
               errors=(409, 501, 503)),
         Route("POST", "/api/v1/phone-queues/{id}/take", take_queued, "user",
               "Take a call waiting in a phone queue granted to you: the longest waiting unless call_id is given (guide 9.2.2)", TAG,

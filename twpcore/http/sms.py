@@ -8,11 +8,9 @@ events on ``/api/v1/events``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from twpcore.http.core import KERNEL, ApiError, Route, bad_request, path_int, principal, query_int, read_json
+from twpcore.http.core import KERNEL, Route, bad_request, path_int, principal, query_int, read_json, service_call
 from twpcore.sms import STATUSES, SmsError, SmsService
 
 
@@ -20,11 +18,7 @@ def _service(request: web.Request) -> SmsService:
     return request.app[KERNEL].sms
 
 
-async def _call(coro: Any) -> Any:
-    try:
-        return await coro
-    except SmsError as exc:
-        raise ApiError(exc.status, exc.error, exc.detail, exc.field) from None
+_call = service_call(SmsError)
 
 
 def _status(request: web.Request) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from twpcore.alerter import AlerterService
-from twpcore.http.core import KERNEL, ApiError, Route, path_int, principal, query_int, read_json
+from twpcore.http.core import KERNEL, Route, path_int, principal, query_int, read_json, service_call
 from twpcore.teamwork import TeamworkError, TeamworkService
 
 MAX_ID = 2**31 - 1
@@ -30,11 +30,7 @@ def _alerter(request: web.Request) -> AlerterService:
     return request.app[KERNEL].alerter
 
 
-async def _call(coro: Any) -> Any:
-    try:
-        return await coro
-    except TeamworkError as exc:
-        raise ApiError(exc.status, exc.error, exc.detail, exc.field) from None
+_call = service_call(TeamworkError)
 
 
 def _limit(request: web.Request, default: int = 50) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from twpcore.http.core import KERNEL, MAX_ID, ApiError, Route, bad_request, parse_id, principal, read_json, store_of
+from twpcore.http.core import KERNEL, MAX_ID, Route, api_error, bad_request, parse_id, principal, read_json, store_of
 from twpcore.rules import access as forward_rules
 from twpcore.telephony import call_control_access as access
 from twpcore.telephony.events import FORWARD_TYPES
@@ -42,14 +42,14 @@ async def _device(request: web.Request, body: dict[str, Any]) -> Device:
     try:
         return _tel(request).device_for(who, number, domain_id, mine)
     except TelephonyError as exc:
-        raise ApiError(exc.status, exc.error, exc.detail, exc.field) from None
+        raise api_error(exc) from None
 
 
 async def _run(request: web.Request, dev: Device, operation: str, method: str, *args: Any) -> Any:
     try:
         return await _tel(request).run(dev, operation, method, *args)
     except TelephonyError as exc:
-        raise ApiError(exc.status, exc.error, exc.detail, exc.field) from None
+        raise api_error(exc) from None
 
 
 def _str(body: dict[str, Any], name: str, pattern: re.Pattern[str] | None = None, max_len: int = 64) -> str:

@@ -178,7 +178,7 @@ class PresenceService:
         before = self.state_of(user_id)
         keep_previous = source == "inactivity" and before.source != "inactivity"
 
-        def write(conn: sa.Connection) -> None:
+        def write(conn: sa.Connection) -> list[Any]:
             values = {"state": state, "message": message, "source": source, "updated_at": dt.datetime.now(dt.UTC)}
             if keep_previous:
                 values.update(previous_state=before.state, previous_message=before.message)
@@ -187,8 +187,16 @@ class PresenceService:
             done = conn.execute(sa.update(t.presence_states).where(t.presence_states.c.user_id == user_id).values(**values)).rowcount
             if not done:
                 conn.execute(sa.insert(t.presence_states).values(user_id=user_id, **values))
+            # Who watches: the company's enabled users as they are now (the cache may not have seen a user created a moment ago).
+            company = sa.select(t.domains.c.company_id).join(t.users, t.users.c.domain_id == t.domains.c.id).where(t.users.c.id == user_id)
+            return list(conn.execute(sa.select(t.users.c.id, t.users.c.domain_id, t.domains.c.company_id)
+                                     .join(t.domains, t.domains.c.id == t.users.c.domain_id)
+                                     .where(t.domains.c.company_id == company.scalar_subquery(), t.users.c.enabled.is_(True))).all())
 
-        await self.store().run(write)
+        colleagues = await self.store().run(write)
+        if colleagues:
+            self.company_users[colleagues[0].company_id] = frozenset(u.id for u in colleagues)
+            self.users.update({u.id: (u.company_id, u.domain_id) for u in colleagues})
         now = Presence(state, message, source, dt.datetime.now(dt.UTC).timestamp())
         self.states[user_id] = now
         if (before.state, before.message) != (state, message):

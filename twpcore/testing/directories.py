@@ -13,6 +13,7 @@ A connector package's tests typically read::
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 USER_PASSWORD = "a-long-password-1"
@@ -53,3 +54,25 @@ async def reverse(client: Any, number: str, *, domain_id: int | None = None) -> 
     if domain_id is not None:
         params["domain_id"] = str(domain_id)
     return await client.get("/api/v1/directories/reverse", params=params)
+
+
+def calendar_window() -> dict[str, str]:
+    """Query ``from``/``to`` of the calendar API covering yesterday to six days ahead (midnight UTC)."""
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"from": (today - dt.timedelta(days=1)).isoformat(), "to": (today + dt.timedelta(days=6)).isoformat()}
+
+
+async def calendar_world(twp_app: Any, connector: str, name: str, options: dict[str, Any]) -> tuple[Any, Any, dict[str, Any], dict[str, Any],
+                                                                                                    dict[str, Any]]:
+    """A started server, its admin, Alice (Email ``alice@acme.example``, whose calendar the connector reads), Bob
+    (no Email, granted Alice's calendar), both with password ``USER_PASSWORD``, and a private directory ``name`` of
+    ``connector`` with ``options`` plus ``calendar = true``."""
+    server = await twp_app()
+    admin, domain_id = await admin_and_domain(server)
+    alice = await admin.create("users", domain_id=domain_id, login="alice", email="alice@acme.example", password=USER_PASSWORD)
+    bob = await admin.create("users", domain_id=domain_id, login="bob", email="", password=USER_PASSWORD)
+    await admin.create("authorizations", object_type="calendar", object_ref=f"user:{alice['id']}", subject_type="user", subject_id=bob["id"])
+    directory = await admin.post("/api/v1/directories", {
+        "domain_id": domain_id, "name": name, "connector": connector, "type": "private", "options": {**options, "calendar": True},
+    }, status=201)
+    return server, admin, alice, bob, directory

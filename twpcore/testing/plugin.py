@@ -9,7 +9,8 @@ Fixtures:
 - ``twp_server``: a started server with the default config;
 - ``admin``: a ``TwpClient`` with a token of a freshly created super user;
 - ``register_plugin``: append ``(name, plugin_object)`` pairs before calling ``twp_app``;
-- ``postgres_server``: a real PostgreSQL server for the session (``twpcore.testing.servers``).
+- ``postgres_server``: a real PostgreSQL server for the session (``twpcore.testing.servers``);
+- ``redis_server``: a real redis-server for one test (the test is skipped when it is not installed).
 
 Simulators that serve one plugin live with it: ``twp_exchange.testing`` (EWS),
 ``twp_google.testing`` (Google APIs), ``twp_windows_auth.testing`` (a KDC and its ``kdc`` fixture).
@@ -37,7 +38,7 @@ from twpcore.kinds import Kind
 from twpcore.plugins import PluginManager
 from twpcore.server import build_app, build_kernel
 from twpcore.store import schema as t
-from twpcore.testing.servers import PostgresServer
+from twpcore.testing.servers import PostgresServer, RedisServer
 
 
 class TwpClient:
@@ -222,6 +223,15 @@ def postgres_server() -> Any:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def redis_server() -> Any:
+    """A real redis-server of its own for one test (``twpcore.testing.servers.RedisServer``); skipped when not installed."""
+    if not RedisServer.available():
+        pytest.skip("redis-server is not installed; run scripts/install-system-deps.sh")
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from twp_csta.sim.sipp import SippPhones, sipp_binary
 from twp_csta.testing import EXTERNAL
 from twp_csta.uacsta import UaCstaDriver
-from twp_csta.uacsta.lab import start_phone_lab
+from twp_csta.uacsta.lab import finish_phone_lab, start_phone_lab
 from twpcore.plugin_api import hookimpl
 
 pytestmark = pytest.mark.skipif(sipp_binary() is None, reason="sipp (Debian sip-tester) is not installed")
@@ -59,23 +59,8 @@ async def test_sessions_open_and_make_call_plays_on_the_websocket(twp_app: Any, 
         stats = lab.driver_obj.link_stats()
         assert stats["phones"] == {"201": "up", "202": "up", "203": "up"} and stats["sessions_opened"] == 3
     finally:
-        await lab.server.kernel.telephony.links["lab"].driver.close()
-        code = await lab.sim.wait(5)
-        errors = await lab.sim.errors()
-        await lab.close()
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
-
-
-async def _finish(lab: Any) -> tuple[int, str]:
-    """End the sessions (BYE), wait for SIPp to finish its calls; (exit status, SIPp's errors)."""
-    await lab.driver_obj.close()
-    try:
-        code = await lab.sim.wait(5)
-    except TimeoutError:
-        code = -1
-    errors = await lab.sim.errors()
-    await lab.close()
-    return code, errors
 
 
 async def test_an_incoming_call_rings_is_answered_and_hung_up_through_the_api(twp_app: Any) -> None:
@@ -91,7 +76,7 @@ async def test_an_incoming_call_rings_is_answered_and_hung_up_through_the_api(tw
         await ws.expect("call.cleared", call={"call_id": "20101"})
         await ws.expect("presence.changed", presence="idle", device="201")
     finally:
-        code, errors = await _finish(lab)
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 
@@ -102,7 +87,7 @@ async def test_the_phone_asks_for_digest_authentication_and_gets_the_link_creden
     try:
         assert lab.driver_obj.link_stats()["sip_auth_challenges"] == 3
     finally:
-        code, errors = await _finish(lab)
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 
@@ -138,7 +123,7 @@ async def test_a_restarted_phone_is_supervised_again_over_tcp(twp_app: Any) -> N
         stats = lab.driver_obj.link_stats()
         assert stats["sessions_lost"] == 1 and stats["sessions_opened"] == 2 and stats["phones"] == {"201": "up"}
     finally:
-        code, errors = await _finish(lab)
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 
@@ -151,7 +136,7 @@ async def test_info_bodies_that_are_not_csta_are_refused_and_counted_and_the_ses
         assert stats["csta_errors"] == 1 and stats["sip_refused_bodies"] == 2 and stats["sessions_lost"] == 0
         assert "is not CSTA XML" in caplog.text and "Content-Type 'text/plain' refused (415)" in caplog.text
     finally:
-        code, errors = await _finish(lab)
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors  # SIPp checked that TWP answered 400 and 415
 
 
@@ -183,7 +168,7 @@ async def test_malformed_sip_and_stray_requests_are_refused_counted_and_harmless
         assert "came from 127.0.0.1" in caplog.text and "answered 403" in caplog.text
         assert [c["call_id"] for c in (await lab.calls("alice"))["items"]] == ["20101"]        # the injected call never appeared
     finally:
-        code, errors = await _finish(lab)
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 
@@ -195,7 +180,7 @@ async def test_a_device_without_a_phone_address_says_how_to_fix_it(twp_app: Any)
         with pytest.raises(Exception, match=r'add phones = \{ "209" = "<phone address>" \} to \[pbx.links.lab\]'):
             await lab.driver_obj.monitor("209")
     finally:
-        code, errors = await _finish(lab)
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 
@@ -217,7 +202,7 @@ async def test_a_restarted_phone_is_supervised_again_over_udp_through_the_keep_a
             await asyncio.sleep(0.02)
         assert stats["sessions_opened"] == 2 and stats["phones"] == {"201": "up"} and stats["sessions_lost"] == 1
     finally:
-        code, errors = await _finish(lab)
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 

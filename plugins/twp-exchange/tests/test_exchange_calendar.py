@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from twp_exchange.testing import EwsServer
-from twpcore.testing.directories import admin_and_domain
+from twpcore.testing.directories import calendar_window as window
+from twpcore.testing.directories import calendar_world
 
 SERVICE = "svc-twp@corp.example.com"
 PASSWORD = "S3cret-Calendar!"
@@ -34,24 +35,12 @@ def ews() -> Iterator[EwsServer]:
         yield server
 
 
-def window() -> dict[str, str]:
-    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"from": (today - dt.timedelta(days=1)).isoformat(), "to": (today + dt.timedelta(days=6)).isoformat()}
-
-
 async def calendar_office(twp_app: Any, ews: EwsServer, **options: Any) -> tuple[Any, Any, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Alice (whose Exchange calendar is read) and Bob (granted her calendar) in one domain, and the calendar connector."""
-    server = await twp_app()
-    admin, domain_id = await admin_and_domain(server)
-    alice = await admin.create("users", domain_id=domain_id, login="alice", email="alice@acme.example", password="a-long-password-1")
-    bob = await admin.create("users", domain_id=domain_id, login="bob", email="", password="a-long-password-1")
-    await admin.create("authorizations", object_type="calendar", object_ref=f"user:{alice['id']}", subject_type="user", subject_id=bob["id"])
-    directory = await admin.post("/api/v1/directories", {
-        "domain_id": domain_id, "name": "Exchange calendars", "connector": "exchange", "type": "private",
-        "options": {"url": ews.url, "auth": "basic", "user": SERVICE, "password": PASSWORD, "calendar": True, **options},
-    }, status=201)
-    assert PASSWORD not in json.dumps(directory)
-    return server, admin, alice, bob, directory
+    world = await calendar_world(twp_app, "exchange", "Exchange calendars",
+                                 {"url": ews.url, "auth": "basic", "user": SERVICE, "password": PASSWORD, **options})
+    assert PASSWORD not in json.dumps(world[-1])
+    return world
 
 
 async def test_a_meeting_shows_within_one_sync_a_private_one_as_busy_and_a_deleted_one_goes(twp_app: Any, ews: EwsServer) -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from twpcore.plugin_api import CalendarChanges, CalendarEvent
+from twpcore.plugin_api import CalendarChanges, CalendarChangesBuilder, CalendarEvent
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -66,9 +66,7 @@ def read_changes(x: ModuleType, account: Any, state: str | None, page_size: int)
 
 
 def _sync(x: ModuleType, folder: Any, state: str | None, page_size: int) -> CalendarChanges:
-    events: dict[str, CalendarEvent] = {}
-    deleted: set[str] = set()
-    skipped: list[str] = []
+    read = CalendarChangesBuilder()
     changes = folder.sync_items(sync_state=state, only_fields=list(ITEM_FIELDS), max_changes_returned=min(page_size, 512))
     for change in changes:
         if isinstance(change, Exception):
@@ -80,24 +78,14 @@ def _sync(x: ModuleType, folder: Any, state: str | None, page_size: int) -> Cale
         if not item_id:
             continue
         if kind == "delete":
-            deleted.add(item_id)
-            events.pop(item_id, None)
+            read.delete(item_id)
             continue
         if isinstance(item, Exception):
-            skipped.append(f"item {item_id}: {type(item).__name__}: {item}")
+            read.skip(f"item {item_id}: {type(item).__name__}: {item}")
             continue
-        event, why = calendar_event(x, item)
-        if event is None:
-            # Not shown (cancelled, a series, not an appointment): what TWP held for it goes.
-            deleted.add(item_id)
-            events.pop(item_id, None)
-            if why:
-                skipped.append(why)
-            continue
-        deleted.discard(item_id)
-        events[item_id] = event
-    return CalendarChanges(tuple(events.values()), tuple(sorted(deleted)), folder.item_sync_state or "", full=state is None,
-                           skipped=tuple(skipped))
+        # An item not shown (cancelled, a series, not an appointment): what TWP held for it goes.
+        read.put(item_id, *calendar_event(x, item))
+    return read.changes(folder.item_sync_state or "", full=state is None)
 
 
 def _aware(x: ModuleType, value: Any, *, end: bool) -> dt.datetime:

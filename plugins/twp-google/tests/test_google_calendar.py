@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from twp_google.testing import CONTACTS_SCOPE, DIRECTORY_SCOPE, GoogleApiServer, GoogleUser
-from twpcore.testing.directories import admin_and_domain
+from twpcore.testing.directories import calendar_window as window
+from twpcore.testing.directories import calendar_world
 
 
 @pytest.fixture
@@ -28,23 +29,11 @@ async def google() -> AsyncIterator[GoogleApiServer]:
         yield api
 
 
-def window() -> dict[str, str]:
-    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"from": (today - dt.timedelta(days=1)).isoformat(), "to": (today + dt.timedelta(days=6)).isoformat()}
-
-
 async def calendar_office(twp_app: Any, google: GoogleApiServer, key: dict[str, Any]) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     """Alice (whose Google calendar is read) and Bob (granted her calendar), and the calendar connector."""
-    server = await twp_app()
-    admin, domain_id = await admin_and_domain(server)
-    alice = await admin.create("users", domain_id=domain_id, login="alice", email="alice@acme.example", password="a-long-password-1")
-    bob = await admin.create("users", domain_id=domain_id, login="bob", email="", password="a-long-password-1")
-    await admin.create("authorizations", object_type="calendar", object_ref=f"user:{alice['id']}", subject_type="user", subject_id=bob["id"])
-    directory = await admin.post("/api/v1/directories", {
-        "domain_id": domain_id, "name": "Google calendars", "connector": "google", "type": "private",
-        "options": {"service_account_key": json.dumps(key), "workspace_domain": "acme.example", "people_url": google.base_url,
-                    "calendar_url": google.base_url, "calendar": True},
-    }, status=201)
+    server, _admin, alice, bob, directory = await calendar_world(twp_app, "google", "Google calendars", {
+        "service_account_key": json.dumps(key), "workspace_domain": "acme.example", "people_url": google.base_url,
+        "calendar_url": google.base_url})
     assert key["private_key"] not in json.dumps(directory)
     return server, alice, bob, directory
 

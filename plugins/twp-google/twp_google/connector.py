@@ -34,7 +34,7 @@ from twp_google.calendar import CALENDAR_SCOPE, calendar_event
 from twpcore.plugin_api import (
     AuthFailed,
     CalendarChanges,
-    CalendarEvent,
+    CalendarChangesBuilder,
     ConnectorError,
     DirectoryConnector,
     Duration,
@@ -253,9 +253,7 @@ class GoogleConnector(DirectoryConnector):
         params = {"singleEvents": "true", "maxResults": str(min(self.config.page_size, 2500))}
         if state:
             params["syncToken"] = state
-        events: dict[str, CalendarEvent] = {}
-        deleted: set[str] = set()
-        skipped: list[str] = []
+        read = CalendarChangesBuilder()
         page_token = ""
         while True:
             query = dict(params, pageToken=page_token) if page_token else params
@@ -271,25 +269,16 @@ class GoogleConnector(DirectoryConnector):
                 raise ConnectorError(f"{url}: {what}: HTTP {status}: {_message(body)}")
             for entry in body.get("items") or []:
                 if not isinstance(entry, dict) or not entry.get("id"):
-                    skipped.append(f"an event without id in the {what}")
+                    read.skip(f"an event without id in the {what}")
                     continue
-                ident = str(entry["id"])
-                event, why = (None, "") if entry.get("status") == "cancelled" else calendar_event(entry)
-                if event is None:
-                    deleted.add(ident)
-                    events.pop(ident, None)
-                    if why:
-                        skipped.append(why)
-                    continue
-                deleted.discard(ident)
-                events[ident] = event
+                read.put(str(entry["id"]), *((None, "") if entry.get("status") == "cancelled" else calendar_event(entry)))
             page_token = body.get("nextPageToken") or ""
             if not page_token:
                 next_state = body.get("nextSyncToken") or ""
                 break
         if not next_state:
             raise ConnectorError(f"{url}: {what}: the last page has no nextSyncToken")
-        return CalendarChanges(tuple(events.values()), tuple(sorted(deleted)), str(next_state), full=not state, skipped=tuple(skipped))
+        return read.changes(str(next_state), full=not state)
 
     # -- HTTP -------------------------------------------------------------------------
     async def _token(self, scope: str, subject: str) -> str:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 import pytest
 
 from twp_csta.sim.phones import HttpPhones
 from twp_csta.sim.sipp import SippPhones, free_port, sipp_binary
-from twp_csta.testing import EXTERNAL, driver_class
-from twp_csta.testing.conformance import admin_client, user_client
-from twp_csta.uacsta.lab import FAST_UACSTA_OPTIONS, PhoneConformance, start_phone_lab
+from twp_csta.testing import EXTERNAL, Lab, driver_class
+from twp_csta.uacsta.lab import PhoneConformance, finish_phone_lab, start_http_phone_lab, start_phone_lab
 from twp_snom.plugin import SnomConfig, SnomDriver
 from twpcore.plugin_api import ConfigErrors, structure
 
@@ -52,10 +50,7 @@ async def test_uacsta_phones_make_hold_retrieve_and_hang_up_a_call(twp_app: Any)
         links = {i["name"]: i for i in (await lab.admin.get("/api/v1/links"))["items"]}
         assert links["lab"]["connected"] is True and links["lab"]["current"] == 3
     finally:
-        await lab.driver_obj.close()
-        code = await lab.sim.wait(5)
-        errors = await lab.sim.errors()
-        await lab.close()
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 
@@ -70,10 +65,7 @@ async def test_uacsta_phone_rings_and_is_answered_through_the_api(twp_app: Any) 
         await lab.users["alice"].post(f"/api/v1/calls/{ringing['call']['call_id']}/answer", status=204)
         await ws.expect("call.established", call={"call_id": ringing["call"]["call_id"], "state": "connected"})
     finally:
-        await lab.driver_obj.close()
-        code = await lab.sim.wait(5)
-        errors = await lab.sim.errors()
-        await lab.close()
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 
@@ -86,101 +78,78 @@ def snom_action_urls(base: str, link: str, secret: str) -> dict[str, str]:
             ("incoming", "outgoing", "connected", "disconnected", "missed", "dnd_on", "dnd_off", "offhook", "onhook")}
 
 
-async def http_lab(twp_app: Any, **options: Any) -> tuple[Any, HttpPhones, dict[str, Any]]:
-    sim = HttpPhones("snom", {"201": "127.0.0.1", "202": "127.0.0.2"}, port=free_port(), username="admin", password="phone-pw")
-    await sim.start()
-    link = {"driver": "snom", "company": "Lab", "domain": "Main", **FAST_UACSTA_OPTIONS, "host": "127.0.0.1", "port": 0,
-            "firmware": "8.4.35", "phones": {"201": "127.0.0.1", "202": "127.0.0.2"}, "http_port": sim.port,
-            "http_username": "admin", "http_password": "phone-pw", "action_url_secret": SECRET, **options}
-    server = await twp_app(config={"pbx": {"links": {"lab": link}}})
-    admin = admin_client(server)
-    company = await admin.create("companies", name="Lab")
-    domain = await admin.create("domains", company_id=company["id"], name="Main", numbering_plan_length=3)
-    users = {}
-    for login, number in (("alice", "201"), ("bob", "202")):
-        user = await admin.create("users", domain_id=domain["id"], login=login)
-        await admin.create("devices", user_id=user["id"], number=number)
-        users[login] = user_client(server, user["id"])
-    base = str(server.client.make_url("")).rstrip("/")
-    for phone in sim.phones.values():
-        phone.action_urls = snom_action_urls(base, "lab", SECRET)
-    driver = server.kernel.telephony.links["lab"].driver
-    for _ in range(250):
-        if {"201", "202"} <= server.kernel.telephony.links["lab"].monitored:
-            break
-        await asyncio.sleep(0.02)
-    return server, sim, {"admin": admin, "driver": driver, **users}
+async def http_lab(twp_app: Any, **options: Any) -> Lab:
+    phones = HttpPhones("snom", {"201": "127.0.0.1", "202": "127.0.0.2"}, port=free_port(), username="admin", password="phone-pw")
+    return await start_http_phone_lab(twp_app, "snom", phones, {"alice": "201", "bob": "202"},
+                                      action_urls=lambda base: snom_action_urls(base, "lab", SECRET),
+                                      link_options={"firmware": "8.4.35", "action_url_secret": SECRET, **options})
 
 
 async def test_http_path_incoming_call_from_action_urls_answered_and_hung_up_by_remote_control(twp_app: Any) -> None:
-    server, sim, lab = await http_lab(twp_app)
+    lab = await http_lab(twp_app)
     try:
-        assert lab["driver"].mode == "http"
-        ws = await server.client.ws_connect(f"/api/v1/events?access_token={lab['alice'].token}")
-        from twp_csta.testing import EventStream
-        stream = EventStream(ws, "alice")
-        await stream.expect("system.hello")
-        call_id = sim.ring("201", "0612345678")
-        assert (await sim.send("201", "incoming", remote="0612345678", call_id=call_id))[0] == 200
+        assert lab.driver_obj.mode == "http"
+        stream = await lab.ws("alice")
+        call_id = lab.sim.ring("201", "0612345678")
+        assert (await lab.sim.send("201", "incoming", remote="0612345678", call_id=call_id))[0] == 200
         ringing = await stream.expect("call.delivered", call={"call_id": call_id, "state": "alerting"})
         assert ringing["call"]["remote"] == "0612345678"
-        await lab["alice"].post(f"/api/v1/calls/{call_id}/answer", status=204)
+        await lab.users["alice"].post(f"/api/v1/calls/{call_id}/answer", status=204)
         await stream.expect("call.established", call={"call_id": call_id, "state": "connected"})
-        assert sim.phones["201"].requests[-1] == ("/command.htm", {"key": "OFFHOOK"})
-        await lab["alice"].post(f"/api/v1/calls/{call_id}/hangup", status=204)
+        assert lab.sim.phones["201"].requests[-1] == ("/command.htm", {"key": "OFFHOOK"})
+        await lab.users["alice"].post(f"/api/v1/calls/{call_id}/hangup", status=204)
         await stream.expect("call.cleared", call={"call_id": call_id})
-        assert sim.phones["201"].requests[-1] == ("/command.htm", {"key": "CANCEL"})
-        await stream.close()
+        assert lab.sim.phones["201"].requests[-1] == ("/command.htm", {"key": "CANCEL"})
     finally:
-        await sim.stop()
+        await lab.close()
 
 
 async def test_http_path_make_call_dials_by_remote_control_and_returns_the_phones_call_id(twp_app: Any) -> None:
-    _server, sim, lab = await http_lab(twp_app)
+    lab = await http_lab(twp_app)
     try:
-        body = await lab["alice"].post("/api/v1/calls", {"number": "0612345678"}, status=201)
-        assert sim.phones["201"].requests == [("/command.htm", {"number": "00612345678"})]
-        assert body["call_id"] in sim.phones["201"].calls
-        calls = (await lab["alice"].get("/api/v1/calls"))["items"]
+        body = await lab.users["alice"].post("/api/v1/calls", {"number": "0612345678"}, status=201)
+        assert lab.sim.phones["201"].requests == [("/command.htm", {"number": "00612345678"})]
+        assert body["call_id"] in lab.sim.phones["201"].calls
+        calls = (await lab.users["alice"].get("/api/v1/calls"))["items"]
         assert [(c["call_id"], c["remote"]) for c in calls] == [(body["call_id"], "00612345678")]
-        keys = await lab["admin"].post("/api/v1/snom/lab/keys", {"device": "201", "keys": "F1;ENTER"})
-        assert keys == {"device": "201", "keys": "F1;ENTER"} and sim.phones["201"].requests[-1] == ("/command.htm", {"key": "F1;ENTER"})
+        keys = await lab.admin.post("/api/v1/snom/lab/keys", {"device": "201", "keys": "F1;ENTER"})
+        assert keys == {"device": "201", "keys": "F1;ENTER"} and lab.sim.phones["201"].requests[-1] == ("/command.htm", {"key": "F1;ENTER"})
     finally:
-        await sim.stop()
+        await lab.close()
 
 
 async def test_wrong_http_credentials_give_a_clear_error_not_a_5xx_of_twp(twp_app: Any) -> None:
-    _server, sim, lab = await http_lab(twp_app, http_password="not-the-phone-pw")
+    lab = await http_lab(twp_app, http_password="not-the-phone-pw")
     try:
-        answer = await lab["admin"].call("POST", "/api/v1/snom/lab/keys", {"device": "201", "keys": "ENTER"}, status=502)
+        answer = await lab.admin.call("POST", "/api/v1/snom/lab/keys", {"device": "201", "keys": "ENTER"}, status=502)
         assert "refused TWP's HTTP credentials (status 401)" in answer["detail"] and "not-the-phone-pw" not in str(answer)
     finally:
-        await sim.stop()
+        await lab.close()
 
 
 async def test_forged_replayed_and_misaddressed_action_urls_are_refused_counted_and_harmless(twp_app: Any, caplog: Any) -> None:
-    server, sim, lab = await http_lab(twp_app)
+    lab = await http_lab(twp_app)
     try:
-        call_id = sim.ring("201", "0612345678")
-        good = snom_action_urls(str(server.client.make_url("")).rstrip("/"), "lab", SECRET)["incoming"]
+        call_id = lab.sim.ring("201", "0612345678")
+        good = snom_action_urls(str(lab.server.client.make_url("")).rstrip("/"), "lab", SECRET)["incoming"]
         forged = good.replace(SECRET, "guessed")
-        assert (await sim.send("201", "incoming", remote="0498765432", call_id="666", url=forged))[0] == 403
+        assert (await lab.sim.send("201", "incoming", remote="0498765432", call_id="666", url=forged))[0] == 403
         # From another machine than the phone of 201, even with the right key:
-        status, body = await sim.send("201", "incoming", remote="0498765432", call_id="667", source="127.0.0.2")
+        status, body = await lab.sim.send("201", "incoming", remote="0498765432", call_id="667", source="127.0.0.2")
         assert (status, body["error"]) == (403, "wrong_address") and "127.0.0.1, not 127.0.0.2" in body["detail"]
-        assert (await sim.send("201", "incoming", remote="0612345678", call_id=call_id))[0] == 200
-        status, body = await sim.send("201", "incoming", remote="0612345678", call_id=call_id)   # the same request again
+        assert (await lab.sim.send("201", "incoming", remote="0612345678", call_id=call_id))[0] == 200
+        status, body = await lab.sim.send("201", "incoming", remote="0612345678", call_id=call_id)   # the same request again
         assert (status, body["error"]) == (409, "replayed")
-        status, body = await sim.send("201", "reboot", url=good.replace("/incoming?", "/reboot?"))
+        status, body = await lab.sim.send("201", "reboot", url=good.replace("/incoming?", "/reboot?"))
         assert (status, body["error"]) == (404, "unknown_event")
-        calls = (await lab["alice"].get("/api/v1/calls"))["items"]
+        calls = (await lab.users["alice"].get("/api/v1/calls"))["items"]
         assert [(c["call_id"], c["remote"]) for c in calls] == [(call_id, "0612345678")]    # the forged calls never appeared
-        counters = lab["driver"].link_stats()["action_urls"]
+        counters = lab.driver_obj.link_stats()["action_urls"]
         assert counters == {"accepted": 1, "unknown_event": 1, "forged": 1, "wrong_address": 1, "unknown_device": 0, "replayed": 1,
                             "bad_request": 0}
         assert "refused (forged)" in caplog.text and "refused (replayed)" in caplog.text and SECRET not in caplog.text
     finally:
-        await sim.stop()
+        await lab.close()
 
 
 @pytest.mark.skipif(sipp_binary() is None, reason="sipp (Debian sip-tester) is not installed")

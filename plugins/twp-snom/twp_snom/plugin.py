@@ -87,27 +87,15 @@ class SnomDriver(SipPhoneDriver):
     vendor: ClassVar[str] = "snom"
     action_events: ClassVar[dict[str, ActionEvent]] = SNOM_ACTION_EVENTS
 
+    commands: ClassVar[dict[str, Command]] = {
+        "dial": ("/command.htm", {"number": "{number}"}), "answer": ("/command.htm", {"key": "OFFHOOK"}),
+        "hang_up": ("/command.htm", {"key": "CANCEL"}), "hold": ("/command.htm", {"key": "F_HOLD"}),
+        "retrieve": ("/command.htm", {"key": "F_HOLD"}), "keys": ("/command.htm", {"key": "{keys}"}),
+    }
+
     @classmethod
     def uacsta_from_firmware(cls, firmware: str) -> bool:
         return firmware_version(firmware) >= UACSTA_FROM
-
-    def dial(self, number: str) -> Command:
-        return "/command.htm", {"number": number}
-
-    def answer_command(self, call_id: str) -> Command:
-        return "/command.htm", {"key": "OFFHOOK"}
-
-    def hang_up_command(self, call_id: str) -> Command:
-        return "/command.htm", {"key": "CANCEL"}
-
-    def hold_command(self, call_id: str) -> Command:
-        return "/command.htm", {"key": "F_HOLD"}
-
-    def retrieve_command(self, call_id: str) -> Command:
-        return "/command.htm", {"key": "F_HOLD"}
-
-    def keys_command(self, keys: str) -> Command:
-        return "/command.htm", {"key": keys}
 
 
 @hookimpl

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from twp_csta.testing import EventStream
+from twp_csta.testing import EventStream, event_stream
 from twp_wildix.popup import PopupError, PopupHit, expand, url_template, user_key
+from twpcore.testing.call_logs import wait_call_log
 
 SECRET = "wildix-link-secret-for-tests"
 LINK = {"driver": "wildix", "company": "ACME", "domain": "Paris", "secret": SECRET, "ring_timeout": 0.4}
@@ -78,10 +79,7 @@ async def wildix_world(twp_app: Any, **link: Any) -> dict[str, Any]:
 
 
 async def events_of(w: dict[str, Any], client: Any) -> EventStream:
-    ws = await w["server"].client.ws_connect(f"/api/v1/events?access_token={client.token}")
-    stream = EventStream(ws, "ws")
-    await stream.expect("system.hello")
-    return stream
+    return await event_stream(w["server"], client, "ws")
 
 
 async def urls_of(w: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -99,16 +97,6 @@ async def open_popup(w: dict[str, Any], template: str, status: int = 200, **vari
     return text
 
 
-async def logged(client: Any, n: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 5
-    while True:
-        body = await client.get("/api/v1/me/call-logs")
-        if body["total"] >= n:
-            return body["items"]
-        assert time.monotonic() < deadline, f"{n} call-log entries expected, got {body}"
-        await asyncio.sleep(0.05)
-
-
 async def test_an_incoming_call_pops_up_with_the_caller_from_her_directory_and_lands_in_her_call_log(twp_app):
     w = await wildix_world(twp_app)
     alice, urls = w["alice"], await urls_of(w)
@@ -124,7 +112,7 @@ async def test_an_incoming_call_pops_up_with_the_caller_from_her_directory_and_l
         await open_popup(w, urls["201"]["answer"], **call)
         await ws.expect("call.established", call={"call_id": ringing["call"]["call_id"], "state": "connected"})
         await ws.expect("call.cleared", call={"call_id": ringing["call"]["call_id"]})
-        [entry] = await logged(alice, 1)
+        [entry] = (await wait_call_log(alice, 1))["items"]
         assert {k: entry[k] for k in ("device", "direction", "number", "name", "outcome", "cost", "price_list")} == {
             "device": "201", "direction": "incoming", "number": "0612345678", "name": "Jean Dupont", "outcome": "answered",
             "cost": None, "price_list": None}  # an incoming call costs the company nothing
@@ -143,7 +131,7 @@ async def test_an_outgoing_call_is_priced_by_the_companys_price_list(twp_app):
         placed = await ws.expect("call.originated", call={"direction": "outgoing"})
         await open_popup(w, urls["201"]["answer"], **call)
         await ws.expect("call.cleared", call={"call_id": placed["call"]["call_id"]})
-        [entry] = await logged(alice, 1)
+        [entry] = (await wait_call_log(alice, 1))["items"]
         # 00336 (France mobile) is longer than 0033 (France fixed): it wins.  Wildix never says when a call ends,
         # so the duration is 0, under every rate's min_duration: no unit, no connect charge.
         assert {k: entry[k] for k in ("direction", "outcome", "number", "duration", "cost", "currency", "price_list", "destination")} == {
@@ -163,7 +151,7 @@ async def test_a_ringing_call_no_answer_pop_up_follows_is_a_missed_call(twp_app)
         await open_popup(w, urls["201"]["ringing"], **call)  # the same pop-up opened twice is one call
         await ws.expect("call.cleared", timeout=3)
         assert len(ws.matching("call.delivered")) == 1
-        [entry] = await logged(alice, 1)
+        [entry] = (await wait_call_log(alice, 1))["items"]
         assert (entry["outcome"], entry["name"], entry["duration"]) == ("missed", "Jean Dupont", 0.0)
     finally:
         await ws.close()

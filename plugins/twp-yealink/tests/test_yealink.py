@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 import pytest
 
 from twp_csta.sim.phones import HttpPhones
 from twp_csta.sim.sipp import SippPhones, free_port, sipp_binary
-from twp_csta.testing import EXTERNAL, EventStream, driver_class
-from twp_csta.testing.conformance import admin_client, user_client
-from twp_csta.uacsta.lab import FAST_UACSTA_OPTIONS, PhoneConformance, start_phone_lab
+from twp_csta.testing import EXTERNAL, Lab, driver_class
+from twp_csta.uacsta.lab import PhoneConformance, finish_phone_lab, start_http_phone_lab, start_phone_lab
 from twp_yealink.plugin import YealinkConfig, YealinkDriver
 from twpcore.plugin_api import ConfigErrors, structure
 
@@ -51,10 +49,7 @@ async def test_uacsta_phone_over_udp_rings_is_answered_and_hung_up(twp_app: Any)
         await lab.users["alice"].post(f"/api/v1/calls/{call_id}/hangup", status=204)
         await ws.expect("call.cleared", call={"call_id": call_id})
     finally:
-        await lab.driver_obj.close()
-        code = await lab.sim.wait(5)
-        errors = await lab.sim.errors()
-        await lab.close()
+        code, errors = await finish_phone_lab(lab)
     assert code == 0, errors
 
 
@@ -65,71 +60,55 @@ def yealink_action_urls(base: str, link: str, secret: str) -> dict[str, str]:
             ("incoming_call", "outgoing_call", "call_established", "call_terminated", "missed_call", "open_dnd", "close_dnd")}
 
 
-async def http_lab(twp_app: Any, *, trusted: tuple[str, ...] = ("127.0.0.1",)) -> tuple[Any, HttpPhones, dict[str, Any]]:
-    sim = HttpPhones("yealink", {"301": "127.0.0.1"}, port=free_port(), username="admin", password="yl-pw", trusted=trusted)
-    await sim.start()
-    link = {"driver": "yealink", "company": "Lab", "domain": "Main", **FAST_UACSTA_OPTIONS, "host": "127.0.0.1", "port": 0,
-            "firmware": "44.73.193.40", "phones": {"301": "127.0.0.1"}, "http_port": sim.port,
-            "http_username": "admin", "http_password": "yl-pw", "action_url_secret": SECRET}
-    server = await twp_app(config={"pbx": {"links": {"lab": link}}})
-    admin = admin_client(server)
-    company = await admin.create("companies", name="Lab")
-    domain = await admin.create("domains", company_id=company["id"], name="Main", numbering_plan_length=3)
-    user = await admin.create("users", domain_id=domain["id"], login="yves")
-    await admin.create("devices", user_id=user["id"], number="301")
-    sim.phones["301"].action_urls = yealink_action_urls(str(server.client.make_url("")).rstrip("/"), "lab", SECRET)
-    for _ in range(250):
-        if "301" in server.kernel.telephony.links["lab"].monitored:
-            break
-        await asyncio.sleep(0.02)
-    return server, sim, {"admin": admin, "yves": user_client(server, user["id"]), "driver": server.kernel.telephony.links["lab"].driver}
+async def http_lab(twp_app: Any, *, trusted: tuple[str, ...] = ("127.0.0.1",)) -> Lab:
+    phones = HttpPhones("yealink", {"301": "127.0.0.1"}, port=free_port(), username="admin", password="yl-pw", trusted=trusted)
+    return await start_http_phone_lab(twp_app, "yealink", phones, {"yves": "301"},
+                                      action_urls=lambda base: yealink_action_urls(base, "lab", SECRET),
+                                      link_options={"firmware": "44.73.193.40", "action_url_secret": SECRET})
 
 
 async def test_action_urls_and_action_uri_carry_a_whole_call(twp_app: Any) -> None:
-    server, sim, lab = await http_lab(twp_app)
+    lab = await http_lab(twp_app)
     try:
-        ws = await server.client.ws_connect(f"/api/v1/events?access_token={lab['yves'].token}")
-        stream = EventStream(ws, "yves")
-        await stream.expect("system.hello")
-        call_id = sim.ring("301", "0612345678")
-        assert (await sim.send("301", "incoming_call", remote="0612345678", call_id=call_id))[0] == 200
+        stream = await lab.ws("yves")
+        call_id = lab.sim.ring("301", "0612345678")
+        assert (await lab.sim.send("301", "incoming_call", remote="0612345678", call_id=call_id))[0] == 200
         await stream.expect("call.delivered", call={"call_id": call_id, "state": "alerting", "remote": "0612345678"})
-        await lab["yves"].post(f"/api/v1/calls/{call_id}/answer", status=204)
-        assert sim.phones["301"].requests[-1] == ("/servlet", {"key": f"ASW:{call_id}"})
+        await lab.users["yves"].post(f"/api/v1/calls/{call_id}/answer", status=204)
+        assert lab.sim.phones["301"].requests[-1] == ("/servlet", {"key": f"ASW:{call_id}"})
         await stream.expect("call.established", call={"call_id": call_id, "state": "connected"})
-        await lab["yves"].post(f"/api/v1/calls/{call_id}/hold", status=204)
-        assert sim.phones["301"].requests[-1] == ("/servlet", {"key": f"HOLD:{call_id}"})
-        await lab["yves"].post(f"/api/v1/calls/{call_id}/hangup", status=204)
-        assert sim.phones["301"].requests[-1] == ("/servlet", {"key": f"CANCEL:{call_id}"})
+        await lab.users["yves"].post(f"/api/v1/calls/{call_id}/hold", status=204)
+        assert lab.sim.phones["301"].requests[-1] == ("/servlet", {"key": f"HOLD:{call_id}"})
+        await lab.users["yves"].post(f"/api/v1/calls/{call_id}/hangup", status=204)
+        assert lab.sim.phones["301"].requests[-1] == ("/servlet", {"key": f"CANCEL:{call_id}"})
         await stream.expect("call.cleared", call={"call_id": call_id})
-        assert (await sim.send("301", "open_dnd"))[0] == 200
+        assert (await lab.sim.send("301", "open_dnd"))[0] == 200
         await stream.expect("device.do_not_disturb", on=True)
-        dialled = await lab["yves"].post("/api/v1/calls", {"number": "0612345678"}, status=201)
-        assert sim.phones["301"].requests[-1] == ("/servlet", {"key": "number=00612345678"})
-        assert dialled["call_id"] in sim.phones["301"].calls
-        await stream.close()
+        dialled = await lab.users["yves"].post("/api/v1/calls", {"number": "0612345678"}, status=201)
+        assert lab.sim.phones["301"].requests[-1] == ("/servlet", {"key": "number=00612345678"})
+        assert dialled["call_id"] in lab.sim.phones["301"].calls
     finally:
-        await sim.stop()
+        await lab.close()
 
 
 async def test_a_phone_that_does_not_trust_twp_gives_a_clear_error(twp_app: Any) -> None:
-    _server, sim, lab = await http_lab(twp_app, trusted=("10.9.9.9",))
+    lab = await http_lab(twp_app, trusted=("10.9.9.9",))
     try:
-        answer = await lab["admin"].call("POST", "/api/v1/yealink/lab/keys", {"device": "301", "keys": "OK"}, status=502)
+        answer = await lab.admin.call("POST", "/api/v1/yealink/lab/keys", {"device": "301", "keys": "OK"}, status=502)
         assert "status 403" in answer["detail"] and "action URI list" in answer["detail"]
-        assert sim.phones["301"].requests == []
+        assert lab.sim.phones["301"].requests == []
     finally:
-        await sim.stop()
+        await lab.close()
 
 
 async def test_action_urls_for_a_link_that_does_not_exist_or_another_vendor_are_404(twp_app: Any) -> None:
-    server, sim, _lab = await http_lab(twp_app)
+    lab = await http_lab(twp_app)
     try:
         for path in ("/api/v1/yealink/nosuchlink/incoming_call?key=x", "/api/v1/snom/lab/incoming?key=x"):
-            response = await server.client.get(path)
+            response = await lab.server.client.get(path)
             assert response.status == 404, path
     finally:
-        await sim.stop()
+        await lab.close()
 
 
 @pytest.mark.skipif(sipp_binary() is None, reason="sipp (Debian sip-tester) is not installed")

@@ -97,27 +97,15 @@ class YealinkDriver(SipPhoneDriver):
     vendor: ClassVar[str] = "yealink"
     action_events: ClassVar[dict[str, ActionEvent]] = YEALINK_ACTION_EVENTS
 
+    commands: ClassVar[dict[str, Command]] = {
+        "dial": ("/servlet", {"key": "number={number}"}), "answer": ("/servlet", {"key": "ASW:{call_id}"}),
+        "hang_up": ("/servlet", {"key": "CANCEL:{call_id}"}), "hold": ("/servlet", {"key": "HOLD:{call_id}"}),
+        "retrieve": ("/servlet", {"key": "UNHOLD:{call_id}"}), "keys": ("/servlet", {"key": "{keys}"}),
+    }
+
     @classmethod
     def uacsta_from_firmware(cls, firmware: str) -> bool:
         return firmware_version(firmware) >= UACSTA_FROM
-
-    def dial(self, number: str) -> Command:
-        return "/servlet", {"key": f"number={number}"}
-
-    def answer_command(self, call_id: str) -> Command:
-        return "/servlet", {"key": f"ASW:{call_id}"}
-
-    def hang_up_command(self, call_id: str) -> Command:
-        return "/servlet", {"key": f"CANCEL:{call_id}"}
-
-    def hold_command(self, call_id: str) -> Command:
-        return "/servlet", {"key": f"HOLD:{call_id}"}
-
-    def retrieve_command(self, call_id: str) -> Command:
-        return "/servlet", {"key": f"UNHOLD:{call_id}"}
-
-    def keys_command(self, keys: str) -> Command:
-        return "/servlet", {"key": keys}
 
 
 @hookimpl

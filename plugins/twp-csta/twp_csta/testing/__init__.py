@@ -3,7 +3,7 @@
 A driver's tests subclass ``DriverConformance`` (one scenario per capability, through the
 HTTP API and the WebSocket, as a user sees it); ``start_lab`` starts a kernel with one
 link to a simulator, a tenant and users on their own; ``sim_config_for`` sets a
-simulator up like a driver's defaults; ``EventStream`` reads ``/api/v1/events``.  It runs
+simulator up like a driver's defaults; ``EventStream`` reads ``/api/v1/events`` (``event_stream`` opens one).  It runs
 on TWP's pytest kit (``twp_app``, entry point ``pytest11: twp``), which needs no set-up.
 """
 
@@ -18,8 +18,11 @@ from twp_csta.testing.conformance import (
     Lab,
     admin_client,
     driver_class,
+    event_stream,
+    renamed_driver,
     sim_config_for,
     start_lab,
+    tenant_lab,
     user_client,
 )
 
@@ -34,7 +37,10 @@ __all__ = [
     "Lab",
     "admin_client",
     "driver_class",
+    "event_stream",
+    "renamed_driver",
     "sim_config_for",
     "start_lab",
+    "tenant_lab",
     "user_client",
 ]

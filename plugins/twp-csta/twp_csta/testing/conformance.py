@@ -36,9 +36,10 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
+from twp_csta.driver import CstaXmlDriver
 from twp_csta.driver_ber import CstaBerConfig
 from twp_csta.sim import PbxSimulator, SimConfig
-from twpcore.plugin_api import Kind
+from twpcore.plugin_api import Kind, hookimpl
 from twpcore.testing.plugin import TwpClient, registered_type
 
 #: Link options that make tests fast (applied when the driver's Config has them).
@@ -127,6 +128,14 @@ class EventStream:
             await self._task
 
 
+async def event_stream(server: Any, client: Any, name: str = "") -> EventStream:
+    """``client``'s WebSocket on ``/api/v1/events`` of ``server``, its ``system.hello`` read."""
+    ws = await server.client.ws_connect("/api/v1/events", params={"access_token": client.token})
+    stream = EventStream(ws, name)
+    await stream.expect("system.hello")
+    return stream
+
+
 @attrs.define(eq=False)
 class Lab:
     """A running kernel with one PBX link to a simulator, a tenant, users and their WebSockets."""
@@ -160,11 +169,7 @@ class Lab:
     async def ws(self, login: str) -> EventStream:
         """The WebSocket of ``login`` (opened on first use, before the scenario acts)."""
         if login not in self.streams:
-            token = self.users[login].token if login in self.users else self.admin.token
-            ws = await self.server.client.ws_connect(f"/api/v1/events?access_token={token}")
-            stream = EventStream(ws, login)
-            await stream.expect("system.hello")
-            self.streams[login] = stream
+            self.streams[login] = await event_stream(self.server, self.users.get(login, self.admin), login)
         return self.streams[login]
 
     async def calls(self, login: str) -> dict[str, Any]:
@@ -206,6 +211,25 @@ class Lab:
         for stream in self.streams.values():
             await stream.close()
         await self.sim.stop()
+
+
+def renamed_driver(type_name: str, base: type[Any] | None = None) -> list[tuple[str, Any]]:
+    """``plugins=`` for ``start_lab``: one plugin registering ``base`` (the CSTA XML driver by default) as ``type_name``.
+
+    A test gives the kernel's driver a name of its own (``start_lab(twp_app, "csta_notes", plugins=renamed_driver("csta_notes"))``)
+    so that its link never mixes with another test's registrations.
+    """
+    base = base or CstaXmlDriver
+    cls = type(f"{base.__name__}As_{type_name}", (base,), {"type_name": type_name, "__doc__": f"{base.__name__} as {type_name!r}."})
+
+    class Drivers:
+        TWP_PLUGIN_API = "1.2"
+
+        @hookimpl
+        def twp_register_pbx_drivers(self, register: Any) -> None:
+            register(cls)
+
+    return [(f"{type_name}-pbx", Drivers())]
 
 
 # (driver, plugin identities) → (class, the plugins, kept alive so their ids stay theirs)
@@ -265,6 +289,21 @@ def admin_client(server: Any) -> TwpClient:
     return server.admin_client()
 
 
+async def tenant_lab(server: Any, sim: Any, link: str, driver: str, numbers: dict[str, str]) -> Lab:
+    """The ``Lab`` of a started kernel: company "Lab", domain "Main" and, per login → number, a user with that device
+    (created through the admin API, the users' clients logged in); ``sim`` is what ``Lab.close`` stops."""
+    admin = admin_client(server)
+    company = await admin.create("companies", name="Lab")
+    domain = await admin.create("domains", company_id=company["id"], name="Main", numbering_plan_length=3)
+    clients, ids = {}, {}
+    for login, number in numbers.items():
+        user = await admin.create("users", domain_id=domain["id"], login=login)
+        await admin.create("devices", user_id=user["id"], number=number)
+        ids[login] = user["id"]
+        clients[login] = user_client(server, user["id"])
+    return Lab(sim, server, admin, link, driver, company["id"], domain["id"], clients, numbers, ids)
+
+
 async def start_lab(twp_app: Any, driver: str, *, link_options: dict[str, Any] | None = None, sim_options: dict[str, Any] | None = None,
                     plugins: list[tuple[str, Any]] = (), users: dict[str, str] | None = None, link: str = "lab",  # type: ignore[assignment]
                     config: dict[str, Any] | None = None, wait: bool = True) -> Lab:
@@ -282,20 +321,10 @@ async def start_lab(twp_app: Any, driver: str, *, link_options: dict[str, Any] |
     cfg["pbx"] = {"links": {link: table}}
     try:
         server = await twp_app(config=cfg, plugins=list(plugins))
-        admin = admin_client(server)
-        company = await admin.create("companies", name="Lab")
-        domain = await admin.create("domains", company_id=company["id"], name="Main", numbering_plan_length=3)
-        numbers = dict(users or LAB_USERS)
-        clients, ids = {}, {}
-        for login, number in numbers.items():
-            user = await admin.create("users", domain_id=domain["id"], login=login)
-            await admin.create("devices", user_id=user["id"], number=number)
-            ids[login] = user["id"]
-            clients[login] = user_client(server, user["id"])
+        lab = await tenant_lab(server, sim, link, driver, dict(users or LAB_USERS))
     except BaseException:
         await sim.stop()
         raise
-    lab = Lab(sim, server, admin, link, driver, company["id"], domain["id"], clients, numbers, ids)
     if wait:
         try:
             await lab.wait_supervised()

@@ -3,17 +3,21 @@
 ``start_phone_lab`` builds the kernel with the kit's ``twp_app``, one ``[pbx.links.lab]`` of a
 uaCSTA driver whose ``phones`` all point at a started ``SippPhones``, a tenant, users with
 devices through the admin API; it returns the conformance kit's ``Lab`` (users, WebSockets,
-``wait_supervised``) with ``lab.sim`` being the ``SippPhones``.
+``wait_supervised``) with ``lab.sim`` being the ``SippPhones``; ``finish_phone_lab`` ends it.
+``start_http_phone_lab`` is the same lab for the HTTP path (action URLs, remote control) on ``HttpPhones``.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from twp_csta.sim.phones import HttpPhones
 from twp_csta.sim.sipp import SippPhones
-from twp_csta.testing.conformance import LAB_USERS, DriverConformance, Lab, admin_client, user_client
+from twp_csta.testing.conformance import LAB_USERS, DriverConformance, Lab, tenant_lab
 
 FAST_UACSTA_OPTIONS: dict[str, Any] = {"request_timeout": 2, "keepalive_interval": 0, "reconnect_min": 0.05, "reconnect_max": 0.3}
 
@@ -30,25 +34,55 @@ async def start_phone_lab(twp_app: Any, driver: str, phones: SippPhones, *, link
     cfg["pbx"] = {"links": {"lab": {"driver": driver, "company": "Lab", "domain": "Main", **options}}}
     try:
         server = await twp_app(config=cfg, plugins=list(plugins))
-        admin = admin_client(server)
-        company = await admin.create("companies", name="Lab")
-        domain = await admin.create("domains", company_id=company["id"], name="Main", numbering_plan_length=3)
-        clients, ids = {}, {}
-        for login, number in numbers.items():
-            user = await admin.create("users", domain_id=domain["id"], login=login)
-            await admin.create("devices", user_id=user["id"], number=number)
-            ids[login] = user["id"]
-            clients[login] = user_client(server, user["id"])
+        lab = await tenant_lab(server, phones, "lab", driver, numbers)
     except BaseException:
         await phones.stop()
         raise
-    lab = Lab(phones, server, admin, "lab", driver, company["id"], domain["id"], clients, numbers, ids)  # type: ignore[arg-type]
     if wait:
         try:
             await lab.wait_supervised(timeout=10)
         except BaseException:
             await lab.close()
             raise
+    return lab
+
+
+
+async def finish_phone_lab(lab: Lab) -> tuple[int, str]:
+    """End the sessions (BYE), wait for SIPp to finish its calls, close the lab; (SIPp's exit status, -1 if it
+    did not end within 5 s; its errors)."""
+    await lab.driver_obj.close()
+    try:
+        code = await lab.sim.wait(5)  # type: ignore[attr-defined]
+    except TimeoutError:
+        code = -1
+    errors = await lab.sim.errors()  # type: ignore[attr-defined]
+    await lab.close()
+    return code, errors
+
+
+async def start_http_phone_lab(twp_app: Any, driver: str, phones: HttpPhones, users: dict[str, str], *,
+                               action_urls: Callable[[str], dict[str, str]], link_options: dict[str, Any] | None = None) -> Lab:
+    """Start the simulated ``phones`` and a kernel whose link ``lab`` (driver ``driver``, HTTP path) knows them; create
+    the tenant with ``users`` (login → number); give every phone ``action_urls(base URL of TWP)``; wait (5 s at most)
+    until the phones' devices are monitored.  ``link_options`` add to or override the link's table."""
+    await phones.start()
+    table = {"driver": driver, "company": "Lab", "domain": "Main", **FAST_UACSTA_OPTIONS, "host": "127.0.0.1", "port": 0,
+             "phones": {number: phone.host for number, phone in phones.phones.items()}, "http_port": phones.port,
+             "http_username": phones.username, "http_password": phones.password, **(link_options or {})}
+    try:
+        server = await twp_app(config={"pbx": {"links": {"lab": table}}})
+        lab = await tenant_lab(server, phones, "lab", driver, dict(users))
+    except BaseException:
+        await phones.stop()
+        raise
+    urls = action_urls(str(server.client.make_url("")).rstrip("/"))
+    for phone in phones.phones.values():
+        phone.action_urls = urls
+    for _ in range(250):
+        if set(users.values()) <= lab.kernel.telephony.links["lab"].monitored:
+            break
+        await asyncio.sleep(0.02)
     return lab
 
 
@@ -77,10 +111,7 @@ class PhoneConformance(DriverConformance):
         try:
             yield lab
         finally:
-            await lab.driver_obj.close()
-            code = await phones.wait(5)
-            errors = await phones.errors()
-            await lab.close()
+            code, errors = await finish_phone_lab(lab)
             assert code == 0, errors
 
 

@@ -11,7 +11,7 @@ it offers uaCSTA) or forced with ``control``:
   returns the call id the phone gives in its outgoing-call action URL.
 
 A vendor subclass sets ``vendor``, ``action_events`` (its event names → ``ActionEvent``) and
-the commands (``dial``, ``answer_command`` ...), and decides ``uacsta_from_firmware``.
+``commands`` (its remote-control requests by operation), and decides ``uacsta_from_firmware``.
 """
 
 from __future__ import annotations
@@ -74,23 +74,35 @@ class SipPhoneDriver(UaCstaDriver):
         """Does this firmware offer uaCSTA? (``ValueError`` naming the version when the phone cannot be used at all.)"""
         raise NotImplementedError
 
+    #: The vendor's remote-control requests, by operation (``dial``, ``answer``, ``hang_up``, ``hold``,
+    #: ``retrieve``, ``keys``): path and query, where ``{number}``, ``{call_id}`` and ``{keys}`` in a value
+    #: are replaced by the operation's argument (``("/servlet", {"key": "ASW:{call_id}"})``).
+    commands: ClassVar[dict[str, Command]] = {}
+
+    def command(self, operation: str, **values: str) -> Command:
+        """The remote-control request of ``operation`` with ``values`` put in (``NotImplementedError`` when the vendor has none)."""
+        if operation not in self.commands:
+            raise NotImplementedError(f"{type(self).__name__} has no remote-control command for {operation!r}")
+        path, query = self.commands[operation]
+        return path, {name: template.format(**values) for name, template in query.items()}
+
     def dial(self, number: str) -> Command:
-        raise NotImplementedError
+        return self.command("dial", number=number)
 
     def answer_command(self, call_id: str) -> Command:
-        raise NotImplementedError
+        return self.command("answer", call_id=call_id)
 
     def hang_up_command(self, call_id: str) -> Command:
-        raise NotImplementedError
+        return self.command("hang_up", call_id=call_id)
 
     def hold_command(self, call_id: str) -> Command:
-        raise NotImplementedError
+        return self.command("hold", call_id=call_id)
 
     def retrieve_command(self, call_id: str) -> Command:
-        raise NotImplementedError
+        return self.command("retrieve", call_id=call_id)
 
     def keys_command(self, keys: str) -> Command:
-        raise NotImplementedError
+        return self.command("keys", keys=keys)
 
     # -- mode ------------------------------------------------------------------------
     @classmethod

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from twp_csta.errors import CstaBaseError
 from twp_csta.uacsta.phone import SipPhoneDriver
-from twpcore.plugin_api import ApiError, Kind, RegisterRoute, context_of
+from twpcore.plugin_api import ApiError, Kind, RegisterRoute, context_of, principal_of
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -33,6 +33,10 @@ def action_url_handler(cls: type[SipPhoneDriver]) -> Handler:
 
 def keys_handler(cls: type[SipPhoneDriver]) -> Handler:
     async def keys(request: web.Request) -> web.Response:
+        # A vendor link does not tell the plugin its company, so an admin limited to some companies could press keys on
+        # another company's phones: like the Wildix pop-up URLs, this is for super users (checked before the link is named).
+        if not principal_of(request).super_user:
+            raise ApiError(403, "forbidden", f"pressing keys on {cls.vendor} phones by remote control is for super users; ask the operator")
         driver = _driver(request, cls)
         try:
             body = await request.json()
@@ -67,4 +71,4 @@ def register_phone_routes(register: RegisterRoute, cls: type[SipPhoneDriver]) ->
     register("GET", base + "/{event}", action_url_handler(cls), access="public",
              summary=f"An action URL sent by a {cls.vendor} phone (?key=&device=&remote=&local=&call_id=)", errors=(400, 403, 404, 409))
     register("POST", base + "/keys", keys_handler(cls), access="admin",
-             summary=f"Press keys on a {cls.vendor} phone by HTTP remote control", body=KEYS_BODY, errors=(400, 404, 502))
+             summary=f"Press keys on a {cls.vendor} phone by HTTP remote control (super users)", body=KEYS_BODY, errors=(400, 403, 404, 502))
