@@ -227,7 +227,14 @@ def postgres_server() -> Any:
 
 @pytest.fixture
 def redis_server() -> Any:
-    """A real redis-server of its own for one test (``twpcore.testing.servers.RedisServer``); skipped when not installed."""
+    """A real redis-server of its own for one test (``twpcore.testing.servers.RedisServer``); skipped when not installed.
+
+    The cluster tests that use it run with ``make test-cluster`` (``TWP_CLUSTER_TESTS=1``), not in every ``make test``:
+    one run in about ten hangs the whole pytest process (cause not found yet; docs/cluster.md, "Known problems").
+    """
+    if os.environ.get("TWP_CLUSTER_TESTS") != "1":
+        pytest.skip("cluster tests against redis-server run with `make test-cluster` (TWP_CLUSTER_TESTS=1): "
+                    "an intermittent hang is being investigated (docs/cluster.md)")
     if not RedisServer.available():
         pytest.skip("redis-server is not installed; run scripts/install-system-deps.sh")
     with RedisServer() as server:
