@@ -22,6 +22,8 @@ async def put_plan(request: web.Request) -> web.Response:
     kernel = request.app[KERNEL]
     data = await read_json(request)
     answer = await store_of(request).run(plans.replace_plan, kernel.dialing_plans, who, ident, data, request.remote or "")
+    # Forgotten again once committed: a read between the save and the commit may have cached the old plan.
+    kernel.dialing_plans.forget(ident)
     # The domain changed: caches of its plan follow (the directory index here, every node of a cluster: docs/cluster.md).
     kernel.events.publish(Event("admin.domain.updated", {"id": ident, "resource": "domains", "dialing_plan": True}, None, ident))
     return web.json_response(answer)
