@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import random
@@ -177,6 +178,14 @@ class _Session(threading.Thread):
         self._last_io = time.monotonic()
 
     # -- connection ------------------------------------------------------------------
+    def _settle_first(self, error: BaseException | None) -> None:
+        """Answer whoever waits for the first bind; the waiter may have given up (timed out, server stopping)."""
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            if error is None:
+                self.first_bind.set_result(None)
+            else:
+                self.first_bind.set_exception(error)
+
     def run(self) -> None:
         delay: float = self.cfg.reconnect_delay
         while not self.stopping.is_set():
@@ -186,7 +195,7 @@ class _Session(threading.Thread):
             except AuthFailed as exc:
                 self.last_error = str(exc)
                 if first:
-                    self.first_bind.set_exception(exc)
+                    self._settle_first(exc)
                     return
                 log.error("SMPP %s: %s", self.provider.name, exc)
                 if self.stopping.wait(self.cfg.reconnect_max_delay):
@@ -196,7 +205,7 @@ class _Session(threading.Thread):
                 self._close()
                 self.last_error = f"cannot bind to {self.where}: {exc or type(exc).__name__}"
                 if first:
-                    self.first_bind.set_exception(NotReady(self.last_error))
+                    self._settle_first(NotReady(self.last_error))
                     return
                 log.warning("SMPP %s: %s; new attempt in %.1f s", self.provider.name, self.last_error, delay)
                 if self.stopping.wait(delay):
@@ -205,7 +214,7 @@ class _Session(threading.Thread):
                 continue
             delay = self.cfg.reconnect_delay
             if first:
-                self.first_bind.set_result(None)
+                self._settle_first(None)
             log.info("SMPP %s: bound as transceiver to %s", self.provider.name, self.where)
             try:
                 self._serve()
