@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import machine_info, write_section
+from common import machine_info, spread, write_section
 
 from twpcore.events import EventBus, visible_to
 from twpcore.parameters import ParameterRegistry
@@ -88,11 +87,9 @@ def main() -> None:
         "",
         "| measure | median | min | max |",
         "|---|---|---|---|",
-        f"| `publish` of one presence change (10,000 filters, 10,000 queue puts) | {statistics.median(publish):.1f} ms | "
-        f"{min(publish):.1f} ms | {max(publish):.1f} ms |",
-        f"| publish until the last of the 10,000 clients has the encoded message | {statistics.median(delivered):.1f} ms | "
-        f"{min(delivered):.1f} ms | {max(delivered):.1f} ms |",
-        f"| ... CPU time of the process for it | {statistics.median(cpu):.1f} ms | {min(cpu):.1f} ms | {max(cpu):.1f} ms |",
+        f"| `publish` of one presence change (10,000 filters, 10,000 queue puts) | {spread(publish, 'ms')}",
+        f"| publish until the last of the 10,000 clients has the encoded message | {spread(delivered, 'ms')}",
+        f"| ... CPU time of the process for it | {spread(cpu, 'ms')}",
         "",
         "Wall clock counts the time the process waited for a core (load average above the 2 cores); the CPU time is the work. "
         "Not included: writing to 10,000 sockets. The bus filters every subscriber for every event, so each event of the "

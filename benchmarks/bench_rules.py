@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import machine_info, write_section
+from common import machine_info, spread, write_section
 
 from twpcore.rules.model import CallFacts, check_conditions, compile_rule, decide
 
@@ -82,14 +81,10 @@ def main() -> None:
         "",
         "| measure | median | min | max |",
         "|---|---|---|---|",
-        f"| 50 advanced rules evaluated for one call, none fires (worst case) | {statistics.median(per_call):.1f} µs | "
-        f"{min(per_call):.1f} µs | {max(per_call):.1f} µs |",
-        f"| ... CPU time of the process for it | {statistics.median(per_call_cpu):.1f} µs | "
-        f"{min(per_call_cpu):.1f} µs | {max(per_call_cpu):.1f} µs |",
-        f"| the same with `explain` (every condition and its reason) | {statistics.median(per_explain):.1f} µs | "
-        f"{min(per_explain):.1f} µs | {max(per_explain):.1f} µs |",
-        f"| ... CPU time of the process for it | {statistics.median(per_explain_cpu):.1f} µs | "
-        f"{min(per_explain_cpu):.1f} µs | {max(per_explain_cpu):.1f} µs |",
+        f"| 50 advanced rules evaluated for one call, none fires (worst case) | {spread(per_call, 'µs')}",
+        f"| ... CPU time of the process for it | {spread(per_call_cpu, 'µs')}",
+        f"| the same with `explain` (every condition and its reason) | {spread(per_explain, 'µs')}",
+        f"| ... CPU time of the process for it | {spread(per_explain_cpu, 'µs')}",
         "",
         "Wall clock counts the time the process waited for a core: with a load average far above the 2 cores, it is "
         "several times the CPU time; the CPU time is what one call costs.",

@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import re
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,3 +76,8 @@ def rate(work: Callable[[], int], runs: int = RATE_RUNS, seconds: float = RATE_R
             done += work()
         results.append(done / elapsed)
     return results
+
+
+def spread(values: list[float], unit: str) -> str:
+    """The last three cells of a results row: median, min and max of ``values``, one decimal, with ``unit``."""
+    return f"{statistics.median(values):.1f} {unit} | {min(values):.1f} {unit} | {max(values):.1f} {unit} |"

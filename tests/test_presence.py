@@ -11,26 +11,12 @@ from typing import Any
 
 import pytest
 
-from twp_csta.driver import CstaXmlDriver
-from twp_csta.testing import EXTERNAL, start_lab
-from twpcore.hookspecs import hookimpl
-
-
-class PresencePbx(CstaXmlDriver):
-    """The kernel's CSTA XML driver under a name of this test."""
-
-    type_name = "csta_presence"
-
-
-class Drivers:
-    @hookimpl
-    def twp_register_pbx_drivers(self, register):
-        register(PresencePbx)
+from twp_csta.testing import EXTERNAL, renamed_driver, start_lab
 
 
 @pytest.fixture
 async def lab(twp_app: Any) -> Any:
-    lab = await start_lab(twp_app, "csta_presence", plugins=[("presence-pbx", Drivers())])
+    lab = await start_lab(twp_app, "csta_presence", plugins=renamed_driver("csta_presence"))
     try:
         yield lab
     finally:

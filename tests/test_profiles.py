@@ -11,28 +11,16 @@ from typing import Any
 
 import pytest
 
-from twp_csta.driver import CstaXmlDriver
-from twp_csta.testing import start_lab
-from twpcore.hookspecs import hookimpl
+from twp_csta.testing import renamed_driver, start_lab
 
 PARIS = dt.timezone(dt.timedelta(hours=1))
 
 
-class ProfilesPbx(CstaXmlDriver):
-    """The kernel's CSTA XML driver under a name of this test."""
-
-    type_name = "csta_profiles"
-
-
-class Drivers:
-    @hookimpl
-    def twp_register_pbx_drivers(self, register):
-        register(ProfilesPbx)
 
 
 @pytest.fixture
 async def lab(twp_app: Any) -> Any:
-    lab = await start_lab(twp_app, "csta_profiles", plugins=[("profiles-pbx", Drivers())])
+    lab = await start_lab(twp_app, "csta_profiles", plugins=renamed_driver("csta_profiles"))
     try:
         yield lab
     finally:

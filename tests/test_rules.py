@@ -10,34 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from typing import Any
 
 import pytest
 
-from twp_csta.driver import CstaXmlDriver
-from twp_csta.testing import EXTERNAL, start_lab
-from twpcore.hookspecs import hookimpl
+from twp_csta.testing import EXTERNAL, renamed_driver, start_lab
+from twpcore.testing.waiting import eventually
 
 PARIS = dt.timezone(dt.timedelta(hours=2))
 MARC = "0687654321"
 
 
-class RulesPbx(CstaXmlDriver):
-    """The kernel's CSTA XML driver under a name of this test."""
-
-    type_name = "csta_rules"
-
-
-class Drivers:
-    @hookimpl
-    def twp_register_pbx_drivers(self, register):
-        register(RulesPbx)
 
 
 @pytest.fixture
 async def lab(twp_app: Any) -> Any:
-    lab = await start_lab(twp_app, "csta_rules", plugins=[("rules-pbx", Drivers())])
+    lab = await start_lab(twp_app, "csta_rules", plugins=renamed_driver("csta_rules"))
     try:
         yield lab
     finally:
@@ -60,16 +48,6 @@ async def grant_rules(lab: Any, login: str) -> None:
     await lab.admin.create("authorizations", object_type="application", object_ref="Rules", subject_type="user", subject_id=lab.user_ids[login])
 
 
-async def until(predicate: Any, what: str, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        await asyncio.sleep(0.05)
 
 
 async def logged(client: Any, n: int = 1) -> list[dict[str, Any]]:
@@ -77,7 +55,7 @@ async def logged(client: Any, n: int = 1) -> list[dict[str, Any]]:
         body = await client.get("/api/v1/me/call-logs")
         return body["items"] if body["total"] >= n else None
 
-    return await until(entries, f"{n} call-log entries")
+    return await eventually(entries, f"{n} call-log entries")
 
 
 RENVOI = {
@@ -101,7 +79,7 @@ async def test_renvoi_au_standard(lab: Any) -> None:
                            subject_id=lab.user_ids["alice"])
     marc = await alice.post("/api/v1/me/contacts", {"last_name": "ICKSEMELLE", "first_name": "Marc", "phone": MARC}, status=201)
     await lab.kernel.directories.refresh_visibility()
-    await until(lambda: lab.kernel.directories.reverse_now(MARC, lab.domain_id, lab.user_ids["alice"]), "Marc known to the reverse lookup")
+    await eventually(lambda: lab.kernel.directories.reverse_now(MARC, lab.domain_id, lab.user_ids["alice"]), "Marc known to the reverse lookup")
     rule = await alice.post("/api/v1/me/forward-rules", {**RENVOI, "conditions": {**RENVOI["conditions"],
                                                                                   "include": {"contacts": [marc["id"]]}}}, status=201)
     assert (rule["kind"], rule["forward"], rule["target"], rule["active"]) == ("advanced", "no_answer", "5020", True)
@@ -166,7 +144,7 @@ async def test_a_simple_rule_sets_the_pbx_forwarding_and_is_set_again_after_the_
     lab.sim.devices["201"].forwarding.clear()
     lab.sim.refuse_connections = False
     await admin.expect("link.up", link=lab.link, timeout=5)
-    await until(lambda: lab.sim.devices["201"].forwarding == {"forwardImmediate": "202"}, "forwarding set again")
+    await eventually(lambda: lab.sim.devices["201"].forwarding == {"forwardImmediate": "202"}, "forwarding set again")
 
     # Deactivating the rule cancels what TWP set; a call then rings alice.
     await alice.patch(f"/api/v1/me/forward-rules/{rule['id']}", {"active": False})
@@ -280,7 +258,7 @@ async def test_circularlevel_at_call_time_stops_a_call_going_round(lab: Any) -> 
     bob = await lab.ws("bob")
     call_id = await lab.sim.incoming_call(EXTERNAL, "201")
     await bob.expect("call.delivered", call={"call_id": call_id, "state": "alerting"})
-    [decision] = await until(lambda: _decisions(lab.users["bob"], call_id), "bob's decision")
+    [decision] = await eventually(lambda: _decisions(lab.users["bob"], call_id), "bob's decision")
     assert decision["action"] == "refused" and "would loop" in decision["reason"] and "CIRCULARLEVEL 2" in decision["reason"]
     await asyncio.sleep(0.3)
     assert lab.sim.calls[call_id].connections.get("202") == "alerting"
